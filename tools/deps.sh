@@ -1,0 +1,15 @@
+#!/bin/sh
+# Install what building and testing piston needs (Debian 12). Idempotent and
+# quiet when everything is already there.
+set -eu
+pkgs="make gcc musl-tools libbearssl-dev linux-libc-dev clang file bc python3
+busybox-static openssl wrk nginx-light curl ca-certificates iproute2"
+missing=""
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
