@@ -87,4 +87,15 @@ void jw_raw(jw *w, const char *json, size_t n);      /* pre-encoded value */
 /* Append s as a JSON string literal (quotes included) to out. */
 void json_escape(buf *out, const char *s, size_t n);
 
+/* ---- UTF-8 (shared with the WebSocket codec) ---- */
+/* Length (1..4) of the valid UTF-8 sequence at s (n >= 1 bytes available),
+ * or minus the length of its maximal invalid subpart (WHATWG: that many
+ * bytes become one U+FFFD). A sequence cut short by n counts as invalid. */
+int json_utf8_seq(const unsigned char *s, size_t n);
+typedef enum { UTF8_VALID, UTF8_TRUNCATED, UTF8_INVALID } utf8_status;
+/* Checks s[0..n): UTF8_TRUNCATED means valid except that the last sequence
+ * is incomplete (more bytes may complete it); *checked (may be NULL) is the
+ * length of the longest prefix made of complete valid sequences. */
+utf8_status json_utf8_check(const char *s, size_t n, size_t *checked);
+
 #endif
