@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# try-pkg.sh: run a built package in an otherwise empty root, proving it needs nothing of the host.
+#
+#   tools/try-pkg.sh PKGDIR                      run every PKGDIR/test.* (compile, then run),
+#                                                expect stdout "OK"; prints "PASS|FAIL LANG FILE MS"
+#   tools/try-pkg.sh [-l LANG] PKGDIR FILE... [-- ARGS]   compile+run FILE(s) and pass output through
+#   tools/try-pkg.sh [--writable] --exec PKGDIR -- CMD...  run CMD in the root (as root; --writable:
+#                                                /usr is writable, for post-install work)
+#   PKGDIR may also be a LANG-VERSION.pkg.tar.gz (unpacked into a temporary directory).
+#
+# The root is a fresh directory: PKGDIR/usr bind-mounted read-only at /usr, /bin /lib /lib64 /sbin as
+# links into it, PKGDIR read-only at /pkg, the files at /box (writable, cwd), an empty /tmp, /dev with
+# null zero full random urandom and an empty shm, a fresh /proc, a generated /etc/passwd and /etc/group -- nothing else.
+# It runs in new mount, PID, network, IPC and UTS namespaces as uid/gid 1001, with only the package's
+# environment plus PISTON_LANGUAGE, HOME=/tmp and PATH. Each stage has a 60 s wall limit
+# (TRY_PKG_TIMEOUT). Needs root.
+set -euo pipefail
+shopt -s nullglob
+die() { echo "try-pkg: $*" >&2; exit 2; }
+[ "$(id -u)" -eq 0 ] || die "needs root (namespaces, chroot, mounts)"
+
+lang="" exec_mode=0 writable=0
+while [ $# -gt 0 ]; do
+	case "$1" in
+		-l) lang=$2; shift 2 ;;
+		--exec) exec_mode=1; shift ;;
+		--writable) writable=1; shift ;;
+		-h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+		-*) die "unknown option $1" ;;
+		*) break ;;
+	esac
+done
+[ $# -ge 1 ] || die "usage: try-pkg.sh [-l LANG] PKGDIR [FILE... [-- ARGS]]"
+pkg=$1; shift
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/try-pkg.XXXXXX")
+cleanup() { rm -rf --one-file-system "$tmp"; }
+trap cleanup EXIT
+if [ -f "$pkg" ]; then
+	mkdir "$tmp/pkg"
+	tar -xzf "$pkg" -C "$tmp/pkg"
+	pkg="$tmp/pkg"
+fi
+pkg=$(cd "$pkg" && pwd)
+[ -d "$pkg/usr" ] && [ -f "$pkg/metadata.json" ] || die "$pkg is not a package directory (usr/, metadata.json)"
+timeout_s=${TRY_PKG_TIMEOUT:-60}
+
+meta_language() { sed -n 's/^{"language":"\([^"]*\)".*/\1/p' "$pkg/metadata.json"; }
+
+# The package's environment as env(1) arguments; PATH defaulted as the engine does.
+envargs=(HOME=/tmp)
+has_path=0
+if [ -f "$pkg/environment" ]; then
+	while IFS= read -r line || [ -n "$line" ]; do
+		case "$line" in ''|'#'*) continue ;; PATH=*) has_path=1 ;; esac
+		envargs+=("$line")
+	done < "$pkg/environment"
+fi
+[ $has_path -eq 1 ] || envargs+=(PATH=/usr/local/bin:/usr/bin:/bin)
+
+# in_root UID CMD... : build the root and run CMD there, cwd /box; prints CMD's output; returns its status.
+in_root() {
+	local uid=$1; shift
+	local r="$tmp/root"
+	rm -rf --one-file-system "$r"
+	mkdir -p "$r"/{usr,pkg,tmp,dev,proc,etc}
+	chmod 1777 "$r/tmp"
+	for l in bin lib lib64 sbin; do ln -s "usr/$l" "$r/$l"; done
+	printf 'root:x:0:0:root:/root:/bin/sh\nrunner:x:1001:1001:runner:/tmp:/bin/sh\n' > "$r/etc/passwd"
+	printf 'root:x:0:\nrunner:x:1001:\n' > "$r/etc/group"
+	mv "$tmp/box" "$r/box"
+	chown -R "$uid:$uid" "$r/box"
+	local ro=ro
+	[ $writable -eq 1 ] && ro=rw
+	local rc=0
+	timeout -s KILL "$timeout_s" unshare -m -p -f -n -i -u --propagation private -- bash -c '
+		set -e
+		r=$1 pkg=$2 ro=$3 uid=$4 nenv=$5; shift 5
+		envs=("${@:1:$nenv}"); shift "$nenv"
+		mount --bind "$pkg/usr" "$r/usr"; mount -o "remount,bind,$ro,nosuid,nodev" "$r/usr"
+		mount --bind "$pkg" "$r/pkg"; mount -o remount,bind,ro,nosuid,nodev "$r/pkg"
+		mount -t tmpfs -o size=256m,mode=1777,nosuid,nodev tmpfs "$r/tmp"
+		for d in null zero full random urandom; do : > "$r/dev/$d"; mount --bind "/dev/$d" "$r/dev/$d"; done
+		mkdir "$r/dev/shm"; mount -t tmpfs -o size=64m,mode=1777,nosuid,nodev tmpfs "$r/dev/shm"
+		mount -t proc -o nosuid,nodev,noexec proc "$r/proc"
+		exec env -i "${envs[@]}" /usr/sbin/chroot --userspec="$uid:$uid" "$r" /bin/sh -c "cd /box && exec \"\$@\"" sh "$@"
+	' try-pkg "$r" "$pkg" "$ro" "$uid" "$(( ${#envargs[@]} + 1 ))" "${envargs[@]}" PISTON_LANGUAGE="$lang" "$@" || rc=$?
+	mv "$r/box" "$tmp/box"
+	return $rc
+}
+
+if [ $exec_mode -eq 1 ]; then
+	[ "${1:-}" = "--" ] && shift
+	[ $# -ge 1 ] || die "--exec needs a command"
+	mkdir -p "$tmp/box"
+	in_root 0 "$@"
+	exit
+fi
+
+# stage FILES... [-- ARGS]: compile (if the package has it) and run; stdout to $tmp/out.
+stage() {
+	local files=() args=() f
+	while [ $# -gt 0 ] && [ "$1" != "--" ]; do files+=("$1"); shift; done
+	[ $# -gt 0 ] && shift
+	args=("$@")
+	rm -rf "$tmp/box"; mkdir -p "$tmp/box"
+	local names=()
+	for f in "${files[@]}"; do cp "$f" "$tmp/box/"; names+=("$(basename "$f")"); done
+	if [ -x "$pkg/compile" ]; then
+		in_root 1001 /pkg/compile "${names[@]}" || { echo "try-pkg: compile failed ($?)" >&2; return 1; }
+	fi
+	in_root 1001 /pkg/run "${names[0]}" "${args[@]}"
+}
+
+if [ $# -gt 0 ]; then
+	[ -n "$lang" ] || lang=$(meta_language)
+	stage "$@"
+	exit
+fi
+
+# Test mode: each test.* with the language its extension names (provides' aliases), else the package's.
+fails=0
+for t in "$pkg"/test.*; do
+	ext=${t##*.}
+	lang=$(python3 - "$pkg/metadata.json" "$ext" <<'EOF'
+import json, sys
+m = json.load(open(sys.argv[1])); ext = sys.argv[2]
+for p in m.get("provides") or []:
+    if ext == p["language"] or ext in p.get("aliases", []):
+        print(p["language"]); break
+else:
+    print((m.get("provides") or [m])[0]["language"] if m.get("provides") else m["language"])
+EOF
+)
+	start=$(date +%s%N)
+	out=$(stage "$t" 2>"$tmp/err") || true
+	ms=$(( ($(date +%s%N) - start) / 1000000 ))
+	if [ "$out" = "OK" ]; then
+		echo "PASS $lang $(basename "$t") ${ms}ms"
+	else
+		echo "FAIL $lang $(basename "$t") ${ms}ms: stdout=$(printf '%s' "$out" | head -c 200 | tr '\n' ' ') stderr=$(head -c 600 "$tmp/err" | tr '\n' ' ')"
+		fails=$((fails + 1))
+	fi
+done
+[ $fails -eq 0 ]
