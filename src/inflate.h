@@ -55,8 +55,4 @@ const char *inflate_error(const inflate_stream *z);
 /* Total decoded bytes so far (all gzip members). */
 uint64_t inflate_total_out(const inflate_stream *z);
 
-/* CRC-32 (IEEE 802.3, as gzip/zlib): crc = inflate_crc32(0, p, n) and
- * continue with crc = inflate_crc32(crc, more, m). */
-uint32_t inflate_crc32(uint32_t crc, const void *data, size_t len);
-
 #endif
