@@ -1,0 +1,928 @@
+/*
+ * execute: request validation -> job -> queue -> stages -> response.
+ *
+ * Data flow: the HTTP handler parses the body once (the json_doc then stays
+ * with the job, so file contents, names and args are used in place, never
+ * copied); job_new validates in upstream Piston's order; job_start queues
+ * the job; when a slot is free the job gets a box, its files are written,
+ * and the stages run on the event loop through sbx_start; the last on_done
+ * renders the response.
+ */
+#include "execute.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base64.h"
+#include "config.h"
+#include "log.h"
+#include "stats.h"
+
+#define JOB_MAX_FILES 1024
+#define JOB_MAX_ARGS 4096
+#define NAME_MAX_COMPONENT 255
+#define NAME_MAX_TOTAL 4096
+
+typedef struct job_file {
+	const char *name;          /* validated relative path (in the doc or "fileN.code") */
+	const char *data;          /* contents (in the doc, or decoded in `decoded`) */
+	size_t len;
+	bool utf8;
+	char *decoded;             /* owned: base64/hex decoding */
+	char default_name[32];
+} job_file;
+
+enum job_state { JOB_NEW, JOB_QUEUED, JOB_RUNNING, JOB_DONE };
+
+struct job {
+	engine *e;
+	job *prev, *next;          /* in the queue's waiting or running list */
+	enum job_state state;
+	bool interactive;
+
+	json_doc *doc;
+	runtime_set *rs;           /* reference held while the job lives */
+	const runtime *rt;
+
+	job_file *files;
+	size_t nfiles;
+	const char **compile_argv; /* "/pkg/compile", utf8 names..., NULL */
+	const char **run_argv;     /* "/pkg/run", first utf8 name, args..., NULL */
+	const char **envp;
+	char *lang_env;            /* "PISTON_LANGUAGE=..." */
+	char *stdin_copy;          /* stdin with the trailing newline upstream adds */
+	const char *stdin_data;
+	size_t stdin_len;
+	buf pending_stdin;         /* interactive stdin that arrived before `run` */
+	sbx_limits compile_limits, run_limits;
+
+	unsigned slot;
+	bool has_slot;
+	sbx_box *box;
+	sbx_run *run;
+	const char *stage;         /* current stage name */
+	sbx_result compile_res, run_res;
+	bool has_compile_res, has_run_res;
+
+	int fail_status;           /* non-zero: the job could not run */
+	char fail_msg[256];
+
+	job_events ev;
+	uint64_t t_submit, t_start;
+};
+
+typedef struct job_list {
+	job *head, *tail;
+	size_t len;
+} job_list;
+
+struct job_queue {
+	engine *e;
+	job_list waiting, running;
+	unsigned *free_slots;      /* stack of free slot numbers */
+	unsigned nfree, nslots;
+	json_doc *overrides;       /* PISTON_LIMIT_OVERRIDES, or NULL */
+	bool dispatching;
+	char sandbox_error[256];
+};
+
+/* ------------------------------------------------------------- signals */
+
+static const char *const signal_names[65] = {
+	[1] = "SIGHUP", [2] = "SIGINT", [3] = "SIGQUIT", [4] = "SIGILL", [5] = "SIGTRAP",
+	[6] = "SIGABRT", [7] = "SIGBUS", [8] = "SIGFPE", [9] = "SIGKILL", [10] = "SIGUSR1",
+	[11] = "SIGSEGV", [12] = "SIGUSR2", [13] = "SIGPIPE", [14] = "SIGALRM", [15] = "SIGTERM",
+	[16] = "SIGSTKFLT", [17] = "SIGCHLD", [18] = "SIGCONT", [19] = "SIGSTOP", [20] = "SIGTSTP",
+	[21] = "SIGTTIN", [22] = "SIGTTOU", [23] = "SIGURG", [24] = "SIGXCPU", [25] = "SIGXFSZ",
+	[26] = "SIGVTALRM", [27] = "SIGPROF", [28] = "SIGWINCH", [29] = "SIGIO", [30] = "SIGPWR",
+	[31] = "SIGSYS", [34] = "SIGRTMIN", [35] = "SIGRTMIN+1", [36] = "SIGRTMIN+2",
+	[37] = "SIGRTMIN+3", [38] = "SIGRTMIN+4", [39] = "SIGRTMIN+5", [40] = "SIGRTMIN+6",
+	[41] = "SIGRTMIN+7", [42] = "SIGRTMIN+8", [43] = "SIGRTMIN+9", [44] = "SIGRTMIN+10",
+	[45] = "SIGRTMIN+11", [46] = "SIGRTMIN+12", [47] = "SIGRTMIN+13", [48] = "SIGRTMIN+14",
+	[49] = "SIGRTMIN+15", [50] = "SIGRTMAX-14", [51] = "SIGRTMAX-13", [52] = "SIGRTMAX-12",
+	[53] = "SIGRTMAX-11", [54] = "SIGRTMAX-10", [55] = "SIGRTMAX-9", [56] = "SIGRTMAX-8",
+	[57] = "SIGRTMAX-7", [58] = "SIGRTMAX-6", [59] = "SIGRTMAX-5", [60] = "SIGRTMAX-4",
+	[61] = "SIGRTMAX-3", [62] = "SIGRTMAX-2", [63] = "SIGRTMAX-1", [64] = "SIGRTMAX",
+};
+
+const char *signal_name(int signo)
+{
+	return signo > 0 && signo < 65 ? signal_names[signo] : NULL;
+}
+
+int signal_number(const char *name)
+{
+	if (!name)
+		return 0;
+	for (int i = 1; i < 65; i++)
+		if (signal_names[i] && !strcmp(signal_names[i], name))
+			return i;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- lists */
+
+static void list_push(job_list *l, job *j)
+{
+	j->next = NULL;
+	j->prev = l->tail;
+	if (l->tail)
+		l->tail->next = j;
+	else
+		l->head = j;
+	l->tail = j;
+	l->len++;
+}
+
+static void list_remove(job_list *l, job *j)
+{
+	if (j->prev)
+		j->prev->next = j->next;
+	else
+		l->head = j->next;
+	if (j->next)
+		j->next->prev = j->prev;
+	else
+		l->tail = j->prev;
+	j->prev = j->next = NULL;
+	l->len--;
+}
+
+/* ----------------------------------------------------------- validation */
+
+static int fail(int *status, char *msg, size_t msglen, int code, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+static int fail(int *status, char *msg, size_t msglen, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, msglen, fmt, ap);
+	va_end(ap);
+	*status = code;
+	return -1;
+}
+
+/* JavaScript truthiness, as upstream's `if (!value)` tests it. */
+static bool js_truthy(const json_value *v)
+{
+	if (!v)
+		return false;
+	switch (v->type) {
+	case JSON_NULL: case JSON_FALSE: return false;
+	case JSON_NUMBER: return v->u.number != 0 && !isnan(v->u.number);
+	case JSON_STRING: return v->len > 0;
+	default: return true;
+	}
+}
+
+/* A limit from PISTON_LIMIT_OVERRIDES[language], else the package's
+ * limit_overrides, else the global value. */
+static double effective_limit(const job_queue *q, const runtime *rt, const char *key, double global)
+{
+	const json_value *v = NULL;
+	if (q->overrides)
+		v = json_get(json_get(json_root(q->overrides), rt->language), key);
+	if (!json_is(v, JSON_NUMBER))
+		v = json_get(rt->limit_overrides, key);
+	return json_is(v, JSON_NUMBER) ? v->u.number : global;
+}
+
+static uint64_t clamp_u64(double v)
+{
+	if (!(v > 0))
+		return 0;
+	if (v >= 1.8e19)
+		return UINT64_MAX;
+	return (uint64_t)v;
+}
+
+/* A file name must stay inside the box: relative, no "." / ".." / empty
+ * components, no NUL, bounded lengths. NULL if fine, else the reason. */
+static const char *name_problem(const char *name, size_t len)
+{
+	if (len > NAME_MAX_TOTAL)
+		return "is too long";
+	if (memchr(name, '\0', len))
+		return "contains a NUL byte";
+	if (name[0] == '/')
+		return "must be a relative path";
+	const char *p = name, *end = name + len;
+	while (p <= end) {
+		const char *slash = memchr(p, '/', (size_t)(end - p));
+		const char *stop = slash ? slash : end;
+		size_t n = (size_t)(stop - p);
+		if (n == 0)
+			return "has an empty path component";
+		if (n > NAME_MAX_COMPONENT)
+			return "has a path component longer than 255 bytes";
+		if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+			return "must not contain '.' or '..' components";
+		if (!slash)
+			break;
+		p = slash + 1;
+	}
+	return NULL;
+}
+
+static int parse_files(job *j, const json_value *files, int *status, char *msg, size_t msglen)
+{
+	j->nfiles = files->len;
+	if (j->nfiles > JOB_MAX_FILES)
+		return fail(status, msg, msglen, 400, "files must not hold more than %d files", JOB_MAX_FILES);
+	j->files = calloc(j->nfiles ? j->nfiles : 1, sizeof *j->files);
+	if (!j->files)
+		return fail(status, msg, msglen, 503, "out of memory");
+	for (size_t i = 0; i < j->nfiles; i++) {
+		const json_value *f = json_at(files, i);
+		job_file *jf = &j->files[i];
+		const json_value *name = json_get(f, "name");
+		const json_value *enc = json_get(f, "encoding");
+		const json_value *content = json_get(f, "content");
+		if (js_truthy(name)) {
+			if (!json_is(name, JSON_STRING))
+				return fail(status, msg, msglen, 400, "files[%zu].name must be a string", i);
+			const char *why = name_problem(name->u.string, name->len);
+			if (why)
+				return fail(status, msg, msglen, 400, "files[%zu].name %s", i, why);
+			jf->name = name->u.string;
+		} else {
+			snprintf(jf->default_name, sizeof jf->default_name, "file%zu.code", i);
+			jf->name = jf->default_name;
+		}
+		const char *encoding = "utf8";
+		if (js_truthy(enc)) {
+			if (!json_is(enc, JSON_STRING) ||
+			    (strcmp(enc->u.string, "utf8") && strcmp(enc->u.string, "base64") &&
+			     strcmp(enc->u.string, "hex")))
+				return fail(status, msg, msglen, 400,
+				            "files[%zu].encoding must be one of utf8, base64, hex", i);
+			encoding = enc->u.string;
+		}
+		jf->utf8 = !strcmp(encoding, "utf8");
+		if (jf->utf8) {
+			jf->data = content->u.string;
+			jf->len = content->len;
+			continue;
+		}
+		jf->decoded = malloc(content->len / (encoding[0] == 'h' ? 2 : 1) + 4);
+		if (!jf->decoded)
+			return fail(status, msg, msglen, 503, "out of memory");
+		ssize_t n = encoding[0] == 'h'
+			? hex_decode(content->u.string, content->len, jf->decoded)
+			: base64_decode(content->u.string, content->len, jf->decoded);
+		if (n < 0)
+			return fail(status, msg, msglen, 400, "files[%zu].content is not valid %s", i, encoding);
+		jf->data = jf->decoded;
+		jf->len = (size_t)n;
+	}
+	return 0;
+}
+
+/* Upstream's loop over {memory_limit, timeout, cpu_time} x {compile, run}. */
+static int parse_limits(job *j, const json_value *root, int *status, char *msg, size_t msglen)
+{
+	static const char *const constraints[] = {"memory_limit", "timeout", "cpu_time"};
+	static const char *const types[] = {"compile", "run"};
+	job_queue *q = j->e->jobs;
+	for (int ci = 0; ci < 3; ci++) {
+		for (int ti = 0; ti < 2; ti++) {
+			char name[32];
+			snprintf(name, sizeof name, "%s_%s", types[ti], constraints[ci]);
+			bool run = ti == 1;
+			double global = ci == 0 ? (double)(run ? cfg.run_memory_limit : cfg.compile_memory_limit)
+			              : ci == 1 ? (double)(run ? cfg.run_timeout : cfg.compile_timeout)
+			                        : (double)(run ? cfg.run_cpu_time : cfg.compile_cpu_time);
+			double configured = effective_limit(q, j->rt, name, global);
+			double value = configured;
+			const json_value *v = json_get(root, name);
+			if (js_truthy(v)) {
+				if (!json_is(v, JSON_NUMBER))
+					return fail(status, msg, msglen, 400, "If specified, %s must be a number", name);
+				value = v->u.number;
+				if (configured > 0 && value > configured)
+					return fail(status, msg, msglen, 400,
+					            "%s cannot exceed the configured limit of %.17g", name, configured);
+				if (configured > 0 && value < 0)
+					return fail(status, msg, msglen, 400, "%s must be non-negative", name);
+			}
+			sbx_limits *l = run ? &j->run_limits : &j->compile_limits;
+			if (ci == 0)
+				l->memory_bytes = value > 0 ? (int64_t)fmin(value, 9.2e18) : -1;
+			else if (ci == 1)
+				l->wall_ms = clamp_u64(value);
+			else
+				l->cpu_ms = clamp_u64(value);
+		}
+	}
+	const runtime *rt = j->rt;
+	for (int ti = 0; ti < 2; ti++) {
+		sbx_limits *l = ti ? &j->run_limits : &j->compile_limits;
+		l->max_procs = (uint32_t)fmin(clamp_u64(effective_limit(q, rt, "max_process_count",
+		                                                         cfg.max_process_count)), UINT32_MAX);
+		l->max_open_files = (uint32_t)fmin(clamp_u64(effective_limit(q, rt, "max_open_files",
+		                                                              cfg.max_open_files)), UINT32_MAX);
+		l->max_file_size = clamp_u64(effective_limit(q, rt, "max_file_size", (double)cfg.max_file_size));
+		l->output_max = clamp_u64(effective_limit(q, rt, "output_max_size", (double)cfg.output_max_size));
+	}
+	return 0;
+}
+
+static int build_argv_env(job *j, const json_value *args, int *status, char *msg, size_t msglen)
+{
+	size_t nutf8 = 0;
+	for (size_t i = 0; i < j->nfiles; i++)
+		nutf8 += j->files[i].utf8;
+	size_t nargs = args ? args->len : 0;
+	if (nargs > JOB_MAX_ARGS)
+		return fail(status, msg, msglen, 400, "args must not hold more than %d strings", JOB_MAX_ARGS);
+	j->compile_argv = malloc((nutf8 + 2) * sizeof *j->compile_argv);
+	j->run_argv = malloc((nargs + 3) * sizeof *j->run_argv);
+	j->envp = malloc((j->rt->nenv + 3) * sizeof *j->envp);
+	size_t langlen = strlen(j->rt->language);
+	j->lang_env = malloc(sizeof "PISTON_LANGUAGE=" + langlen);
+	if (!j->compile_argv || !j->run_argv || !j->envp || !j->lang_env)
+		return fail(status, msg, msglen, 503, "out of memory");
+
+	size_t n = 0;
+	j->compile_argv[n++] = "/pkg/compile";
+	const char *first = NULL;
+	for (size_t i = 0; i < j->nfiles; i++) {
+		if (!j->files[i].utf8)
+			continue;
+		j->compile_argv[n++] = j->files[i].name;
+		if (!first)
+			first = j->files[i].name;
+	}
+	j->compile_argv[n] = NULL;
+
+	n = 0;
+	j->run_argv[n++] = "/pkg/run";
+	j->run_argv[n++] = first;
+	for (size_t i = 0; i < nargs; i++) {
+		const json_value *a = json_at(args, i);
+		if (!json_is(a, JSON_STRING))
+			return fail(status, msg, msglen, 400, "args[%zu] must be a string", i);
+		if (memchr(a->u.string, '\0', a->len))
+			return fail(status, msg, msglen, 400, "args[%zu] must not contain a NUL byte", i);
+		j->run_argv[n++] = a->u.string;
+	}
+	j->run_argv[n] = NULL;
+
+	memcpy(j->lang_env, "PISTON_LANGUAGE=", 16);
+	memcpy(j->lang_env + 16, j->rt->language, langlen + 1);
+	n = 0;
+	for (size_t i = 0; i < j->rt->nenv; i++)
+		if (strncmp(j->rt->env[i], "HOME=", 5) && strncmp(j->rt->env[i], "PISTON_LANGUAGE=", 16))
+			j->envp[n++] = j->rt->env[i];
+	j->envp[n++] = j->lang_env;
+	j->envp[n++] = "HOME=/tmp";
+	j->envp[n] = NULL;
+	return 0;
+}
+
+static void job_free(job *j)
+{
+	if (!j)
+		return;
+	for (size_t i = 0; i < j->nfiles; i++)
+		free(j->files[i].decoded);
+	free(j->files);
+	free(j->compile_argv);
+	free(j->run_argv);
+	free(j->envp);
+	free(j->lang_env);
+	free(j->stdin_copy);
+	buf_free(&j->pending_stdin);
+	if (j->has_compile_res)
+		sbx_result_free(&j->compile_res);
+	if (j->has_run_res)
+		sbx_result_free(&j->run_res);
+	if (j->rs)
+		runtimes_unref(j->rs);
+	json_free(j->doc);
+	free(j);
+}
+
+job *job_new(engine *e, json_doc *doc, const json_value *root, bool interactive,
+             int *status, char *msg, size_t msglen)
+{
+	const json_value *language = json_get(root, "language");
+	const json_value *version = json_get(root, "version");
+	const json_value *files = json_get(root, "files");
+	if (!js_truthy(language) || !json_is(language, JSON_STRING)) {
+		fail(status, msg, msglen, 400, "language is required as a string");
+		return NULL;
+	}
+	if (!js_truthy(version) || !json_is(version, JSON_STRING)) {
+		fail(status, msg, msglen, 400, "version is required as a string");
+		return NULL;
+	}
+	if (!json_is(files, JSON_ARRAY)) {
+		fail(status, msg, msglen, 400, "files is required as an array");
+		return NULL;
+	}
+	for (size_t i = 0; i < files->len; i++) {
+		if (!json_is(json_get(json_at(files, i), "content"), JSON_STRING)) {
+			fail(status, msg, msglen, 400, "files[%zu].content is required as a string", i);
+			return NULL;
+		}
+	}
+	runtime_set *rs = e->runtimes;
+	const runtime *rt = rs ? runtimes_find(rs, language->u.string, version->u.string) : NULL;
+	if (!rt) {
+		/* Long names are truncated to msglen rather than refused. */
+		fail(status, msg, msglen, 400, "%s-%s runtime is unknown", language->u.string, version->u.string);
+		return NULL;
+	}
+	bool any_utf8 = false;
+	for (size_t i = 0; i < files->len && !any_utf8; i++) {
+		const json_value *enc = json_get(json_at(files, i), "encoding");
+		any_utf8 = !js_truthy(enc) || (json_is(enc, JSON_STRING) && !strcmp(enc->u.string, "utf8"));
+	}
+	if (!any_utf8) {
+		fail(status, msg, msglen, 400, "files must include at least one utf8 encoded file");
+		return NULL;
+	}
+	if (!e->jobs || !e->sandbox) {
+		fail(status, msg, msglen, 503, "the sandbox is not available on this engine%s%s",
+		     e->jobs && e->jobs->sandbox_error[0] ? ": " : "",
+		     e->jobs ? e->jobs->sandbox_error : "");
+		return NULL;
+	}
+
+	job *j = calloc(1, sizeof *j);
+	if (!j) {
+		fail(status, msg, msglen, 503, "out of memory");
+		return NULL;
+	}
+	j->e = e;
+	j->rt = rt;
+	j->rs = rs;
+	runtimes_ref(rs);
+	j->interactive = interactive;
+	const json_value *args = json_get(root, "args");
+	const json_value *in = json_get(root, "stdin");
+	if (args && !json_is(args, JSON_NULL) && !json_is(args, JSON_ARRAY)) {
+		fail(status, msg, msglen, 400, "args must be an array of strings");
+		goto bad;
+	}
+	if (in && !json_is(in, JSON_NULL) && !json_is(in, JSON_STRING)) {
+		fail(status, msg, msglen, 400, "stdin must be a string");
+		goto bad;
+	}
+	if (parse_limits(j, root, status, msg, msglen) || parse_files(j, files, status, msg, msglen) ||
+	    build_argv_env(j, json_is(args, JSON_ARRAY) ? args : NULL, status, msg, msglen))
+		goto bad;
+	if (!interactive) {
+		/* Upstream appends a newline to stdin when it lacks one. */
+		const char *s = json_is(in, JSON_STRING) ? in->u.string : "";
+		size_t n = json_is(in, JSON_STRING) ? in->len : 0;
+		if (n > 0 && s[n - 1] == '\n') {
+			j->stdin_data = s;
+			j->stdin_len = n;
+		} else {
+			j->stdin_copy = malloc(n + 1);
+			if (!j->stdin_copy) {
+				fail(status, msg, msglen, 503, "out of memory");
+				goto bad;
+			}
+			memcpy(j->stdin_copy, s, n);
+			j->stdin_copy[n] = '\n';
+			j->stdin_data = j->stdin_copy;
+			j->stdin_len = n + 1;
+		}
+	}
+	j->doc = doc;
+	j->t_submit = loop_now(e->loop);
+	return j;
+bad:
+	job_free(j);
+	return NULL;
+}
+
+const char *job_language(const job *j) { return j->rt->language; }
+const char *job_version(const job *j) { return j->rt->version; }
+
+int job_failed(const job *j, const char **message)
+{
+	if (message)
+		*message = j->fail_msg;
+	return j->fail_status;
+}
+
+/* ------------------------------------------------------------ execution */
+
+static void dispatch(job_queue *q);
+static void stage_start(job *j, bool compile);
+
+static bool stage_failed(const sbx_result *r)
+{
+	return r->status[0] || !r->exited || r->code != 0;
+}
+
+/* Release the slot and box, tell the owner, free the job, run the next. */
+static void job_finish(job *j)
+{
+	engine *e = j->e;
+	job_queue *q = e->jobs;
+	if (j->box) {
+		sbx_box_destroy(j->box);
+		j->box = NULL;
+	}
+	if (j->has_slot) {
+		q->free_slots[q->nfree++] = j->slot;
+		j->has_slot = false;
+	}
+	if (j->state == JOB_RUNNING)
+		list_remove(&q->running, j);
+	j->state = JOB_DONE;
+	if (e->stats) {
+		const char *status = j->fail_status ? "error"
+			: j->has_run_res ? j->run_res.status
+			: j->has_compile_res ? j->compile_res.status : "XX";
+		uint64_t now = loop_now(e->loop);
+		stats_job_done(e->stats, j->rt->language, status, j->t_start - j->t_submit, now - j->t_submit);
+	}
+	j->ev.on_done(j->ev.arg, j);
+	job_free(j);
+	dispatch(q);
+}
+
+static void job_fail(job *j, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void job_fail(job *j, int status, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(j->fail_msg, sizeof j->fail_msg, fmt, ap);
+	va_end(ap);
+	j->fail_status = status;
+	job_finish(j);
+}
+
+static void on_stage_output(void *arg, sbx_stream s, const char *data, size_t n)
+{
+	job *j = arg;
+	if (j->ev.on_output)
+		j->ev.on_output(j->ev.arg, j, s, data, n);
+}
+
+static void on_stage_done(void *arg, sbx_result *res)
+{
+	job *j = arg;
+	bool compile = j->stage[0] == 'c';
+	j->run = NULL;
+	if (compile) {
+		j->compile_res = *res;
+		j->has_compile_res = true;
+	} else {
+		j->run_res = *res;
+		j->has_run_res = true;
+	}
+	memset(res, 0, sizeof *res);
+	const sbx_result *r = compile ? &j->compile_res : &j->run_res;
+	if (j->ev.on_stage_done)
+		j->ev.on_stage_done(j->ev.arg, j, j->stage, r);
+	if (compile && !stage_failed(r))
+		stage_start(j, false);
+	else
+		job_finish(j);
+}
+
+static void stage_start(job *j, bool compile)
+{
+	j->stage = compile ? "compile" : "run";
+	if (j->ev.on_stage)
+		j->ev.on_stage(j->ev.arg, j, j->stage);
+	sbx_spec spec = {
+		.pkg_dir = j->rt->pkg_dir,
+		.box = j->box,
+		.slot = j->slot,
+		.argv = compile ? j->compile_argv : j->run_argv,
+		.envp = j->envp,
+		.stdin_data = compile ? NULL : j->stdin_data,
+		.stdin_len = compile ? 0 : j->stdin_len,
+		.interactive = j->interactive && !compile,
+		.limits = compile ? j->compile_limits : j->run_limits,
+	};
+	sbx_callbacks cb = {on_stage_output, on_stage_done, j};
+	char err[256] = "";
+	j->run = sbx_start(j->e->sandbox, j->e->loop, &spec, &cb, err, sizeof err);
+	if (!j->run) {
+		/* Report it as the stage's internal error, like a sandbox failure. */
+		sbx_result r = {0};
+		snprintf(r.status, sizeof r.status, "XX");
+		snprintf(r.message, sizeof r.message, "could not start the %s stage: %s", j->stage, err);
+		log_error("job %s-%s: %s", j->rt->language, j->rt->version, r.message);
+		on_stage_done(j, &r);
+		return;
+	}
+	if (spec.interactive && j->pending_stdin.len) {
+		sbx_write_stdin(j->run, j->pending_stdin.data, j->pending_stdin.len);
+		buf_free(&j->pending_stdin);
+	}
+}
+
+static void job_begin(job *j, unsigned slot)
+{
+	job_queue *q = j->e->jobs;
+	j->slot = slot;
+	j->has_slot = true;
+	j->state = JOB_RUNNING;
+	list_push(&q->running, j);
+	j->t_start = loop_now(j->e->loop);
+	char err[256] = "";
+	j->box = sbx_box_create(j->e->sandbox, slot, cfg.box_size, err, sizeof err);
+	if (!j->box) {
+		job_fail(j, 500, "could not create the job's box: %s", err);
+		return;
+	}
+	for (size_t i = 0; i < j->nfiles; i++) {
+		const job_file *f = &j->files[i];
+		if (sbx_box_write(j->box, f->name, f->data, f->len, 0644) < 0) {
+			int saved = errno;
+			if (saved == ENOSPC || saved == EDQUOT || saved == EFBIG)
+				job_fail(j, 413, "files are larger than the box allows (%" PRIu64 " bytes)", cfg.box_size);
+			else if (saved == ENOMEM || saved == EIO)
+				job_fail(j, 500, "could not write files[%zu]: %s", i, strerror(saved));
+			else
+				job_fail(j, 400, "files[%zu].name cannot be written: %s", i, strerror(saved));
+			return;
+		}
+	}
+	if (j->ev.on_primed)
+		j->ev.on_primed(j->ev.arg, j);
+	stage_start(j, j->rt->has_compile);
+}
+
+static void dispatch(job_queue *q)
+{
+	if (q->dispatching)
+		return;   /* the outer call's loop picks up the slot */
+	q->dispatching = true;
+	while (q->nfree > 0 && q->waiting.head && !q->e->shutting_down) {
+		job *j = q->waiting.head;
+		list_remove(&q->waiting, j);
+		job_begin(j, q->free_slots[--q->nfree]);
+	}
+	q->dispatching = false;
+}
+
+static bool queue_full(const job_queue *q)
+{
+	return q->nfree == 0 && q->waiting.len >= cfg.max_queued_jobs;
+}
+
+int job_start(job *j, const job_events *ev, char *msg, size_t msglen)
+{
+	job_queue *q = j->e->jobs;
+	if (queue_full(q)) {
+		snprintf(msg, msglen, "Too many jobs are waiting (%zu); try again later", q->waiting.len);
+		if (j->e->stats)
+			stats_job_rejected(j->e->stats);
+		job_free(j);
+		return -1;
+	}
+	j->ev = *ev;
+	j->state = JOB_QUEUED;
+	list_push(&q->waiting, j);
+	dispatch(q);
+	return 0;
+}
+
+void job_cancel(job *j)
+{
+	job_queue *q = j->e->jobs;
+	if (j->state == JOB_QUEUED) {
+		list_remove(&q->waiting, j);
+	} else if (j->state == JOB_RUNNING) {
+		if (j->run) {
+			sbx_cancel(j->run);
+			j->run = NULL;
+		}
+		if (j->box)
+			sbx_box_destroy(j->box);
+		j->box = NULL;
+		if (j->has_slot)
+			q->free_slots[q->nfree++] = j->slot;
+		j->has_slot = false;
+		list_remove(&q->running, j);
+	}
+	if (j->e->stats && j->state != JOB_NEW)
+		stats_job_done(j->e->stats, j->rt->language, "cancelled",
+		               j->t_start ? j->t_start - j->t_submit : 0, loop_now(j->e->loop) - j->t_submit);
+	j->state = JOB_DONE;
+	job_free(j);
+	dispatch(q);
+}
+
+int job_write_stdin(job *j, const char *data, size_t n)
+{
+	if (!j->interactive)
+		return -1;
+	if (j->run && j->stage && j->stage[0] == 'r')
+		return sbx_write_stdin(j->run, data, n);
+	if (j->pending_stdin.len + n > 1024 * 1024)
+		return -1;   /* bounded: a client cannot park unbounded data here */
+	buf_append(&j->pending_stdin, data, n);
+	return buf_failed(&j->pending_stdin) ? -1 : 0;
+}
+
+int job_signal(job *j, int signo)
+{
+	if (!j->run)
+		return -1;
+	return sbx_signal(j->run, signo);
+}
+
+/* ------------------------------------------------------------- response */
+
+static void render_stage(jw *w, const sbx_result *r)
+{
+	jw_object_begin(w);
+	jw_key(w, "stdout");
+	jw_string_n(w, r->out.data ? r->out.data : "", r->out.len);
+	jw_key(w, "stderr");
+	jw_string_n(w, r->err.data ? r->err.data : "", r->err.len);
+	jw_key(w, "output");
+	jw_string_n(w, r->output.data ? r->output.data : "", r->output.len);
+	jw_key(w, "code");
+	if (r->exited)
+		jw_int(w, r->code);
+	else
+		jw_null(w);
+	jw_key(w, "signal");
+	const char *sig = signal_name(r->signal);
+	if (!r->exited && sig)
+		jw_string(w, sig);
+	else
+		jw_null(w);
+	jw_key(w, "message");
+	if (r->status[0] && r->message[0])
+		jw_string(w, r->message);
+	else
+		jw_null(w);
+	jw_key(w, "status");
+	if (r->status[0])
+		jw_string(w, r->status);
+	else
+		jw_null(w);
+	jw_key(w, "memory");
+	jw_uint(w, r->memory);
+	jw_key(w, "cpu_time");
+	jw_uint(w, r->cpu_ms);
+	jw_key(w, "wall_time");
+	jw_uint(w, r->wall_ms);
+	jw_object_end(w);
+}
+
+void job_render(const job *j, buf *out)
+{
+	jw w;
+	jw_init(&w, out);
+	jw_object_begin(&w);
+	jw_key(&w, "language");
+	jw_string(&w, j->rt->language);
+	jw_key(&w, "version");
+	jw_string(&w, j->rt->version);
+	jw_key(&w, "run");
+	render_stage(&w, j->has_run_res ? &j->run_res : &j->compile_res);
+	if (j->has_compile_res) {
+		jw_key(&w, "compile");
+		render_stage(&w, &j->compile_res);
+	}
+	jw_object_end(&w);
+}
+
+/* -------------------------------------------------------- HTTP endpoint */
+
+static void http_job_done(void *arg, job *j)
+{
+	http_conn *c = arg;
+	const char *message;
+	int status = job_failed(j, &message);
+	if (status) {
+		http_respond_error(c, status, message);
+		return;
+	}
+	buf out = BUF_INIT;
+	job_render(j, &out);
+	if (buf_failed(&out))
+		http_respond_error(c, 500, "out of memory");
+	else
+		http_respond_json(c, 200, out.data, out.len);
+	buf_free(&out);
+}
+
+static void http_client_gone(void *arg)
+{
+	job_cancel(arg);
+}
+
+static void execute_handler(http_conn *c, const http_request *req, void *ctx)
+{
+	engine *e = ctx;
+	json_error jerr;
+	char msg[512];
+	int status = 400;
+	json_doc *doc = json_parse(req->body ? req->body : "", req->body_len, &jerr);
+	if (!doc) {
+		snprintf(msg, sizeof msg, "Invalid JSON body: %s at byte %zu", jerr.message, jerr.offset);
+		if (e->stats)
+			stats_job_invalid(e->stats);
+		http_respond_error(c, 400, msg);
+		return;
+	}
+	job *j = job_new(e, doc, json_root(doc), false, &status, msg, sizeof msg);
+	if (!j) {
+		json_free(doc);
+		if (e->stats && status == 400)
+			stats_job_invalid(e->stats);
+		http_respond_error(c, status, msg);
+		return;
+	}
+	job_events ev = {.on_done = http_job_done, .arg = c};
+	if (queue_full(e->jobs)) {
+		job_start(j, &ev, msg, sizeof msg);   /* refuses, frees, counts it */
+		http_respond_error(c, 503, msg);
+		return;
+	}
+	/* Set before queueing: on_done may run before job_start returns. */
+	http_conn_on_close(c, http_client_gone, j);
+	job_start(j, &ev, msg, sizeof msg);
+}
+
+/* ------------------------------------------------------------- registry */
+
+void execute_register(engine *e)
+{
+	job_queue *q = calloc(1, sizeof *q);
+	unsigned slots = cfg.max_concurrent_jobs ? cfg.max_concurrent_jobs : 1;
+	if (!q || !(q->free_slots = malloc(slots * sizeof *q->free_slots))) {
+		log_error("execute: out of memory");
+		free(q);
+		return;
+	}
+	q->e = e;
+	q->nslots = q->nfree = slots;
+	for (unsigned i = 0; i < slots; i++)
+		q->free_slots[i] = slots - 1 - i;   /* pop gives slot 0 first */
+	if (cfg.limit_overrides_json) {
+		json_error jerr;
+		q->overrides = json_parse(cfg.limit_overrides_json, strlen(cfg.limit_overrides_json), &jerr);
+		if (!q->overrides)
+			log_warn("PISTON_LIMIT_OVERRIDES ignored: %s", jerr.message);
+	}
+	e->jobs = q;
+	if (!e->sandbox) {
+		e->sandbox = sbx_system_init(slots, q->sandbox_error, sizeof q->sandbox_error);
+		if (!e->sandbox)
+			log_error("sandbox unavailable, jobs will be refused: %s", q->sandbox_error);
+	}
+	http_route(e->http, "POST", "/api/v2/execute", execute_handler, e);
+}
+
+void execute_unregister(engine *e)
+{
+	job_queue *q = e->jobs;
+	if (!q)
+		return;
+	while (q->waiting.head)
+		job_cancel(q->waiting.head);
+	while (q->running.head)
+		job_cancel(q->running.head);
+	json_free(q->overrides);
+	free(q->free_slots);
+	free(q);
+	e->jobs = NULL;
+}
+
+bool execute_package_in_use(engine *e, const char *pkg_dir)
+{
+	job_queue *q = e->jobs;
+	if (!q)
+		return false;
+	for (job *j = q->running.head; j; j = j->next)
+		if (!strcmp(j->rt->pkg_dir, pkg_dir))
+			return true;
+	for (job *j = q->waiting.head; j; j = j->next)
+		if (!strcmp(j->rt->pkg_dir, pkg_dir))
+			return true;
+	return false;
+}
+
+size_t execute_running(engine *e)
+{
+	return e->jobs ? e->jobs->running.len : 0;
+}
+
+size_t execute_queued(engine *e)
+{
+	return e->jobs ? e->jobs->waiting.len : 0;
+}
