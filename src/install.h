@@ -1,0 +1,76 @@
+/*
+ * install: verified, atomic package installs into DATA/packages (SPEC
+ * section 3), shared by the engine's /api/v2/packages and `ppman --data`.
+ *
+ * Promises:
+ * - The package file is streamed once: sha256 and gunzip -> tar -> extract
+ *   run on each piece as it arrives; nothing holds the whole file.
+ * - Extraction goes into DATA/packages/.staging-LANG-VERSION-PID through
+ *   directory fds only (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS,
+ *   O_NOFOLLOW|O_EXCL, mkdirat, symlinkat, linkat): never by path from the
+ *   root, never through a link. Absolute paths, "..", device nodes, FIFOs,
+ *   and links pointing outside the package are refused; setuid/setgid bits
+ *   are dropped; total unpacked bytes and entry count are capped (a gzip
+ *   bomb fails cleanly).
+ * - Only after the checksum matches and the archive ended properly: the
+ *   data is synced, `.ppman-installed` is written, and the staging
+ *   directory is renamed to DATA/packages/LANG/VERSION. A failure at any
+ *   point (kill -9 included) leaves nothing listed as installed.
+ * - Installs and uninstalls of one LANG-VERSION are serialised across
+ *   processes by flock on DATA/packages/.lock-LANG-VERSION.
+ * - Uninstall renames the package to .trash-* (atomic), then deletes it.
+ *   install_cleanup removes .staging-* and .trash-* leftovers (not a staging
+ *   directory that a live install still holds locked).
+ *
+ * Results are HTTP statuses: 0 on success, else 404 (no such package),
+ * 409 (Already installed), 400 (not installed), 502 (repository
+ * unreachable), 500 (checksum or archive rejected, I/O error), with the
+ * SPEC's message in msg.
+ */
+#ifndef PISTON_INSTALL_H
+#define PISTON_INSTALL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define INSTALL_MARKER ".ppman-installed"
+#define INSTALL_DEFAULT_MAX_BYTES (4ull << 30)   /* PISTON_PACKAGE_MAX_SIZE */
+#define INSTALL_DEFAULT_MAX_ENTRIES 500000u      /* PISTON_PACKAGE_MAX_FILES */
+
+typedef struct install_request {
+	const char *data_dir;
+	const char *repo_url;
+	const char *ca_file;          /* NULL: default */
+	const char *language;
+	const char *selector;         /* semver selector or exact version; NULL = "*" */
+	uint64_t max_bytes;           /* unpacked bytes; 0: env or default */
+	uint64_t max_entries;         /* 0: env or default */
+	/* progress (may be NULL): bytes downloaded so far, total or UINT64_MAX */
+	void (*progress)(void *ctx, uint64_t done, uint64_t total);
+	void *progress_ctx;
+} install_request;
+
+/* Install the highest version matching the selector; the chosen version is
+ * written to version (NUL-terminated). */
+int install_package(const install_request *rq, char *version, size_t versionlen, char *msg, size_t msglen);
+
+/* Install straight from a package file already chosen (bench, tests):
+ * location is a path or URL, sha256 the expected hex digest. */
+int install_from(const install_request *rq, const char *version, const char *location,
+                 const char *sha256, char *msg, size_t msglen);
+
+/* The highest installed version of language matching selector ("*" for
+ * any); 0 with version filled, or 400 "LANG-SELECTOR is not installed". */
+int install_find_installed(const char *data_dir, const char *language, const char *selector,
+                           char *version, size_t versionlen, char *msg, size_t msglen);
+
+/* Rename DATA/packages/LANG/VERSION away atomically (it stops being
+ * installed at once), then delete it unless defer_delete (the caller runs
+ * install_cleanup later, e.g. off the event loop). */
+int install_uninstall(const char *data_dir, const char *language, const char *version,
+                      int defer_delete, char *msg, size_t msglen);
+
+/* Remove .staging-* and .trash-* leftovers in DATA/packages. */
+void install_cleanup(const char *data_dir);
+
+#endif
