@@ -64,8 +64,8 @@ typedef struct http_chunked {
 	bool done;              /* the terminating chunk and trailers were read */
 } http_chunked;
 
-/* Returns payload bytes written to the front of buf, or -1 on malformed input.
+/* Returns payload bytes written to the front of data, or -1 on malformed input.
  * *consumed receives the input bytes used (stops after the final CRLF). */
-ssize_t http_chunked_decode(http_chunked *c, char *buf, size_t len, size_t *consumed);
+ssize_t http_chunked_decode(http_chunked *c, char *data, size_t len, size_t *consumed);
 
 #endif
