@@ -13,7 +13,5 @@
 	}
 
 PENDING(serve)
-PENDING(run)
-PENDING(ppman)
 PENDING(proxy)
 PENDING(sandbox)
