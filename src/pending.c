@@ -13,5 +13,6 @@
 	}
 
 PENDING(serve)
+PENDING(run)
 PENDING(proxy)
 PENDING(sandbox)
