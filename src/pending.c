@@ -13,6 +13,5 @@
 	}
 
 PENDING(serve)
-PENDING(run)
 PENDING(proxy)
 PENDING(sandbox)
