@@ -814,6 +814,8 @@ int inflate_finish(inflate_stream *z)
 {
 	if (z->mode == M_ERROR)
 		return -1;
+	if (z->format == INFLATE_GZIP && z->members == 0 && z->mode == M_GZ_HEADER && z->hdr_count == 0 && z->bitcnt == 0)
+		return fail(z, "empty input (no gzip data)");
 	z->finishing = true;
 	z->in = z->in_end = NULL;
 	if (run(z) < 0)
@@ -822,7 +824,6 @@ int inflate_finish(inflate_stream *z)
 		return -1;
 	bool complete = z->format == INFLATE_GZIP ? z->mode == M_GZ_NEXT && z->members > 0 : z->mode == M_DONE;
 	if (!complete)
-		return fail(z, z->format == INFLATE_GZIP && z->members == 0 && z->mode == M_GZ_HEADER && z->hdr_count == 0
-			? "empty input (no gzip data)" : "truncated stream");
+		return fail(z, "truncated stream");
 	return 0;
 }
