@@ -15,6 +15,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Word-at-a-time byte tests (exact for "is there such a byte"). */
+#define BYTES_01 0x0101010101010101ull
+#define BYTES_80 0x8080808080808080ull
+static inline uint64_t load8(const unsigned char *p)
+{
+	uint64_t w;
+	memcpy(&w, p, 8);
+	return w;
+}
+static inline uint64_t any_zero_byte(uint64_t w) { return (w - BYTES_01) & ~w & BYTES_80; }
+static inline uint64_t any_byte_eq(uint64_t w, unsigned char c) { return any_zero_byte(w ^ (BYTES_01 * c)); }
+static inline uint64_t any_byte_below(uint64_t w, unsigned char n) { return (w - BYTES_01 * n) & ~w & BYTES_80; }
+/* a byte that needs attention in a JSON string: '"', '\\', control, non-ASCII */
+static inline uint64_t any_string_special(uint64_t w)
+{
+	return any_byte_eq(w, '"') | any_byte_eq(w, '\\') | any_byte_below(w, 0x20) | (w & BYTES_80);
+}
+
 /* ---------------------------------------------------------------- UTF-8 */
 
 int json_utf8_seq(const unsigned char *s, size_t n)
@@ -103,6 +121,7 @@ typedef struct parser {
 	size_t string_bytes;
 	uint32_t *counts;        /* children per container, pre-order */
 	size_t n_containers, counts_cap;
+	uint32_t counts_inline[32];  /* small documents need no allocation */
 	size_t longest_number;   /* strtod needs a terminated copy */
 	/* pass 2 cursors */
 	char *number_copy;       /* longest_number + 1 bytes */
@@ -222,9 +241,13 @@ static bool parse_string(parser *ps, const char **out, uint32_t *out_len)
 		const unsigned char *run = p;
 		if (ps->build) {
 			/* already validated: only quotes and escapes matter */
+			while (end - p >= 8 && !(any_byte_eq(load8(p), '"') | any_byte_eq(load8(p), '\\')))
+				p += 8;
 			while (string_class[*p] != 1)
 				p++;
 		} else {
+			while (end - p >= 8 && !any_string_special(load8(p)))
+				p += 8;
 			while (p < end && string_class[*p] == 0)
 				p++;
 		}
@@ -307,6 +330,53 @@ static bool parse_string(parser *ps, const char **out, uint32_t *out_len)
 	return true;
 }
 
+/*
+ * Clinger's fast path: when the significant digits fit in 2^53 and the
+ * power of ten is at most 22 (both exact doubles), one multiply or divide
+ * is correctly rounded, so strtod is not needed. [p, end) is a validated
+ * number without its sign.
+ */
+static bool fast_decimal(const unsigned char *p, const unsigned char *end, bool neg, double *out)
+{
+	static const double pow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11,
+	                               1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+	uint64_t mant = 0;
+	int exp10 = 0, significant = 0;
+	bool fraction = false;
+	for (; p < end && (is_digit(*p) || *p == '.'); p++) {
+		if (*p == '.') {
+			fraction = true;
+			continue;
+		}
+		if (mant || *p != '0') {
+			if (++significant > 19)
+				return false;
+			mant = mant * 10 + (uint64_t)(*p - '0');
+		}
+		if (fraction)
+			exp10--;
+	}
+	if (p < end) {   /* exponent */
+		p++;
+		bool eneg = *p == '-';
+		if (*p == '-' || *p == '+')
+			p++;
+		int e = 0;
+		for (; p < end; p++) {
+			if (e > 1000)
+				return false;
+			e = e * 10 + (*p - '0');
+		}
+		exp10 += eneg ? -e : e;
+	}
+	if (mant > (1ull << 53) || exp10 < -22 || exp10 > 22)
+		return mant == 0 ? (*out = neg ? -0.0 : 0.0, true) : false;
+	double v = (double)mant;
+	v = exp10 >= 0 ? v * pow10[exp10] : v / pow10[-exp10];
+	*out = neg ? -v : v;
+	return true;
+}
+
 static bool parse_number(parser *ps, json_value *out)
 {
 	const unsigned char *s = ps->p, *q = s, *end = ps->end;
@@ -374,6 +444,8 @@ static bool parse_number(parser *ps, json_value *out)
 		}
 	}
 use_strtod:;
+	if (fast_decimal(digits, q, neg, &out->u.number))
+		return true;
 	size_t n = (size_t)(q - s);
 	memcpy(ps->number_copy, s, n);
 	ps->number_copy[n] = 0;
@@ -403,10 +475,13 @@ static bool open_container(parser *ps, size_t *slot, json_value **children, int 
 		return true;
 	}
 	if (ps->n_containers == ps->counts_cap) {
-		size_t cap = ps->counts_cap ? ps->counts_cap * 2 : 64;
-		uint32_t *c = realloc(ps->counts, cap * sizeof *c);
+		size_t cap = ps->counts_cap * 2;
+		bool on_heap = ps->counts != ps->counts_inline;
+		uint32_t *c = realloc(on_heap ? ps->counts : NULL, cap * sizeof *c);
 		if (!c)
 			return fail_at(ps, ps->p, "out of memory");
+		if (!on_heap)
+			memcpy(c, ps->counts_inline, sizeof ps->counts_inline);
 		ps->counts = c;
 		ps->counts_cap = cap;
 	}
@@ -561,6 +636,8 @@ static bool parse_value(parser *ps, json_value *out, int depth)
 json_doc *json_parse(const char *text, size_t len, json_error *err)
 {
 	parser ps = {0};
+	ps.counts = ps.counts_inline;
+	ps.counts_cap = sizeof ps.counts_inline / sizeof *ps.counts_inline;
 	ps.start = ps.p = (const unsigned char *)text;
 	ps.end = ps.start + len;
 	ps.err = err;
@@ -608,10 +685,12 @@ json_doc *json_parse(const char *text, size_t len, json_error *err)
 	parse_value(&ps, &doc->values[0], 0);
 	if (ps.number_copy != small)
 		free(ps.number_copy);
-	free(ps.counts);
+	if (ps.counts != ps.counts_inline)
+		free(ps.counts);
 	return doc;
 fail:
-	free(ps.counts);
+	if (ps.counts != ps.counts_inline)
+		free(ps.counts);
 	return NULL;
 }
 
@@ -657,51 +736,58 @@ static const unsigned char escape_class[256] = {
 void json_escape(buf *out, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
-	const unsigned char *p = (const unsigned char *)s, *end = p + n, *run = p;
-	if (!buf_reserve(out, n + 2))
-		return;
-	out->data[out->len++] = '"';
-	while (p < end) {
-		unsigned char cls = escape_class[*p];
-		if (cls == 0) {
-			p++;
-			continue;
-		}
-		if (cls == 2) {
-			int k = json_utf8_seq(p, (size_t)(end - p));
-			if (k > 0) {
-				p += k;
-				continue;
-			}
-			buf_append(out, run, (size_t)(p - run));
-			buf_append(out, "\xEF\xBF\xBD", 3);
-			p += -k;
-			run = p;
-			continue;
-		}
-		buf_append(out, run, (size_t)(p - run));
-		char e[6] = {'\\', 0};
-		size_t elen = 2;
-		switch (*p) {
-		case '"': e[1] = '"'; break;
-		case '\\': e[1] = '\\'; break;
-		case '\b': e[1] = 'b'; break;
-		case '\f': e[1] = 'f'; break;
-		case '\n': e[1] = 'n'; break;
-		case '\r': e[1] = 'r'; break;
-		case '\t': e[1] = 't'; break;
-		default:
-			memcpy(e + 1, "u00", 3);
-			e[4] = hex[*p >> 4];
-			e[5] = hex[*p & 15];
-			elen = 6;
-		}
-		buf_append(out, e, elen);
-		p++;
-		run = p;
-	}
-	buf_append(out, run, (size_t)(p - run));
+	const unsigned char *p = (const unsigned char *)s, *end = p + n;
 	buf_putc(out, '"');
+	while (p < end) {
+		/* the longest run that is copied as is: ASCII and valid UTF-8 */
+		const unsigned char *run = p;
+		int bad = 0;    /* bytes of an invalid sequence that ends the run */
+		for (;;) {
+			while (end - p >= 8 && !any_string_special(load8(p)))
+				p += 8;
+			while (p < end && escape_class[*p] == 0)
+				p++;
+			if (p < end && escape_class[*p] == 2) {
+				int k = json_utf8_seq(p, (size_t)(end - p));
+				if (k > 0) {
+					p += k;
+					continue;
+				}
+				bad = -k;
+			}
+			break;
+		}
+		if (p > run)
+			buf_append(out, run, (size_t)(p - run));
+		if (p >= end || !buf_reserve(out, 6))
+			break;
+		char *o = out->data + out->len;
+		size_t w = 2;
+		o[0] = '\\';
+		if (bad) {
+			memcpy(o, "\xEF\xBF\xBD", 3);   /* U+FFFD for the maximal subpart */
+			w = 3;
+			p += bad;
+		} else {
+			switch (*p) {
+			case '"': o[1] = '"'; break;
+			case '\\': o[1] = '\\'; break;
+			case '\b': o[1] = 'b'; break;
+			case '\f': o[1] = 'f'; break;
+			case '\n': o[1] = 'n'; break;
+			case '\r': o[1] = 'r'; break;
+			case '\t': o[1] = 't'; break;
+			default:
+				memcpy(o + 1, "u00", 3);
+				o[4] = hex[*p >> 4];
+				o[5] = hex[*p & 15];
+				w = 6;
+			}
+			p++;
+		}
+		out->len += w;
+	}
+	buf_putc(out, '"');   /* also restores the NUL terminator */
 }
 
 void jw_init(jw *w, buf *out)

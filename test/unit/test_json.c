@@ -641,6 +641,49 @@ static void test_round_trip(void)
 	buf_free(&b);
 }
 
+/* Every number parses to exactly what strtod gives (the fast path must agree). */
+static void test_number_exactness(void)
+{
+	int bad = 0, total = 20000;
+	for (int i = 0; i < total; i++) {
+		char text[64];
+		size_t n = 0;
+		if (next_rand() & 1)
+			text[n++] = '-';
+		int int_digits = 1 + (int)(next_rand() % 18);
+		text[n++] = (char)('1' + next_rand() % 9);
+		for (int d = 1; d < int_digits; d++)
+			text[n++] = (char)('0' + next_rand() % 10);
+		if (next_rand() % 3) {
+			text[n++] = '.';
+			int frac = 1 + (int)(next_rand() % 10);
+			for (int d = 0; d < frac; d++)
+				text[n++] = (char)('0' + next_rand() % 10);
+		}
+		if (next_rand() % 2)
+			n += (size_t)snprintf(text + n, 16, "e%d", (int)(next_rand() % 70) - 35);
+		text[n] = 0;
+		json_doc *d = json_parse(text, n, NULL);
+		double want = strtod(text, NULL);
+		if (!d || memcmp(&json_root(d)->u.number, &want, sizeof want) != 0) {
+			if (bad++ < 5)
+				printf("number %s: got %.17g want %.17g\n", text, d ? json_root(d)->u.number : 0, want);
+		}
+		json_free(d);
+	}
+	CHECKF(bad == 0, "%d of %d numbers differ from strtod", bad, total);
+	const char *edge[] = {"0.0", "-0.0", "0e5", "-0e-5", "0.000000000000000000000000001", "9007199254740993",
+	                      "9007199254740992.0", "1e22", "1e23", "123456789012345678901234567890e-10",
+	                      "4.9406564584124654e-324", "2.2250738585072011e-308", "1.7976931348623157e308",
+	                      "0.1", "0.30000000000000004", "1E-22", "5e-22", "17976931348623157e292"};
+	for (size_t i = 0; i < sizeof edge / sizeof *edge; i++) {
+		json_doc *d = json_parse(edge[i], strlen(edge[i]), NULL);
+		double want = strtod(edge[i], NULL);
+		CHECKF(d && memcmp(&json_root(d)->u.number, &want, sizeof want) == 0, "%s", edge[i]);
+		json_free(d);
+	}
+}
+
 static void test_utf8_check(void)
 {
 	size_t n;
@@ -662,6 +705,7 @@ int main(void)
 	test_escape();
 	test_writer();
 	test_round_trip();
+	test_number_exactness();
 	test_utf8_check();
 	return t_done();
 }
