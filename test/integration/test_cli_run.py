@@ -1,0 +1,100 @@
+"""`piston run` against a real engine: output and exit code, extra files,
+non-UTF-8 files (base64), -i, -l, -r, -- args, errors, and -t interactive
+(stdin to the program, Ctrl-C as a signal)."""
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from exec_fixture import Checker, Engine  # noqa: E402
+
+t = Checker()
+check = t.check
+BIN = os.environ.get("PISTON_BIN", "./piston")
+
+
+def run(e, *args, stdin=b"", timeout=60):
+    url = e.url if e else "http://127.0.0.1:1"
+    if "-u" not in args:
+        args = ("-u", url) + args
+    p = subprocess.run([BIN, "run", *args], input=stdin,
+                       capture_output=True, timeout=timeout)
+    return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="piston-cli-")
+
+    def write(name, data):
+        path = os.path.join(tmp, name)
+        with open(path, "wb") as f:
+            f.write(data if isinstance(data, bytes) else data.encode())
+        return path
+
+    main_sh = write("main.sh", 'echo "args: $*"; cat helper.txt; wc -c < blob.bin; cat; echo oops >&2; exit 5\n')
+    helper = write("helper.txt", "helper here\n")
+    blob = write("blob.bin", b"\xff\xfe\x00\x01")
+    stdin_file = write("input.txt", "from file\n")
+    sleeper = write("sleep.sh", "echo start; sleep 10\n")
+    bad_c = write("bad.c", "SYNTAX_ERROR\n")
+    inter = write("inter.sh", "read x; echo got $x\n")
+    trap = write("trap.sh", "trap 'echo caught; exit 7' INT; echo ready; while :; do sleep 0.05; done\n")
+
+    e = Engine()
+    try:
+        rc, out, err = run(e, "shell", main_sh, helper, blob, "-i", stdin_file, "--", "a", "b c")
+        check(rc == 5, "exit code of the program", (rc, out, err))
+        check(out == "args: a b c\nhelper here\n4\nfrom file\n", "stdout, extra files, base64 blob, -i, args",
+              (out, err))
+        check(err == "oops\n", "stderr of the program", err)
+
+        rc, out, err = run(e, "sh", main_sh, helper, blob, "-i", "-", stdin=b"piped\n")
+        check(rc == 5 and out.endswith("piped\n"), "-i - reads our stdin; alias", (rc, out, err))
+
+        rc, out, err = run(e, "shell", sleeper, "-r", "300")
+        check(rc == 137 and out == "start\n" and "TO" in err, "-r run timeout: message, 128+9", (rc, out, err))
+
+        rc, out, err = run(e, "shell", inter, "-l", "1.x", "-s")
+        check(rc == 0 and out == "got\n" and "runtime: shell 1.2.0" in err, "-l version selector, -s status",
+              (rc, out, err))
+
+        rc, out, err = run(e, "nolang", main_sh)
+        check(rc == 1 and "nolang-* runtime is unknown" in err and "400" in err, "engine error shown", (rc, err))
+
+        rc, out, err = run(e, "cc", bad_c)
+        check(rc == 1 and "syntax error" in err, "compile error: compiler output and its exit code", (rc, out, err))
+
+        rc, out, err = run(None, "shell", main_sh)
+        check(rc == 1 and "cannot reach the engine" in err, "unreachable engine: clear message", (rc, err))
+
+        rc, out, err = run(e, "shell", os.path.join(tmp, "missing.sh"))
+        check(rc != 0 and "missing.sh" in err, "missing file: clear message", (rc, err))
+
+        rc, out, err = run(e, "shell", inter, "-t", stdin=b"typed\n")
+        check(rc == 0 and out == "got typed\n", "-t: stdin to the program over the WebSocket", (rc, out, err))
+
+        p = subprocess.Popen([BIN, "run", "shell", trap, "-t", "-u", e.url], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        line = p.stdout.readline()
+        p.send_signal(signal.SIGINT)
+        try:
+            out, err = p.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
+        check(line == b"ready\n" and b"caught" in out and p.returncode == 7,
+              "-t: Ctrl-C reaches the program as SIGINT", (line, out, err, p.returncode))
+
+        rc, out, err = run(e, "shell", inter, "-t", "-u", "http://127.0.0.1:1")
+        check(rc == 1 and "cannot reach" in err, "-t unreachable engine", (rc, err))
+    finally:
+        e.stop()
+        subprocess.run(["rm", "-rf", tmp])
+    return t.done()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
