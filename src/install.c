@@ -96,7 +96,8 @@ static int open_packages_dir(const char *data_dir, char *msg, size_t msglen)
 }
 
 /* flock on DATA/packages/.lock-LANG-VERSION; returns the fd (close = unlock). */
-static int lock_package(int pfd, const char *language, const char *version, char *msg, size_t msglen)
+static int lock_package(int pfd, const char *language, const char *version, bool wait,
+                        char *msg, size_t msglen)
 {
 	char name[160];
 	snprintf(name, sizeof name, ".lock-%s-%s", language, version);
@@ -105,7 +106,13 @@ static int lock_package(int pfd, const char *language, const char *version, char
 		snprintf(msg, msglen, "cannot create lock %s: %s", name, strerror(errno));
 		return -1;
 	}
-	while (flock(fd, LOCK_EX) < 0) {
+	while (flock(fd, wait ? LOCK_EX : LOCK_EX | LOCK_NB) < 0) {
+		if (errno == EWOULDBLOCK && !wait) {
+			snprintf(msg, msglen, "%s-%s is being installed or uninstalled right now; try again later",
+			         language, version);
+			close(fd);
+			return -2;
+		}
 		if (errno != EINTR) {
 			snprintf(msg, msglen, "cannot lock %s: %s", name, strerror(errno));
 			close(fd);
@@ -444,7 +451,7 @@ int install_from(const install_request *rq, const char *version, const char *loc
 	int lock = -1, sfd = -1;
 	pipeline *pl = NULL;
 	char staging[200] = "";
-	lock = lock_package(pfd, lang, version, msg, msglen);
+	lock = lock_package(pfd, lang, version, true, msg, msglen);
 	if (lock < 0)
 		goto out;
 	if (is_installed(pfd, lang, version)) {
@@ -637,7 +644,7 @@ int install_find_installed(const char *data_dir, const char *language, const cha
 }
 
 int install_uninstall(const char *data_dir, const char *language, const char *version,
-                      int defer_delete, char *msg, size_t msglen)
+                      unsigned flags, char *msg, size_t msglen)
 {
 	if (!repo_name_ok(language) || !repo_name_ok(version)) {
 		snprintf(msg, msglen, "%s-%s is not installed", language, version);
@@ -647,10 +654,13 @@ int install_uninstall(const char *data_dir, const char *language, const char *ve
 	if (pfd < 0)
 		return 500;
 	int status = 500;
-	int lock = lock_package(pfd, language, version, msg, msglen);
+	int lock = lock_package(pfd, language, version, !(flags & INSTALL_NO_WAIT), msg, msglen);
 	int lfd = -1;
-	if (lock < 0)
+	if (lock < 0) {
+		if (lock == -2)
+			status = 409;
 		goto out;
+	}
 	if (!is_installed(pfd, language, version)) {
 		snprintf(msg, msglen, "%s-%s is not installed", language, version);
 		status = 400;
@@ -668,7 +678,7 @@ int install_uninstall(const char *data_dir, const char *language, const char *ve
 	}
 	fsync(pfd);
 	status = 0;
-	if (!defer_delete && remove_tree_at(pfd, trash, 0) < 0)
+	if (!(flags & INSTALL_DEFER_DELETE) && remove_tree_at(pfd, trash, 0) < 0)
 		log_warn("could not delete all of %s/packages/%s: %s", data_dir, trash, strerror(errno));
 out:
 	if (lfd >= 0)

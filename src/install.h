@@ -65,10 +65,14 @@ int install_find_installed(const char *data_dir, const char *language, const cha
                            char *version, size_t versionlen, char *msg, size_t msglen);
 
 /* Rename DATA/packages/LANG/VERSION away atomically (it stops being
- * installed at once), then delete it unless defer_delete (the caller runs
- * install_cleanup later, e.g. off the event loop). */
+ * installed at once), then delete it. Flags: INSTALL_DEFER_DELETE leaves
+ * the renamed tree for install_cleanup (run it off the event loop);
+ * INSTALL_NO_WAIT fails with 409 instead of waiting while an install or
+ * uninstall of the same package holds its lock. */
+#define INSTALL_DEFER_DELETE 1u
+#define INSTALL_NO_WAIT 2u
 int install_uninstall(const char *data_dir, const char *language, const char *version,
-                      int defer_delete, char *msg, size_t msglen);
+                      unsigned flags, char *msg, size_t msglen);
 
 /* Remove .staging-* and .trash-* leftovers in DATA/packages. */
 void install_cleanup(const char *data_dir);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -293,7 +294,7 @@ static int low_write(void *ctx, const unsigned char *data, size_t len)
 {
 	tls_conn *c = ctx;
 	for (;;) {
-		ssize_t n = write(c->fd, data, len);
+		ssize_t n = send(c->fd, data, len, MSG_NOSIGNAL);   /* no SIGPIPE if the server hangs up */
 		if (n >= 0)
 			return (int)n;
 		if (errno == EINTR)
