@@ -31,17 +31,17 @@ typedef enum {
 } json_type;
 
 typedef struct json_value json_value;
-struct json_value {
+struct json_value {          /* 40 bytes: fields ordered to avoid padding */
 	json_type type;
 	uint32_t len;            /* string: bytes; array/object: number of children */
 	const char *key;         /* member name when the parent is an object, else NULL */
 	uint32_t key_len;
+	bool is_integer;         /* number written without fraction/exponent and fits int64 */
 	union {
 		double number;
 		const char *string;
 		json_value *children; /* array/object: len contiguous values */
 	} u;
-	bool is_integer;         /* number written without fraction/exponent and fits int64 */
 	int64_t integer;         /* valid when is_integer */
 };
 
