@@ -666,7 +666,7 @@ static void dispatch(job_queue *q)
 	if (q->dispatching)
 		return;   /* the outer call's loop picks up the slot */
 	q->dispatching = true;
-	while (q->nfree > 0 && q->waiting.head && !q->e->shutting_down) {
+	while (q->nfree > 0 && q->waiting.head) {   /* also while shutting down: queued work finishes */
 		job *j = q->waiting.head;
 		list_remove(&q->waiting, j);
 		job_begin(j, q->free_slots[--q->nfree]);

@@ -91,12 +91,18 @@ def free_port():
 class Engine:
     """`piston serve` with the test packages; always stop() it."""
 
-    def __init__(self, env=None, packages=True):
+    def __init__(self, env=None, packages=True, link_packages=()):
+        """link_packages: installed package directories (.../LANG/VERSION)
+        to use in place, besides the test packages."""
         self.dir = tempfile.mkdtemp(prefix="piston-exec-")
         self.data = os.path.join(self.dir, "data")
         os.makedirs(os.path.join(self.data, "packages"))
         if packages:
             make_all_packages(self.data)
+        for src in link_packages:
+            lang_dir = os.path.join(self.data, "packages", os.path.basename(os.path.dirname(src)))
+            os.makedirs(lang_dir, exist_ok=True)
+            os.symlink(os.path.abspath(src), os.path.join(lang_dir, os.path.basename(src)))
         self.port = free_port()
         e = dict(os.environ)
         e.update({"PISTON_DATA_DIRECTORY": self.data,

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# bench-execute: POST /api/v2/execute latency and throughput, beside the same
+# program started bare on the host in the same run.
+#
+#   tools/bench-execute.sh [SECONDS-PER-POINT]      (default 5)
+#
+# Programs: `echo hi` in a busybox shell package (made here), and
+# `print(42)` in python when a python package is installed in
+# $PISTON_BENCH_DATA (default ./data, as `make run` leaves it).
+# For each: sequential latency p50/p99 over keep-alive HTTP, then req/s at
+# concurrency 1, 4, 16; the bare program (fork+exec on the host, no sandbox)
+# measured the same way. Reference (upstream Piston on this machine): shell
+# 32 req/s at c=1, 57 at c=16; python 21 and 41; p50 36 ms (shell), 52 ms
+# (python). Goals: engine p50 - bare p50 < 1 ms; shell >= 15x Piston's
+# req/s; python >= 90% of the bare interpreter's start-up rate.
+set -eu
+cd "$(dirname "$0")/.."
+secs=${1:-5}
+make -s piston >/dev/null
+export PISTON_BIN="$PWD/piston" BENCH_SECS="$secs" BENCH_DATA="${PISTON_BENCH_DATA:-$PWD/data}"
+exec python3 - <<'EOF'
+import glob, http.client, json, os, shutil, statistics, subprocess, sys, threading, time
+sys.path.insert(0, "test/integration")
+from exec_fixture import Engine
+
+SECS = float(os.environ["BENCH_SECS"])
+py_pkgs = sorted(glob.glob(os.path.join(os.environ["BENCH_DATA"], "packages", "python", "*", ".ppman-installed")))
+py_pkgs = [os.path.dirname(p) for p in py_pkgs[-1:]]
+engine = Engine(env={"PISTON_LOG_LEVEL": "ERROR"}, link_packages=py_pkgs)
+
+
+def http_worker(body, stop, lat, counts, idx):
+    c = http.client.HTTPConnection("127.0.0.1", engine.port, timeout=60)
+    n = 0
+    while not stop.is_set():
+        t0 = time.perf_counter()
+        c.request("POST", "/api/v2/execute", body=body, headers={"Content-Type": "application/json"})
+        r = c.getresponse()
+        data = r.read()
+        if r.status != 200 or json.loads(data)["run"]["status"] is not None:
+            print("bad answer:", r.status, data[:300]); os._exit(1)
+        lat.append(time.perf_counter() - t0)
+        n += 1
+    counts[idx] = n
+    c.close()
+
+
+def bare_worker(argv, stop, lat, counts, idx):
+    n = 0
+    while not stop.is_set():
+        t0 = time.perf_counter()
+        subprocess.run(argv, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL, close_fds=False)
+        lat.append(time.perf_counter() - t0)
+        n += 1
+    counts[idx] = n
+
+
+def measure(worker, arg, conc, secs):
+    stop, lat, counts = threading.Event(), [], [0] * conc
+    ths = [threading.Thread(target=worker, args=(arg, stop, lat, counts, i)) for i in range(conc)]
+    t0 = time.perf_counter()
+    for t in ths: t.start()
+    time.sleep(secs)
+    stop.set()
+    for t in ths: t.join()
+    el = time.perf_counter() - t0
+    lat.sort()
+    return sum(counts) / el, lat[len(lat) // 2] * 1000, lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
+
+
+def bench(name, lang, code, bare_argv, piston_ref):
+    body = json.dumps({"language": lang, "version": "*", "files": [{"content": code}]})
+    measure(http_worker, body, 1, 1)          # warm-up
+    measure(bare_worker, bare_argv, 1, 0.5)
+    print("== %s" % name)
+    _, p50, p99 = measure(http_worker, body, 1, SECS)
+    _, b50, b99 = measure(bare_worker, bare_argv, 1, SECS)
+    print("  sequential latency: engine p50 %.2f ms p99 %.2f ms | bare p50 %.2f ms p99 %.2f ms | added p50 %.2f ms"
+          % (p50, p99, b50, b99, p50 - b50))
+    for conc in (1, 4, 16):
+        rps, _, _ = measure(http_worker, body, conc, SECS)
+        brps, _, _ = measure(bare_worker, bare_argv, conc, SECS)
+        ref = piston_ref.get(conc)
+        print("  c=%-2d engine %7.1f req/s | bare %7.1f /s | engine/bare %5.1f%%%s" % (
+            conc, rps, brps, 100 * rps / brps, " | vs upstream Piston %.1fx" % (rps / ref) if ref else ""))
+
+
+try:
+    busybox = shutil.which("busybox") or "/bin/busybox"
+    bench("shell: echo hi", "shell", "echo hi", [busybox, "sh", "-c", "echo hi"], {1: 32, 16: 57})
+    if py_pkgs:
+        bench("python: print(42)", "python", "print(42)", [shutil.which("python3"), "-c", "print(42)"], {1: 21, 16: 41})
+    else:
+        print("== python: skipped (no python package under %s/packages)" % os.environ["BENCH_DATA"])
+    st, stats = engine.request("GET", "/api/v2/stats")
+    print("engine stats: %d jobs, latency p50 %s ms p99 %s ms (inside the engine, request to response)" % (
+        stats["jobs"]["total"], stats["latency_ms"]["total"]["p50"], stats["latency_ms"]["total"]["p99"]))
+finally:
+    engine.stop()
+EOF
