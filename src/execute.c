@@ -112,12 +112,12 @@ static const char *const signal_names[65] = {
 	[61] = "SIGRTMAX-3", [62] = "SIGRTMAX-2", [63] = "SIGRTMAX-1", [64] = "SIGRTMAX",
 };
 
-const char *signal_name(int signo)
+const char *execute_signal_name(int signo)
 {
 	return signo > 0 && signo < 65 ? signal_names[signo] : NULL;
 }
 
-int signal_number(const char *name)
+int execute_signal_number(const char *name)
 {
 	if (!name)
 		return 0;
@@ -758,7 +758,7 @@ static void render_stage(jw *w, const sbx_result *r)
 	else
 		jw_null(w);
 	jw_key(w, "signal");
-	const char *sig = signal_name(r->signal);
+	const char *sig = execute_signal_name(r->signal);
 	if (!r->exited && sig)
 		jw_string(w, sig);
 	else

@@ -70,7 +70,7 @@ int job_failed(const job *j, const char **message);
 void job_render(const job *j, buf *out);
 
 /* "SIGKILL" for 9, NULL if unknown; and back (0 if unknown). */
-const char *signal_name(int signo);
-int signal_number(const char *name);
+const char *execute_signal_name(int signo);
+int execute_signal_number(const char *name);
 
 #endif
