@@ -105,10 +105,15 @@ stage() {
 	rm -rf "$tmp/box"; mkdir -p "$tmp/box"
 	local names=()
 	for f in "${files[@]}"; do cp "$f" "$tmp/box/"; names+=("$(basename "$f")"); done
+	local t0 t1 rc=0
+	t0=$(date +%s%N)
 	if [ -x "$pkg/compile" ]; then
 		in_root 1001 /pkg/compile "${names[@]}" || { echo "try-pkg: compile failed ($?)" >&2; return 1; }
 	fi
-	in_root 1001 /pkg/run "${names[0]}" "${args[@]}"
+	t1=$(date +%s%N)
+	in_root 1001 /pkg/run "${names[0]}" "${args[@]}" || rc=$?
+	echo "compile_ms=$(( (t1 - t0) / 1000000 )) run_ms=$(( ($(date +%s%N) - t1) / 1000000 ))" > "$tmp/times"
+	return $rc
 }
 
 if [ $# -gt 0 ]; then
@@ -131,11 +136,12 @@ else:
     print((m.get("provides") or [m])[0]["language"] if m.get("provides") else m["language"])
 EOF
 )
+	: > "$tmp/times"
 	start=$(date +%s%N)
 	out=$(stage "$t" 2>"$tmp/err") || true
 	ms=$(( ($(date +%s%N) - start) / 1000000 ))
 	if [ "$out" = "OK" ]; then
-		echo "PASS $lang $(basename "$t") ${ms}ms"
+		echo "PASS $lang $(basename "$t") ${ms}ms $(cat "$tmp/times")"
 	else
 		echo "FAIL $lang $(basename "$t") ${ms}ms: stdout=$(printf '%s' "$out" | head -c 200 | tr '\n' ' ') stderr=$(head -c 600 "$tmp/err" | tr '\n' ' ')"
 		fails=$((fails + 1))

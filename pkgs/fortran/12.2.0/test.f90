@@ -1,0 +1,4 @@
+program test
+  implicit none
+  print '(A)', 'OK'
+end program test
