@@ -14,4 +14,3 @@
 
 PENDING(serve)
 PENDING(proxy)
-PENDING(sandbox)

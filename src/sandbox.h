@@ -109,6 +109,9 @@ int sbx_signal(sbx_run *r, int signo);    /* to the program (not our init) */
 /* Kill the stage now; on_done will not be called; resources are released. */
 void sbx_cancel(sbx_run *r);
 
+/* "SIGKILL" for 9, ...; "SIGUNKNOWN" outside 1..31. */
+const char *sbx_signal_name(int signo);
+
 /* `piston sandbox [--time MS] [--wall MS] [--mem BYTES] [--procs N]
  *  [--output BYTES] [--root PKGDIR] [--box DIR] -- CMD ARGS...` */
 int cmd_sandbox(int argc, char **argv);

@@ -1,0 +1,597 @@
+#include "cgroup.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+enum { H_MEMORY, H_PIDS, H_CPU, H_COUNT };   /* v1 hierarchies; v2 uses H_MEMORY only */
+static const char *const v1_controller[H_COUNT] = { "memory", "pids", "cpuacct" };
+
+struct cg_slot {
+	int dir[H_COUNT];        /* slot directory per hierarchy (v2: dir[0]), -1 if absent */
+	int procs[H_COUNT];      /* v1 cgroup.procs, opened for the child's join */
+	int oom_efd;             /* v1 OOM notification eventfd */
+	int peak_fd;             /* v2 memory.peak, reset per stage */
+	uint64_t cpu_base_ns;    /* v2 cpu.stat usage at prepare */
+	uint64_t oom_base;       /* oom_kill counter at prepare */
+	bool memsw;              /* v1 memory.memsw.* exists */
+};
+
+struct cg_system {
+	cg_mode mode;
+	unsigned nslots;
+	struct cg_slot *slots;
+	char base[H_COUNT][PATH_MAX];   /* .../piston-<pid>, "" if the hierarchy is absent */
+	char unenforced[160];
+};
+
+/* ---- small file helpers (dirfd-relative, no stdio) ---- */
+
+static int write_at(int dirfd, const char *name, const char *text)
+{
+	int fd = openat(dirfd, name, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = write(fd, text, strlen(text));
+	int saved = errno;
+	close(fd);
+	errno = saved;
+	return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+static ssize_t read_at(int dirfd, const char *name, char *out, size_t cap)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, out, cap - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	out[n] = 0;
+	return n;
+}
+
+static bool read_u64_at(int dirfd, const char *name, uint64_t *v)
+{
+	char b[64];
+	if (dirfd < 0 || read_at(dirfd, name, b, sizeof b) <= 0)
+		return false;
+	*v = strtoull(b, NULL, 10);
+	return true;
+}
+
+/* The value of "key N" in a flat-keyed file (memory.events, cpu.stat, oom_control). */
+static bool read_key_at(int dirfd, const char *name, const char *key, uint64_t *v)
+{
+	char b[2048];
+	if (dirfd < 0 || read_at(dirfd, name, b, sizeof b) <= 0)
+		return false;
+	size_t kl = strlen(key);
+	for (char *line = b; line && *line; ) {
+		if (!strncmp(line, key, kl) && line[kl] == ' ') {
+			*v = strtoull(line + kl + 1, NULL, 10);
+			return true;
+		}
+		line = strchr(line, '\n');
+		if (line)
+			line++;
+	}
+	return false;
+}
+
+static void write_limit(char *b, size_t n, int64_t v, const char *none)
+{
+	if (v < 0)
+		snprintf(b, n, "%s", none);
+	else
+		snprintf(b, n, "%" PRId64, v);
+}
+
+/* ---- discovery ---- */
+
+/* Does the comma-separated list contain word? */
+static bool has_word(const char *list, const char *word)
+{
+	size_t wl = strlen(word);
+	for (const char *p = list; p && *p; ) {
+		const char *e = strchr(p, ',');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+		if (l == wl && !strncmp(p, word, wl))
+			return true;
+		p = e ? e + 1 : NULL;
+	}
+	return false;
+}
+
+/* Mount point of the v1 hierarchy holding controller (or the cgroup2 mount
+ * when controller is NULL). */
+static bool find_mount(const char *controller, char *out, size_t outlen)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return false;
+	char line[4096];
+	bool found = false;
+	while (!found && fgets(line, sizeof line, f)) {
+		char *sep = strstr(line, " - ");
+		if (!sep)
+			continue;
+		char mnt[PATH_MAX], fstype[64], opts[1024];
+		if (sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1)
+			continue;
+		if (sscanf(sep + 3, "%63s %*s %1023s", fstype, opts) != 2)
+			continue;
+		if (controller ? (!strcmp(fstype, "cgroup") && has_word(opts, controller))
+		               : !strcmp(fstype, "cgroup2")) {
+			snprintf(out, outlen, "%s", mnt);
+			found = true;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+/* The engine's own cgroup path in the hierarchy with controller ("" = v2). */
+static bool own_cgroup(const char *controller, char *out, size_t outlen)
+{
+	FILE *f = fopen("/proc/self/cgroup", "re");
+	if (!f)
+		return false;
+	char line[4096];
+	bool found = false;
+	while (!found && fgets(line, sizeof line, f)) {
+		line[strcspn(line, "\n")] = 0;
+		char *c1 = strchr(line, ':');
+		char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+		if (!c2)
+			continue;
+		*c2 = 0;
+		if (controller[0] ? has_word(c1 + 1, controller) : (!strcmp(line, "0") && !c1[1])) {
+			snprintf(out, outlen, "%s", c2 + 1);
+			found = true;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+/* SIGKILL every process listed in dir/cgroup.procs; true when none is left. */
+static bool kill_procs_at(int dirfd)
+{
+	char b[8192];
+	ssize_t n = read_at(dirfd, "cgroup.procs", b, sizeof b);
+	if (n <= 0)
+		return n == 0;
+	for (char *p = b; *p; ) {
+		char *end;
+		long pid = strtol(p, &end, 10);
+		if (end == p)
+			break;
+		if (pid > 0)
+			kill((pid_t)pid, SIGKILL);
+		p = end;
+		while (*p == '\n')
+			p++;
+	}
+	return false;
+}
+
+/* Empty and remove one cgroup directory (and its child directories). */
+static void remove_cgroup_tree(const char *path)
+{
+	DIR *d = opendir(path);
+	if (d) {
+		struct dirent *e;
+		while ((e = readdir(d))) {
+			if (e->d_type != DT_DIR || e->d_name[0] == '.')
+				continue;
+			char sub[PATH_MAX];
+			if (snprintf(sub, sizeof sub, "%s/%s", path, e->d_name) < (int)sizeof sub)
+				remove_cgroup_tree(sub);
+		}
+		closedir(d);
+	}
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		write_at(fd, "cgroup.kill", "1");    /* v2; harmlessly absent on v1 */
+		for (int i = 0; i < 100 && !kill_procs_at(fd); i++)
+			nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000000 }, NULL);
+		close(fd);
+	}
+	for (int i = 0; i < 100 && rmdir(path) < 0 && errno == EBUSY; i++)
+		nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000000 }, NULL);
+}
+
+static bool engine_alive(long pid)
+{
+	if (kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+		return false;
+	char path[64], comm[32] = "";
+	snprintf(path, sizeof path, "/proc/%ld/comm", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, comm, sizeof comm - 1);
+	close(fd);
+	return n >= 6 && !strncmp(comm, "piston", 6);
+}
+
+/* Remove piston-<pid> directories under parent whose engine is gone. */
+static void remove_stale(const char *parent)
+{
+	DIR *d = opendir(parent);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		char *end;
+		if (strncmp(e->d_name, "piston-", 7))
+			continue;
+		long pid = strtol(e->d_name + 7, &end, 10);
+		if (*end || pid <= 0 || pid == (long)getpid() || engine_alive(pid))
+			continue;
+		char path[PATH_MAX];
+		if (snprintf(path, sizeof path, "%s/%s", parent, e->d_name) >= (int)sizeof path)
+			continue;
+		log_info("sandbox: removing stale cgroup %s", path);
+		remove_cgroup_tree(path);
+	}
+	closedir(d);
+}
+
+/* Create <mount><own>/piston-<pid> (after removing stale siblings). */
+static bool make_base(const char *mnt, const char *own, char *out, size_t outlen)
+{
+	char parent[PATH_MAX];
+	if (snprintf(parent, sizeof parent, "%s%s", mnt, strcmp(own, "/") ? own : "") >= (int)sizeof parent)
+		return false;
+	remove_stale(parent);
+	if (snprintf(out, outlen, "%s/piston-%ld", parent, (long)getpid()) >= (int)outlen)
+		return false;
+	if (mkdir(out, 0755) < 0 && errno != EEXIST)
+		return false;
+	return true;
+}
+
+static int open_dir(const char *base, unsigned slot, bool create)
+{
+	char path[PATH_MAX];
+	if (snprintf(path, sizeof path, "%s/slot%u", base, slot) >= (int)sizeof path) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (create && mkdir(path, 0755) < 0 && errno != EEXIST)
+		return -1;
+	return open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+static bool setup_v2(cg_system *c, char *err, size_t errlen)
+{
+	char mnt[PATH_MAX], own[PATH_MAX];
+	if (!find_mount(NULL, mnt, sizeof mnt) || !own_cgroup("", own, sizeof own))
+		return false;
+	char path[PATH_MAX], ctrls[512];
+	if (snprintf(path, sizeof path, "%s%s/cgroup.controllers", mnt, strcmp(own, "/") ? own : "") >= (int)sizeof path)
+		return false;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, ctrls, sizeof ctrls - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return false;
+	ctrls[n] = 0;
+	if (!strstr(ctrls, "memory") || !strstr(ctrls, "pids"))
+		return false;
+	char ownpath[PATH_MAX];
+	if (snprintf(ownpath, sizeof ownpath, "%s%s", mnt, strcmp(own, "/") ? own : "") >= (int)sizeof ownpath)
+		return false;
+	int ownfd = open(ownpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (ownfd < 0)
+		return false;
+	/* "No internal processes": a non-root cgroup that holds the engine cannot
+	 * delegate controllers, so the engine first moves into a leaf of its own. */
+	const char *enable = strstr(ctrls, "cpu ") || strstr(ctrls, "cpu\n") ? "+memory +pids +cpu" : "+memory +pids";
+	if (write_at(ownfd, "cgroup.subtree_control", enable) < 0 && errno == EBUSY && strcmp(own, "/")) {
+		char leaf[PATH_MAX];
+		if (snprintf(leaf, sizeof leaf, "%s/piston-engine-%ld", ownpath, (long)getpid()) >= (int)sizeof leaf) {
+			close(ownfd);
+			return false;
+		}
+		int lfd = mkdir(leaf, 0755) == 0 || errno == EEXIST ? open(leaf, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+		if (lfd < 0 || write_at(lfd, "cgroup.procs", "0") < 0) {
+			if (lfd >= 0)
+				close(lfd);
+			close(ownfd);
+			return false;
+		}
+		close(lfd);
+		if (write_at(ownfd, "cgroup.subtree_control", enable) < 0) {
+			close(ownfd);
+			return false;
+		}
+	}
+	close(ownfd);
+	if (!make_base(mnt, own, c->base[0], sizeof c->base[0]))
+		return false;
+	int bfd = open(c->base[0], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (bfd < 0 || write_at(bfd, "cgroup.subtree_control", enable) < 0) {
+		snprintf(err, errlen, "cgroup v2: cannot enable controllers in %s: %s", c->base[0], strerror(errno));
+		if (bfd >= 0)
+			close(bfd);
+		return false;
+	}
+	close(bfd);
+	for (unsigned i = 0; i < c->nslots; i++) {
+		struct cg_slot *s = &c->slots[i];
+		s->dir[0] = open_dir(c->base[0], i, true);
+		if (s->dir[0] < 0) {
+			snprintf(err, errlen, "cgroup v2: slot %u: %s", i, strerror(errno));
+			return false;
+		}
+		write_at(s->dir[0], "memory.oom.group", "1");   /* an OOM kills the whole stage */
+	}
+	c->mode = CG_V2;
+	if (!strstr(ctrls, "cpu"))
+		snprintf(c->unenforced, sizeof c->unenforced, "CPU time accounting (cgroup v2 cpu controller missing)");
+	return true;
+}
+
+static bool setup_v1(cg_system *c, char *err, size_t errlen)
+{
+	bool any = false;
+	for (int h = 0; h < H_COUNT; h++) {
+		char mnt[PATH_MAX], own[PATH_MAX];
+		c->base[h][0] = 0;
+		if (!find_mount(v1_controller[h], mnt, sizeof mnt) || !own_cgroup(v1_controller[h], own, sizeof own))
+			continue;
+		if (!make_base(mnt, own, c->base[h], sizeof c->base[h])) {
+			log_warn("sandbox: cgroup v1 %s: cannot create %s: %s", v1_controller[h], c->base[h], strerror(errno));
+			c->base[h][0] = 0;
+			continue;
+		}
+		any = true;
+	}
+	if (!any)
+		return false;
+	for (unsigned i = 0; i < c->nslots; i++) {
+		struct cg_slot *s = &c->slots[i];
+		for (int h = 0; h < H_COUNT; h++) {
+			if (!c->base[h][0])
+				continue;
+			s->dir[h] = open_dir(c->base[h], i, true);
+			s->procs[h] = s->dir[h] < 0 ? -1 : openat(s->dir[h], "cgroup.procs", O_WRONLY | O_CLOEXEC);
+			if (s->dir[h] < 0 || s->procs[h] < 0) {
+				snprintf(err, errlen, "cgroup v1 %s: slot %u: %s", v1_controller[h], i, strerror(errno));
+				return false;
+			}
+		}
+		if (s->dir[H_MEMORY] >= 0) {
+			s->memsw = faccessat(s->dir[H_MEMORY], "memory.memsw.limit_in_bytes", F_OK, 0) == 0;
+			s->oom_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+			int ofd = openat(s->dir[H_MEMORY], "memory.oom_control", O_RDONLY | O_CLOEXEC);
+			char reg[64];
+			snprintf(reg, sizeof reg, "%d %d", s->oom_efd, ofd);
+			if (s->oom_efd < 0 || ofd < 0 || write_at(s->dir[H_MEMORY], "cgroup.event_control", reg) < 0) {
+				if (s->oom_efd >= 0)
+					close(s->oom_efd);
+				s->oom_efd = -1;
+			}
+			if (ofd >= 0)
+				close(ofd);
+		}
+	}
+	c->mode = CG_V1;
+	const char *missing[H_COUNT] = { "memory", "process count (pids)", "CPU time accounting (cpuacct)" };
+	size_t off = 0;
+	for (int h = 0; h < H_COUNT; h++)
+		if (!c->base[h][0] && off < sizeof c->unenforced)
+			off += (size_t)snprintf(c->unenforced + off, sizeof c->unenforced - off, "%s%s",
+			                        off ? ", " : "", missing[h]);
+	return true;
+}
+
+cg_system *cg_system_init(unsigned slots, char *err, size_t errlen)
+{
+	cg_system *c = calloc(1, sizeof *c);
+	if (!c || !(c->slots = calloc(slots ? slots : 1, sizeof *c->slots))) {
+		free(c);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	c->nslots = slots;
+	for (unsigned i = 0; i < slots; i++) {
+		struct cg_slot *s = &c->slots[i];
+		for (int h = 0; h < H_COUNT; h++)
+			s->dir[h] = s->procs[h] = -1;
+		s->oom_efd = s->peak_fd = -1;
+	}
+	err[0] = 0;
+	if (!setup_v2(c, err, errlen) && !setup_v1(c, err, errlen)) {
+		if (err[0])
+			log_warn("sandbox: %s", err);
+		cg_system_free(c);
+		c = calloc(1, sizeof *c);
+		if (!c) {
+			snprintf(err, errlen, "out of memory");
+			return NULL;
+		}
+		c->mode = CG_NONE;
+		snprintf(c->unenforced, sizeof c->unenforced,
+		         "memory, process count (cgroup), exact CPU time accounting (no usable cgroup)");
+	}
+	err[0] = 0;
+	return c;
+}
+
+void cg_system_free(cg_system *c)
+{
+	if (!c)
+		return;
+	for (unsigned i = 0; c->slots && i < c->nslots; i++) {
+		struct cg_slot *s = &c->slots[i];
+		for (int h = 0; h < H_COUNT; h++) {
+			if (s->dir[h] >= 0)
+				close(s->dir[h]);
+			if (s->procs[h] >= 0)
+				close(s->procs[h]);
+		}
+		if (s->oom_efd >= 0)
+			close(s->oom_efd);
+		if (s->peak_fd >= 0)
+			close(s->peak_fd);
+	}
+	for (int h = 0; h < H_COUNT; h++)
+		if (c->base[h][0])
+			remove_cgroup_tree(c->base[h]);
+	free(c->slots);
+	free(c);
+}
+
+cg_mode cg_mode_of(const cg_system *c) { return c->mode; }
+const char *cg_unenforced(const cg_system *c) { return c->unenforced; }
+
+int cg_slot_prepare(cg_system *c, unsigned slot, int64_t memory_bytes, uint32_t max_procs)
+{
+	if (c->mode == CG_NONE)
+		return 0;
+	struct cg_slot *s = &c->slots[slot];
+	char v[32], pids[32];
+	if (max_procs)
+		snprintf(pids, sizeof pids, "%" PRIu32, max_procs);
+	else
+		snprintf(pids, sizeof pids, "max");
+	if (c->mode == CG_V2) {
+		int d = s->dir[0];
+		write_limit(v, sizeof v, memory_bytes, "max");
+		if (write_at(d, "memory.max", v) < 0 || write_at(d, "pids.max", pids) < 0)
+			return -1;
+		write_at(d, "memory.swap.max", memory_bytes < 0 ? "max" : "0");   /* absent without swap */
+		if (s->peak_fd >= 0)
+			close(s->peak_fd);
+		/* Since 6.12 a write resets the peak seen through this open file. */
+		s->peak_fd = openat(d, "memory.peak", O_RDWR | O_CLOEXEC);
+		if (s->peak_fd >= 0 && write(s->peak_fd, "reset\n", 6) < 0) {
+			close(s->peak_fd);
+			s->peak_fd = openat(d, "memory.peak", O_RDONLY | O_CLOEXEC);
+		}
+		s->oom_base = 0;
+		read_key_at(d, "memory.events", "oom_kill", &s->oom_base);
+		uint64_t us = 0;
+		read_key_at(d, "cpu.stat", "usage_usec", &us);
+		s->cpu_base_ns = us * 1000;
+		return 0;
+	}
+	int m = s->dir[H_MEMORY];
+	if (m >= 0) {
+		write_limit(v, sizeof v, memory_bytes, "-1");
+		if (s->memsw)
+			write_at(m, "memory.memsw.limit_in_bytes", "-1");   /* memsw >= mem at every step */
+		if (write_at(m, "memory.limit_in_bytes", v) < 0)
+			return -1;
+		if (s->memsw && memory_bytes >= 0)
+			write_at(m, "memory.memsw.limit_in_bytes", v);      /* no escape into swap */
+		write_at(m, "memory.max_usage_in_bytes", "0");
+		s->oom_base = 0;
+		read_key_at(m, "memory.oom_control", "oom_kill", &s->oom_base);
+		uint64_t drain;
+		if (s->oom_efd >= 0 && read(s->oom_efd, &drain, sizeof drain) < 0 && errno != EAGAIN)
+			return -1;
+	}
+	if (s->dir[H_PIDS] >= 0 && write_at(s->dir[H_PIDS], "pids.max", pids) < 0)
+		return -1;
+	if (s->dir[H_CPU] >= 0 && write_at(s->dir[H_CPU], "cpuacct.usage", "0") < 0)
+		return -1;
+	return 0;
+}
+
+int cg_slot_dirfd(const cg_system *c, unsigned slot)
+{
+	return c->mode == CG_V2 ? c->slots[slot].dir[0] : -1;
+}
+
+int cg_slot_join_self(const cg_system *c, unsigned slot)
+{
+	if (c->mode != CG_V1)
+		return 0;
+	for (int h = 0; h < H_COUNT; h++) {
+		int fd = c->slots[slot].procs[h];
+		if (fd >= 0 && write(fd, "0", 1) != 1)
+			return -1;
+	}
+	return 0;
+}
+
+int cg_slot_oom_eventfd(const cg_system *c, unsigned slot)
+{
+	return c->mode == CG_V1 ? c->slots[slot].oom_efd : -1;
+}
+
+bool cg_slot_cpu_ns(const cg_system *c, unsigned slot, uint64_t *ns)
+{
+	const struct cg_slot *s = &c->slots[slot];
+	if (c->mode == CG_V1)
+		return read_u64_at(s->dir[H_CPU], "cpuacct.usage", ns);
+	uint64_t us;
+	if (c->mode == CG_V2 && read_key_at(s->dir[0], "cpu.stat", "usage_usec", &us)) {
+		*ns = us * 1000 > s->cpu_base_ns ? us * 1000 - s->cpu_base_ns : 0;
+		return true;
+	}
+	return false;
+}
+
+void cg_slot_usage(const cg_system *c, unsigned slot, cg_usage *u)
+{
+	memset(u, 0, sizeof *u);
+	if (c->mode == CG_NONE)
+		return;
+	const struct cg_slot *s = &c->slots[slot];
+	u->have_cpu = cg_slot_cpu_ns(c, slot, &u->cpu_ns);
+	uint64_t ooms = 0;
+	if (c->mode == CG_V2) {
+		char b[64];
+		ssize_t n = s->peak_fd >= 0 ? pread(s->peak_fd, b, sizeof b - 1, 0) : -1;
+		if (n > 0) {
+			b[n] = 0;
+			u->peak_bytes = strtoull(b, NULL, 10);
+			u->have_memory = true;
+		}
+		if (read_key_at(s->dir[0], "memory.events", "oom_kill", &ooms))
+			u->oom_killed = ooms > s->oom_base;
+	} else if (s->dir[H_MEMORY] >= 0) {
+		u->have_memory = read_u64_at(s->dir[H_MEMORY], "memory.max_usage_in_bytes", &u->peak_bytes);
+		if (read_key_at(s->dir[H_MEMORY], "memory.oom_control", "oom_kill", &ooms))
+			u->oom_killed = ooms > s->oom_base;
+	}
+}
+
+bool cg_slot_kill(const cg_system *c, unsigned slot)
+{
+	const struct cg_slot *s = &c->slots[slot];
+	if (c->mode == CG_V2) {
+		if (write_at(s->dir[0], "cgroup.kill", "1") < 0)
+			kill_procs_at(s->dir[0]);
+		char b[16];
+		return read_at(s->dir[0], "cgroup.procs", b, sizeof b) == 0;
+	}
+	if (c->mode == CG_V1) {
+		bool empty = true;
+		for (int h = 0; h < H_COUNT; h++)
+			if (s->dir[h] >= 0 && !kill_procs_at(s->dir[h]))
+				empty = false;
+		return empty;
+	}
+	return true;
+}

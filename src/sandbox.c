@@ -1,0 +1,1107 @@
+/*
+ * sandbox: the engine side (system, boxes, stages on the event loop) and the
+ * stage's init (PID 1 of the new PID namespace, our own code, no exec).
+ *
+ * A stage: cgroup slot prepared (limits, counters reset) -> clone3 with new
+ * mount/PID/IPC/UTS namespaces and a pidfd -> the child enters the slot's
+ * pooled network namespace and cgroup, builds a tmpfs root from detached
+ * mounts (open_tree clones of the package and of the box), pivots into it,
+ * forks the command (setsid, rlimits, uid/gid, no_new_privs, seccomp, exec),
+ * reaps everything and reports the command's status through a pipe before
+ * exiting. Its exit tears the PID namespace down, killing every process of
+ * the stage. The engine watches the pipes, the pidfd, the OOM eventfd and
+ * two timers (wall, CPU) on the loop.
+ */
+#include "sandbox.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <linux/mount.h>
+#include <linux/openat2.h>
+#include <linux/sched.h>
+
+#include "cgroup.h"
+#include "config.h"
+#include "log.h"
+#include "seccomp.h"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+/* Sizes of the per-stage tmpfs mounts (the box has its own, per job). */
+#define ROOT_TMPFS_OPTS "size=256k,nr_inodes=64,mode=0755"
+#define DEV_TMPFS_OPTS "size=64k,nr_inodes=64,mode=0755"
+#define BOX_INODES 16384u
+
+struct sbx_system {
+	unsigned slots;
+	cg_system *cg;
+	int *netns;               /* per slot: an empty network namespace with lo up, or -1 */
+	uid_t uid_base;
+	gid_t gid_base;
+	unsigned ncpus;
+	uint64_t tmp_size;        /* /tmp and /dev/shm cap */
+	seccomp_prog seccomp;
+};
+
+struct sbx_box {
+	sbx_system *sys;
+	int mntfd;                /* the detached tmpfs; closing it frees everything */
+	uid_t uid;
+	gid_t gid;
+};
+
+/* What init tells the engine, once, just before it exits. */
+enum { REPORT_STATUS = 1, REPORT_SETUP_FAILED = 2, REPORT_EXEC_FAILED = 3 };
+struct init_report {
+	int32_t kind;
+	int32_t value;            /* wait status, or errno */
+	uint64_t cpu_us;          /* all reaped processes (fallback accounting) */
+	uint64_t maxrss_kb;
+	char what[96];            /* the failing step */
+};
+
+enum kill_reason { KILL_NONE, KILL_WALL, KILL_CPU, KILL_OUTPUT, KILL_MEMORY, KILL_INTERNAL };
+
+struct sbx_run {
+	sbx_system *sys;
+	loop *l;
+	unsigned slot;
+	sbx_limits lim;
+	sbx_callbacks cb;
+	pid_t pid;
+	int pidfd, in_fd, out_fd, err_fd, rep_fd, ctl_fd, oom_fd;
+	const char *stdin_data;
+	size_t stdin_len, stdin_off;
+	bool interactive;
+	loop_timer *wall_timer, *cpu_timer;
+	uint64_t start_ns;
+	enum kill_reason reason;
+	char internal[128];
+	struct init_report rep;
+	size_t rep_len;
+	sbx_result res;
+};
+
+/* ---- raw syscalls musl does not wrap ---- */
+
+static long sys_fsopen(const char *name, unsigned flags) { return syscall(SYS_fsopen, name, flags); }
+static long sys_fsconfig(int fd, unsigned cmd, const char *key, const void *val, int aux)
+{
+	return syscall(SYS_fsconfig, fd, cmd, key, val, aux);
+}
+static long sys_fsmount(int fd, unsigned flags, unsigned attrs) { return syscall(SYS_fsmount, fd, flags, attrs); }
+static long sys_open_tree(int dfd, const char *path, unsigned flags) { return syscall(SYS_open_tree, dfd, path, flags); }
+static long sys_move_mount(int from, const char *fp, int to, const char *tp, unsigned flags)
+{
+	return syscall(SYS_move_mount, from, fp, to, tp, flags);
+}
+static long sys_mount_setattr(int dfd, const char *path, unsigned flags, struct mount_attr *a)
+{
+	return syscall(SYS_mount_setattr, dfd, path, flags, a, sizeof *a);
+}
+static int sys_openat2(int dfd, const char *path, int flags, mode_t mode)
+{
+	struct open_how how = {
+		.flags = (uint64_t)flags, .mode = mode,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
+	};
+	return (int)syscall(SYS_openat2, dfd, path, &how, sizeof how);
+}
+
+/* ---- network namespace pool ---- */
+
+/* A new empty network namespace with lo up, as an fd; the caller's own
+ * namespace is restored before returning. */
+static int netns_make(int home)
+{
+	if (unshare(CLONE_NEWNET) < 0)
+		return -1;
+	int fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s >= 0) {
+		struct ifreq ifr = {0};
+		snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "lo");
+		if (ioctl(s, SIOCGIFFLAGS, &ifr) == 0) {
+			ifr.ifr_flags |= IFF_UP;
+			ioctl(s, SIOCSIFFLAGS, &ifr);
+		}
+		close(s);
+	}
+	if (setns(home, CLONE_NEWNET) < 0) {
+		/* Cannot get back: the engine itself would be cut off. */
+		log_error("sandbox: cannot return to the host network namespace: %s", strerror(errno));
+		abort();
+	}
+	return fd;
+}
+
+/* ---- system ---- */
+
+sbx_system *sbx_system_init(unsigned slots, char *err, size_t errlen)
+{
+	if (slots == 0)
+		slots = 1;
+	if (geteuid() != 0) {
+		snprintf(err, errlen, "the sandbox needs root (namespaces, cgroups, uid switching)");
+		return NULL;
+	}
+	if (cfg.runner_uid_max < cfg.runner_uid_min || cfg.runner_uid_max - cfg.runner_uid_min + 1 < slots ||
+	    cfg.runner_gid_max < cfg.runner_gid_min || cfg.runner_gid_max - cfg.runner_gid_min + 1 < slots) {
+		snprintf(err, errlen, "%u job slots need as many runner uids and gids (PISTON_RUNNER_UID_MIN..MAX)", slots);
+		return NULL;
+	}
+	sbx_system *s = calloc(1, sizeof *s);
+	if (!s || !(s->netns = malloc(slots * sizeof *s->netns))) {
+		free(s);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	s->slots = slots;
+	s->uid_base = cfg.runner_uid_min;
+	s->gid_base = cfg.runner_gid_min;
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	s->ncpus = n > 0 ? (unsigned)n : 1;
+	s->tmp_size = cfg.box_size ? cfg.box_size : 64u << 20;
+	seccomp_build(&s->seccomp);
+	for (unsigned i = 0; i < slots; i++)
+		s->netns[i] = -1;
+	if (cfg.disable_networking) {
+		int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+		for (unsigned i = 0; home >= 0 && i < slots; i++)
+			if ((s->netns[i] = netns_make(home)) < 0)
+				break;
+		if (home < 0 || s->netns[slots - 1] < 0) {
+			snprintf(err, errlen, "cannot create network namespaces: %s", strerror(errno));
+			if (home >= 0)
+				close(home);
+			sbx_system_free(s);
+			return NULL;
+		}
+		close(home);
+	}
+	s->cg = cg_system_init(slots, err, errlen);
+	if (!s->cg) {
+		sbx_system_free(s);
+		return NULL;
+	}
+	const char *missing = cg_unenforced(s->cg);
+	if (missing[0])
+		log_warn("sandbox: cannot enforce: %s", missing);
+	log_debug("sandbox: %u slots, cgroup %s", slots,
+	          cg_mode_of(s->cg) == CG_V2 ? "v2" : cg_mode_of(s->cg) == CG_V1 ? "v1" : "none");
+	/* A stage whose reader went away must not kill the engine. */
+	signal(SIGPIPE, SIG_IGN);
+	return s;
+}
+
+void sbx_system_free(sbx_system *s)
+{
+	if (!s)
+		return;
+	for (unsigned i = 0; s->netns && i < s->slots; i++)
+		if (s->netns[i] >= 0)
+			close(s->netns[i]);
+	free(s->netns);
+	cg_system_free(s->cg);
+	free(s);
+}
+
+uid_t sbx_slot_uid(const sbx_system *s, unsigned slot) { return s->uid_base + slot; }
+gid_t sbx_slot_gid(const sbx_system *s, unsigned slot) { return s->gid_base + slot; }
+
+/* ---- boxes ---- */
+
+sbx_box *sbx_box_create(sbx_system *s, unsigned slot, uint64_t size_bytes, char *err, size_t errlen)
+{
+	sbx_box *b = calloc(1, sizeof *b);
+	if (!b) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	b->sys = s;
+	b->uid = sbx_slot_uid(s, slot);
+	b->gid = sbx_slot_gid(s, slot);
+	char size[32], uid[16], gid[16], inodes[16];
+	snprintf(size, sizeof size, "%" PRIu64, size_bytes ? size_bytes : s->tmp_size);
+	snprintf(uid, sizeof uid, "%u", (unsigned)b->uid);
+	snprintf(gid, sizeof gid, "%u", (unsigned)b->gid);
+	snprintf(inodes, sizeof inodes, "%u", BOX_INODES);
+	int fs = (int)sys_fsopen("tmpfs", FSOPEN_CLOEXEC);
+	if (fs < 0 ||
+	    sys_fsconfig(fs, FSCONFIG_SET_STRING, "size", size, 0) < 0 ||
+	    sys_fsconfig(fs, FSCONFIG_SET_STRING, "nr_inodes", inodes, 0) < 0 ||
+	    sys_fsconfig(fs, FSCONFIG_SET_STRING, "mode", "0755", 0) < 0 ||
+	    sys_fsconfig(fs, FSCONFIG_SET_STRING, "uid", uid, 0) < 0 ||
+	    sys_fsconfig(fs, FSCONFIG_SET_STRING, "gid", gid, 0) < 0 ||
+	    sys_fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0 ||
+	    (b->mntfd = (int)sys_fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)) < 0) {
+		snprintf(err, errlen, "cannot create the box tmpfs: %s", strerror(errno));
+		if (fs >= 0)
+			close(fs);
+		free(b);
+		return NULL;
+	}
+	close(fs);
+	return b;
+}
+
+/* Is relpath a plain relative path (no "", ".", ".." components)? */
+static bool box_path_ok(const char *p)
+{
+	if (!p || !*p || *p == '/' || strlen(p) >= PATH_MAX)
+		return false;
+	for (const char *c = p; *c; ) {
+		const char *e = strchr(c, '/');
+		size_t n = e ? (size_t)(e - c) : strlen(c);
+		if (n == 0 || n > NAME_MAX || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+			return false;
+		if (!e)
+			break;
+		c = e + 1;
+	}
+	return true;
+}
+
+int sbx_box_write(sbx_box *b, const char *relpath, const void *data, size_t len, unsigned mode)
+{
+	if (!box_path_ok(relpath)) {
+		errno = EINVAL;
+		return -1;
+	}
+	char name[PATH_MAX];
+	snprintf(name, sizeof name, "%s", relpath);
+	int dir = b->mntfd, saved;
+	char *comp = name;
+	/* Walk the directories one component at a time, never following a link. */
+	for (char *slash; (slash = strchr(comp, '/')); comp = slash + 1) {
+		*slash = 0;
+		if (mkdirat(dir, comp, 0755) == 0) {
+			int d = sys_openat2(dir, comp, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+			if (d >= 0 && fchown(d, b->uid, b->gid) < 0) {
+				close(d);
+				d = -1;
+			}
+			if (dir != b->mntfd)
+				close(dir);
+			dir = d;
+		} else if (errno == EEXIST) {
+			int d = sys_openat2(dir, comp, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+			if (dir != b->mntfd)
+				close(dir);
+			dir = d;
+		} else {
+			saved = errno;
+			if (dir != b->mntfd)
+				close(dir);
+			errno = saved;
+			dir = -1;
+		}
+		if (dir < 0)
+			return -1;
+	}
+	int fd = sys_openat2(dir, comp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode & 07777);
+	saved = errno;
+	if (dir != b->mntfd)
+		close(dir);
+	if (fd < 0) {
+		errno = saved;
+		return -1;
+	}
+	int rc = fchown(fd, b->uid, b->gid) < 0 || fchmod(fd, mode & 0777) < 0 ? -1 : 0;
+	for (size_t off = 0; rc == 0 && off < len; ) {
+		ssize_t n = write(fd, (const char *)data + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = ENOSPC;
+			rc = -1;
+			break;
+		}
+		off += (size_t)n;
+	}
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return rc;
+}
+
+void sbx_box_destroy(sbx_box *b)
+{
+	if (!b)
+		return;
+	close(b->mntfd);
+	free(b);
+}
+
+void sbx_result_free(sbx_result *r)
+{
+	if (!r)
+		return;
+	buf_free(&r->out);
+	buf_free(&r->err);
+	buf_free(&r->output);
+}
+
+/* ---- the child: init (PID 1) and the command ---- */
+
+struct child_args {
+	const sbx_system *sys;
+	const sbx_spec *spec;
+	int box_mnt;
+	int in_r, out_w, err_w, rep_w, ctl_r;
+};
+
+static void put_str(int fd, const char *s) { (void)!write(fd, s, strlen(s)); }
+
+static _Noreturn void init_fail(int rep_w, int kind, const char *what)
+{
+	struct init_report r = { .kind = kind, .value = errno };
+	snprintf(r.what, sizeof r.what, "%s", what);
+	(void)!write(rep_w, &r, sizeof r);
+	_exit(127);
+}
+
+static int write_file_at(int dir, const char *name, const char *text)
+{
+	int fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	put_str(fd, text);
+	close(fd);
+	return 0;
+}
+
+static int tree_clone_ro(const char *path, int dfd, unsigned extra)
+{
+	int fd = (int)sys_open_tree(dfd, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | extra);
+	if (fd < 0)
+		return -1;
+	struct mount_attr a = { .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV };
+	if (sys_mount_setattr(fd, "", AT_EMPTY_PATH, &a) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Build the job's root and pivot into it. Returns NULL or the failing step. */
+static const char *build_root(const struct child_args *a)
+{
+	const sbx_spec *sp = a->spec;
+	char path[PATH_MAX];
+	if (mount(NULL, "/", NULL, MS_PRIVATE, NULL) < 0)   /* pivot_root refuses shared mounts */
+		return "make / private";
+	if (snprintf(path, sizeof path, "%s/usr", sp->pkg_dir) >= (int)sizeof path)
+		return "package path";
+	int usr = tree_clone_ro(path, AT_FDCWD, AT_RECURSIVE);
+	if (usr < 0)
+		return "open the package's usr/";
+	int pkg = tree_clone_ro(sp->pkg_dir, AT_FDCWD, 0);
+	if (pkg < 0)
+		return "open the package directory";
+	int box = -1;
+	if (a->box_mnt >= 0 &&
+	    (box = (int)sys_open_tree(a->box_mnt, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH)) < 0)
+		return "clone the box";
+	int fs = (int)sys_fsopen("tmpfs", FSOPEN_CLOEXEC);
+	if (fs < 0 || sys_fsconfig(fs, FSCONFIG_SET_STRING, "size", "256k", 0) < 0 ||
+	    sys_fsconfig(fs, FSCONFIG_SET_STRING, "nr_inodes", "64", 0) < 0 ||
+	    sys_fsconfig(fs, FSCONFIG_SET_STRING, "mode", "0755", 0) < 0 ||
+	    sys_fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+		return "create the root tmpfs";
+	int root = (int)sys_fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+	if (root < 0)
+		return "mount the root tmpfs";
+	static const char *const dirs[] = { "usr", "pkg", "box", "tmp", "dev", "proc", "etc" };
+	for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++)
+		if (mkdirat(root, dirs[i], 0755) < 0)
+			return "populate the root";
+	if (symlinkat("usr/bin", root, "bin") < 0 || symlinkat("usr/lib", root, "lib") < 0 ||
+	    symlinkat("usr/lib64", root, "lib64") < 0 || symlinkat("usr/sbin", root, "sbin") < 0)
+		return "link /bin, /lib, /lib64, /sbin";
+	unsigned uid = sbx_slot_uid(a->sys, sp->slot), gid = sbx_slot_gid(a->sys, sp->slot);
+	char text[256];
+	snprintf(text, sizeof text, "root:x:0:0:root:/root:/bin/sh\nrunner:x:%u:%u:runner:/tmp:/bin/sh\n"
+	         "nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n", uid, gid);
+	int etc = openat(root, "etc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (etc < 0 || write_file_at(etc, "passwd", text) < 0)
+		return "write /etc/passwd";
+	snprintf(text, sizeof text, "root:x:0:\nrunner:x:%u:\nnogroup:x:65534:\n", gid);
+	if (write_file_at(etc, "group", text) < 0 || write_file_at(etc, "hostname", "piston\n") < 0 ||
+	    write_file_at(etc, "hosts", "127.0.0.1\tlocalhost piston\n::1\tlocalhost\n") < 0)
+		return "write /etc/group";
+	close(etc);
+	if (sys_move_mount(usr, "", root, "usr", MOVE_MOUNT_F_EMPTY_PATH) < 0 ||
+	    sys_move_mount(pkg, "", root, "pkg", MOVE_MOUNT_F_EMPTY_PATH) < 0 ||
+	    (box >= 0 && sys_move_mount(box, "", root, "box", MOVE_MOUNT_F_EMPTY_PATH) < 0))
+		return "attach /usr, /pkg, /box";
+	/* Stack the root on top of "/" and pivot: the host's tree is detached. */
+	if (sys_move_mount(root, "", AT_FDCWD, "/", MOVE_MOUNT_F_EMPTY_PATH) < 0 || fchdir(root) < 0)
+		return "attach the root";
+	if (syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
+		return "pivot_root";
+	char opts[96];
+	snprintf(opts, sizeof opts, "size=%" PRIu64 ",nr_inodes=%u,mode=1777", a->sys->tmp_size, BOX_INODES);
+	if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
+		return "mount /tmp";
+	/* /dev: device nodes need a mount without nodev; the job cannot write it. */
+	if (mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, DEV_TMPFS_OPTS) < 0)
+		return "mount /dev";
+	static const struct { const char *name; unsigned minor; } nodes[] = {
+		{ "/dev/null", 3 }, { "/dev/zero", 5 }, { "/dev/full", 7 }, { "/dev/random", 8 }, { "/dev/urandom", 9 },
+	};
+	umask(0);
+	for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++)
+		if (mknod(nodes[i].name, S_IFCHR | 0666, makedev(1, nodes[i].minor)) < 0)
+			return "create /dev nodes";
+	if (symlink("/proc/self/fd", "/dev/fd") < 0 || symlink("/proc/self/fd/0", "/dev/stdin") < 0 ||
+	    symlink("/proc/self/fd/1", "/dev/stdout") < 0 || symlink("/proc/self/fd/2", "/dev/stderr") < 0 ||
+	    mkdir("/dev/shm", 01777) < 0)
+		return "populate /dev";
+	if (mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
+		return "mount /dev/shm";
+	if (mount(NULL, "/dev", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NOEXEC, NULL) < 0)
+		return "make /dev read-only";
+	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		return "mount /proc";
+	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+		return "make / read-only";
+	return NULL;
+}
+
+/* The command: everything that can be done with privileges is done; drop
+ * them, lock the process down and exec. On failure the errno goes up exec_w. */
+static _Noreturn void run_command(const struct child_args *a, int exec_w)
+{
+	const sbx_spec *sp = a->spec;
+	const sbx_limits *lim = &sp->limits;
+	sigset_t none;
+	sigemptyset(&none);
+	for (int sig = 1; sig < 32; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			signal(sig, SIG_DFL);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	setsid();
+	struct rlimit rl;
+	rl = (struct rlimit){ 0, 0 };
+	setrlimit(RLIMIT_CORE, &rl);
+	if (lim->max_procs) {
+		rl = (struct rlimit){ lim->max_procs, lim->max_procs };
+		setrlimit(RLIMIT_NPROC, &rl);
+	}
+	if (lim->max_open_files) {
+		rl = (struct rlimit){ lim->max_open_files, lim->max_open_files };
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (lim->max_file_size) {
+		rl = (struct rlimit){ lim->max_file_size, lim->max_file_size };
+		setrlimit(RLIMIT_FSIZE, &rl);
+	}
+	if (lim->cpu_ms) {
+		/* A per-process backstop; the cgroup counter is the real limit. */
+		rlim_t secs = (rlim_t)(lim->cpu_ms + 999) / 1000 + 1;
+		rl = (struct rlimit){ secs, secs + 1 };
+		setrlimit(RLIMIT_CPU, &rl);
+	}
+	uid_t uid = sbx_slot_uid(a->sys, sp->slot);
+	gid_t gid = sbx_slot_gid(a->sys, sp->slot);
+	const char *step = "drop privileges";
+	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+		goto fail;
+	step = "no_new_privs";
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		goto fail;
+	step = "chdir /box";
+	if (chdir("/box") < 0)
+		goto fail;
+	step = "seccomp";
+	if (seccomp_install(&a->sys->seccomp) < 0)
+		goto fail;
+	execve(sp->argv[0], (char *const *)sp->argv, (char *const *)sp->envp);
+	step = "exec";
+fail:;
+	int e = errno;
+	(void)!write(exec_w, &e, sizeof e);
+	(void)!write(exec_w, step, strlen(step));
+	_exit(127);
+}
+
+/* PID 1 of the stage. Never returns. */
+static _Noreturn void init_main(const struct child_args *a)
+{
+	const sbx_spec *sp = a->spec;
+	int rep = a->rep_w;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);       /* the engine died: so does the stage */
+	int netfd = a->sys->netns[sp->slot];
+	if (netfd >= 0 && setns(netfd, CLONE_NEWNET) < 0)
+		init_fail(rep, REPORT_SETUP_FAILED, "enter the network namespace");
+	if (cg_slot_join_self(a->sys->cg, sp->slot) < 0)
+		init_fail(rep, REPORT_SETUP_FAILED, "join the cgroup");
+	if (unshare(CLONE_NEWCGROUP) < 0)
+		init_fail(rep, REPORT_SETUP_FAILED, "new cgroup namespace");
+	if (sethostname("piston", 6) < 0)
+		init_fail(rep, REPORT_SETUP_FAILED, "set the hostname");
+	const char *failed = build_root(a);
+	if (failed)
+		init_fail(rep, REPORT_SETUP_FAILED, failed);
+	/* Only the stage's own descriptors survive, at fixed numbers:
+	 * 0-2 stdio, 3 report, 4 control (or closed). Move them out of the way
+	 * first so no dup2 clobbers another. */
+	int keep[5] = { a->in_r, a->out_w, a->err_w, rep, a->ctl_r };
+	for (int i = 0; i < 5; i++)
+		if (keep[i] >= 0 && (keep[i] = fcntl(keep[i], F_DUPFD, 16)) < 0)
+			init_fail(rep, REPORT_SETUP_FAILED, "arrange descriptors");
+	for (int i = 0; i < 5; i++) {
+		if (keep[i] < 0)
+			continue;
+		if (dup2(keep[i], i) < 0)
+			init_fail(keep[3], REPORT_SETUP_FAILED, "arrange descriptors");
+	}
+	rep = 3;
+	syscall(SYS_close_range, 5u, ~0u, 0u);
+	if (a->ctl_r < 0)
+		close(4);
+	int exec_pipe[2];
+	sigset_t chld;
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sigprocmask(SIG_SETMASK, &chld, NULL);
+	int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0 || pipe2(exec_pipe, O_CLOEXEC) < 0)
+		init_fail(rep, REPORT_SETUP_FAILED, "init pipes");
+	pid_t cmd = fork();
+	if (cmd < 0)
+		init_fail(rep, REPORT_SETUP_FAILED, "fork the command");
+	if (cmd == 0) {
+		close(3);
+		close(4);
+		close(sfd);
+		close(exec_pipe[0]);
+		run_command(a, exec_pipe[1]);
+	}
+	close(exec_pipe[1]);
+	/* The command's stdio belongs to it alone: a write end held here would
+	 * keep the engine from seeing EOF only until we exit, but a stdin read
+	 * end would let data pile up unread. */
+	close(0);
+	close(1);
+	close(2);
+	struct { int e; char step[64]; } ex = { 0, "" };
+	ssize_t n = read(exec_pipe[0], &ex, sizeof ex - 1);
+	close(exec_pipe[0]);
+	struct init_report r = { .kind = REPORT_STATUS };
+	if (n > 0) {
+		r.kind = REPORT_EXEC_FAILED;
+		r.value = ex.e;
+		snprintf(r.what, sizeof r.what, "%s %s", ex.step, sp->argv[0]);
+	}
+	bool ctl_open = a->ctl_r >= 0;
+	for (bool done = false; !done; ) {
+		struct pollfd p[2] = { { sfd, POLLIN, 0 }, { ctl_open ? 4 : -1, POLLIN, 0 } };
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (p[1].revents) {
+			unsigned char sig;
+			ssize_t k = read(4, &sig, 1);
+			if (k == 1)
+				kill(cmd, sig);
+			else if (k == 0 || (errno != EINTR && errno != EAGAIN))
+				ctl_open = false;
+		}
+		struct signalfd_siginfo si;
+		while (read(sfd, &si, sizeof si) > 0)
+			;
+		int st;
+		for (pid_t w; (w = waitpid(-1, &st, WNOHANG)) > 0; )
+			if (w == cmd) {
+				if (r.kind == REPORT_STATUS)
+					r.value = st;
+				done = true;
+			}
+	}
+	struct rusage ru;
+	if (getrusage(RUSAGE_CHILDREN, &ru) == 0) {
+		r.cpu_us = (uint64_t)ru.ru_utime.tv_sec * 1000000u + (uint64_t)ru.ru_utime.tv_usec +
+		           (uint64_t)ru.ru_stime.tv_sec * 1000000u + (uint64_t)ru.ru_stime.tv_usec;
+		r.maxrss_kb = (uint64_t)ru.ru_maxrss;
+	}
+	(void)!write(rep, &r, sizeof r);
+	_exit(0);   /* the PID namespace dies with us: every leftover process is killed */
+}
+
+/* ---- the engine side of a stage ---- */
+
+static void run_finish(sbx_run *r);
+static void on_stdin(loop *l, int fd, unsigned ev, void *arg);
+
+static void close_fd(sbx_run *r, int *fd)
+{
+	if (*fd >= 0) {
+		loop_unwatch(r->l, *fd);
+		close(*fd);
+		*fd = -1;
+	}
+}
+
+static void run_kill(sbx_run *r, enum kill_reason why)
+{
+	if (r->reason == KILL_NONE)
+		r->reason = why;
+	if (r->pidfd >= 0)
+		syscall(SYS_pidfd_send_signal, r->pidfd, SIGKILL, NULL, 0);
+	if (cg_mode_of(r->sys->cg) == CG_V2)
+		cg_slot_kill(r->sys->cg, r->slot);
+}
+
+/* Keep what fits under the per-stream cap; over it, kill the stage (OL). */
+static void take_output(sbx_run *r, sbx_stream st, const char *data, size_t n)
+{
+	buf *b = st == SBX_STDOUT ? &r->res.out : &r->res.err;
+	size_t keep = n;
+	bool over = false;
+	if (r->lim.output_max) {
+		size_t room = b->len < r->lim.output_max ? (size_t)(r->lim.output_max - b->len) : 0;
+		if (n > room) {
+			keep = room;
+			over = true;
+		}
+	}
+	if (keep) {
+		buf_append(b, data, keep);
+		buf_append(&r->res.output, data, keep);
+		if (r->cb.on_output)
+			r->cb.on_output(r->cb.arg, st, data, keep);
+	}
+	if (over)
+		run_kill(r, KILL_OUTPUT);
+}
+
+/* Read what is there; true at EOF (or error). */
+static bool drain_stream(sbx_run *r, int fd, sbx_stream st)
+{
+	char chunk[65536];
+	for (int i = 0; i < 16; i++) {
+		ssize_t n = read(fd, chunk, sizeof chunk);
+		if (n > 0) {
+			if (r->reason != KILL_OUTPUT)
+				take_output(r, st, chunk, (size_t)n);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		return !(n < 0 && errno == EAGAIN);
+	}
+	return false;
+}
+
+static void on_stream(loop *l, int fd, unsigned ev, void *arg)
+{
+	sbx_run *r = arg;
+	sbx_stream st = fd == r->out_fd ? SBX_STDOUT : SBX_STDERR;
+	if (drain_stream(r, fd, st))
+		close_fd(r, st == SBX_STDOUT ? &r->out_fd : &r->err_fd);
+}
+
+static void pump_stdin(sbx_run *r)
+{
+	while (r->in_fd >= 0 && r->stdin_off < r->stdin_len) {
+		size_t chunk = r->stdin_len - r->stdin_off;
+		ssize_t n = write(r->in_fd, r->stdin_data + r->stdin_off, chunk > 65536 ? 65536 : chunk);
+		if (n > 0) {
+			r->stdin_off += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN) {
+			loop_watch(r->l, r->in_fd, LOOP_WRITE, on_stdin, r);
+			return;
+		}
+		close_fd(r, &r->in_fd);   /* EPIPE: the program does not read stdin */
+		return;
+	}
+	if (r->in_fd >= 0 && !r->interactive)
+		close_fd(r, &r->in_fd);
+}
+
+static void on_stdin(loop *l, int fd, unsigned ev, void *arg)
+{
+	sbx_run *r = arg;
+	loop_watch(l, fd, 0, on_stdin, r);
+	pump_stdin(r);
+}
+
+static void on_report(loop *l, int fd, unsigned ev, void *arg)
+{
+	sbx_run *r = arg;
+	while (r->rep_len < sizeof r->rep) {
+		ssize_t n = read(fd, (char *)&r->rep + r->rep_len, sizeof r->rep - r->rep_len);
+		if (n > 0) {
+			r->rep_len += (size_t)n;
+			continue;
+		}
+		if (n < 0 && (errno == EINTR))
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return;
+		break;
+	}
+	close_fd(r, &r->rep_fd);
+}
+
+static void on_oom(loop *l, int fd, unsigned ev, void *arg)
+{
+	sbx_run *r = arg;
+	uint64_t v;
+	if (read(fd, &v, sizeof v) == sizeof v)
+		run_kill(r, KILL_MEMORY);
+	else
+		loop_unwatch(l, fd);
+}
+
+static void on_wall(loop *l, void *arg)
+{
+	sbx_run *r = arg;
+	r->wall_timer = NULL;
+	run_kill(r, KILL_WALL);
+}
+
+/* CPU time cannot grow faster than ncpus x wall time, so the next check is
+ * due no earlier than remaining / ncpus from now. */
+static void on_cpu(loop *l, void *arg)
+{
+	sbx_run *r = arg;
+	r->cpu_timer = NULL;
+	uint64_t used;
+	if (!cg_slot_cpu_ns(r->sys->cg, r->slot, &used))
+		return;
+	uint64_t limit = r->lim.cpu_ms * 1000000u;
+	if (used >= limit) {
+		run_kill(r, KILL_CPU);
+		return;
+	}
+	uint64_t next = (limit - used) / r->sys->ncpus / 1000000u;
+	r->cpu_timer = loop_timer_add(l, next ? next : 1, on_cpu, r);
+}
+
+static void on_exit_pidfd(loop *l, int fd, unsigned ev, void *arg)
+{
+	sbx_run *r = arg;
+	siginfo_t si = {0};
+	if (syscall(SYS_waitid, P_PIDFD, r->pidfd, &si, WEXITED | WNOHANG | __WALL, NULL) < 0 || si.si_pid == 0) {
+		if (!(ev & LOOP_ERROR))
+			return;
+	}
+	run_finish(r);
+}
+
+static const char *signal_name(int sig)
+{
+	static const char *const names[32] = {
+		[SIGHUP] = "SIGHUP", [SIGINT] = "SIGINT", [SIGQUIT] = "SIGQUIT", [SIGILL] = "SIGILL",
+		[SIGTRAP] = "SIGTRAP", [SIGABRT] = "SIGABRT", [SIGBUS] = "SIGBUS", [SIGFPE] = "SIGFPE",
+		[SIGKILL] = "SIGKILL", [SIGUSR1] = "SIGUSR1", [SIGSEGV] = "SIGSEGV", [SIGUSR2] = "SIGUSR2",
+		[SIGPIPE] = "SIGPIPE", [SIGALRM] = "SIGALRM", [SIGTERM] = "SIGTERM", [SIGSTKFLT] = "SIGSTKFLT",
+		[SIGCHLD] = "SIGCHLD", [SIGCONT] = "SIGCONT", [SIGSTOP] = "SIGSTOP", [SIGTSTP] = "SIGTSTP",
+		[SIGTTIN] = "SIGTTIN", [SIGTTOU] = "SIGTTOU", [SIGURG] = "SIGURG", [SIGXCPU] = "SIGXCPU",
+		[SIGXFSZ] = "SIGXFSZ", [SIGVTALRM] = "SIGVTALRM", [SIGPROF] = "SIGPROF", [SIGWINCH] = "SIGWINCH",
+		[SIGIO] = "SIGIO", [SIGPWR] = "SIGPWR", [SIGSYS] = "SIGSYS",
+	};
+	return sig > 0 && sig < 32 && names[sig] ? names[sig] : "SIGUNKNOWN";
+}
+
+const char *sbx_signal_name(int sig) { return signal_name(sig); }
+
+static void set_status(sbx_result *res, const char *status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void set_status(sbx_result *res, const char *status, const char *fmt, ...)
+{
+	snprintf(res->status, sizeof res->status, "%s", status);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(res->message, sizeof res->message, fmt, ap);
+	va_end(ap);
+}
+
+/* Init is gone, so is every process of the stage: collect and report. */
+static void run_finish(sbx_run *r)
+{
+	uint64_t end = mono_ns();
+	sbx_result *res = &r->res;
+	close_fd(r, &r->pidfd);
+	/* Everything that could write the pipes is dead: read them to EOF. */
+	if (r->rep_fd >= 0)
+		on_report(r->l, r->rep_fd, LOOP_READ, r);
+	for (int guard = 0; r->out_fd >= 0 && guard < 1024 && !drain_stream(r, r->out_fd, SBX_STDOUT); guard++)
+		;
+	for (int guard = 0; r->err_fd >= 0 && guard < 1024 && !drain_stream(r, r->err_fd, SBX_STDERR); guard++)
+		;
+	close_fd(r, &r->out_fd);
+	close_fd(r, &r->err_fd);
+	close_fd(r, &r->in_fd);
+	close_fd(r, &r->ctl_fd);
+	if (r->oom_fd >= 0) {
+		loop_unwatch(r->l, r->oom_fd);
+		r->oom_fd = -1;    /* owned by the cgroup slot */
+	}
+	if (r->wall_timer)
+		loop_timer_cancel(r->l, r->wall_timer);
+	if (r->cpu_timer)
+		loop_timer_cancel(r->l, r->cpu_timer);
+	r->wall_timer = r->cpu_timer = NULL;
+	for (int i = 0; i < 100 && !cg_slot_kill(r->sys->cg, r->slot); i++)
+		usleep(1000);
+
+	cg_usage u;
+	cg_slot_usage(r->sys->cg, r->slot, &u);
+	bool have_report = r->rep_len == sizeof r->rep;
+	res->wall_ms = (end - r->start_ns) / 1000000u;
+	res->cpu_ms = u.have_cpu ? u.cpu_ns / 1000000u : have_report ? r->rep.cpu_us / 1000u : 0;
+	res->memory = u.have_memory ? u.peak_bytes : have_report ? r->rep.maxrss_kb * 1024u : 0;
+	if (have_report && r->rep.kind == REPORT_STATUS) {
+		int st = r->rep.value;
+		if (WIFEXITED(st)) {
+			res->exited = true;
+			res->code = WEXITSTATUS(st);
+		} else if (WIFSIGNALED(st)) {
+			res->signal = WTERMSIG(st);
+		}
+	} else if (!have_report || r->reason != KILL_NONE) {
+		res->signal = SIGKILL;     /* init (and so the command) was killed */
+	}
+	if (u.oom_killed && r->reason == KILL_NONE)
+		r->reason = KILL_MEMORY;
+	if (r->lim.cpu_ms && res->cpu_ms >= r->lim.cpu_ms && r->reason == KILL_NONE && res->signal)
+		r->reason = KILL_CPU;      /* RLIMIT_CPU backstop or a kill right at the limit */
+	if (res->signal == SIGXCPU && r->reason == KILL_NONE)
+		r->reason = KILL_CPU;
+
+	switch (r->reason) {
+	case KILL_OUTPUT:
+		set_status(res, "OL", "%s output limit exceeded (%" PRIu64 " bytes)",
+		           res->out.len >= r->lim.output_max ? "stdout" : "stderr", r->lim.output_max);
+		break;
+	case KILL_WALL:
+		set_status(res, "TO", "Time limit exceeded: wall time over %" PRIu64 " ms", r->lim.wall_ms);
+		break;
+	case KILL_CPU:
+		set_status(res, "TO", "Time limit exceeded: CPU time over %" PRIu64 " ms", r->lim.cpu_ms);
+		break;
+	case KILL_MEMORY:
+		set_status(res, "EL", "Memory limit exceeded (%" PRId64 " bytes)", r->lim.memory_bytes);
+		break;
+	case KILL_INTERNAL:
+		set_status(res, "XX", "%s", r->internal);
+		break;
+	case KILL_NONE:
+		if (have_report && r->rep.kind == REPORT_SETUP_FAILED)
+			set_status(res, "XX", "sandbox setup failed: %s: %s", r->rep.what, strerror(r->rep.value));
+		else if (have_report && r->rep.kind == REPORT_EXEC_FAILED)
+			set_status(res, "XX", "cannot start the program: %s: %s", r->rep.what, strerror(r->rep.value));
+		else if (!have_report)
+			set_status(res, "XX", "the sandbox's init died unexpectedly");
+		else if (res->signal == SIGXFSZ)
+			set_status(res, "EL", "File size limit exceeded (%" PRIu64 " bytes)", r->lim.max_file_size);
+		else if (res->signal)
+			set_status(res, "SG", "Process killed by signal %s", signal_name(res->signal));
+		else if (res->code)
+			set_status(res, "RE", "Process exited with code %d", res->code);
+		break;
+	}
+	if (res->status[0] == 'X') {
+		res->exited = false;
+		res->code = 0;
+	}
+	if (buf_failed(&res->out) || buf_failed(&res->err) || buf_failed(&res->output))
+		set_status(res, "XX", "out of memory while capturing output");
+	sbx_callbacks cb = r->cb;
+	sbx_result out = *res;
+	memset(res, 0, sizeof *res);
+	free(r);
+	cb.on_done(cb.arg, &out);
+}
+
+static void run_free_fds(sbx_run *r)
+{
+	int *fds[] = { &r->pidfd, &r->in_fd, &r->out_fd, &r->err_fd, &r->rep_fd, &r->ctl_fd };
+	for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
+		close_fd(r, fds[i]);
+	if (r->oom_fd >= 0)
+		loop_unwatch(r->l, r->oom_fd);
+	r->oom_fd = -1;
+}
+
+sbx_run *sbx_start(sbx_system *s, loop *l, const sbx_spec *spec, const sbx_callbacks *cb,
+                   char *err, size_t errlen)
+{
+	if (spec->slot >= s->slots || !spec->argv || !spec->argv[0] || !spec->pkg_dir || !cb || !cb->on_done) {
+		snprintf(err, errlen, "bad sandbox request");
+		return NULL;
+	}
+	sbx_run *r = calloc(1, sizeof *r);
+	if (!r) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	r->sys = s;
+	r->l = l;
+	r->slot = spec->slot;
+	r->lim = spec->limits;
+	r->cb = *cb;
+	r->stdin_data = spec->stdin_data;
+	r->stdin_len = spec->stdin_data ? spec->stdin_len : 0;
+	r->interactive = spec->interactive;
+	r->pidfd = r->in_fd = r->out_fd = r->err_fd = r->rep_fd = r->ctl_fd = r->oom_fd = -1;
+	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, er[2] = { -1, -1 }, rep[2] = { -1, -1 }, ctl[2] = { -1, -1 };
+	if (cg_slot_prepare(s->cg, spec->slot, spec->limits.memory_bytes, spec->limits.max_procs) < 0) {
+		snprintf(err, errlen, "cannot set the cgroup limits: %s", strerror(errno));
+		free(r);
+		return NULL;
+	}
+	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(er, O_CLOEXEC) < 0 ||
+	    pipe2(rep, O_CLOEXEC) < 0 || (spec->interactive && pipe2(ctl, O_CLOEXEC) < 0)) {
+		snprintf(err, errlen, "cannot create pipes: %s", strerror(errno));
+		goto fail;
+	}
+	int cgfd = cg_slot_dirfd(s->cg, spec->slot);
+	struct clone_args ca = {
+		.flags = CLONE_PIDFD | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS |
+		         CLONE_CLEAR_SIGHAND | (cgfd >= 0 ? CLONE_INTO_CGROUP : 0),
+		.pidfd = (uint64_t)(uintptr_t)&r->pidfd,
+		.exit_signal = SIGCHLD,
+		.cgroup = cgfd >= 0 ? (uint64_t)cgfd : 0,
+	};
+	struct child_args a = {
+		.sys = s, .spec = spec, .box_mnt = spec->box ? spec->box->mntfd : -1,
+		.in_r = in[0], .out_w = out[1], .err_w = er[1], .rep_w = rep[1], .ctl_r = ctl[0],
+	};
+	r->start_ns = mono_ns();
+	long pid = syscall(SYS_clone3, &ca, sizeof ca);
+	if (pid == 0)
+		init_main(&a);
+	if (pid < 0) {
+		snprintf(err, errlen, "cannot start the sandbox (clone3): %s", strerror(errno));
+		goto fail;
+	}
+	r->pid = (pid_t)pid;
+	close(in[0]);
+	close(out[1]);
+	close(er[1]);
+	close(rep[1]);
+	if (ctl[0] >= 0)
+		close(ctl[0]);
+	r->in_fd = in[1];
+	r->out_fd = out[0];
+	r->err_fd = er[0];
+	r->rep_fd = rep[0];
+	r->ctl_fd = ctl[1];
+	int fds[] = { r->in_fd, r->out_fd, r->err_fd, r->rep_fd, r->ctl_fd };
+	for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
+		if (fds[i] >= 0)
+			fcntl(fds[i], F_SETFL, O_NONBLOCK);
+	loop_watch(l, r->out_fd, LOOP_READ, on_stream, r);
+	loop_watch(l, r->err_fd, LOOP_READ, on_stream, r);
+	loop_watch(l, r->rep_fd, LOOP_READ, on_report, r);
+	loop_watch(l, r->pidfd, LOOP_READ, on_exit_pidfd, r);
+	loop_watch(l, r->in_fd, 0, on_stdin, r);
+	r->oom_fd = cg_slot_oom_eventfd(s->cg, spec->slot);
+	if (r->oom_fd >= 0)
+		loop_watch(l, r->oom_fd, LOOP_READ, on_oom, r);
+	if (r->lim.wall_ms)
+		r->wall_timer = loop_timer_add(l, r->lim.wall_ms, on_wall, r);
+	uint64_t dummy;
+	if (r->lim.cpu_ms && cg_slot_cpu_ns(s->cg, spec->slot, &dummy)) {
+		uint64_t first = r->lim.cpu_ms / s->ncpus;
+		r->cpu_timer = loop_timer_add(l, first ? first : 1, on_cpu, r);
+	}
+	pump_stdin(r);
+	return r;
+fail:;
+	int all[] = { in[0], in[1], out[0], out[1], er[0], er[1], rep[0], rep[1], ctl[0], ctl[1] };
+	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+		if (all[i] >= 0)
+			close(all[i]);
+	free(r);
+	return NULL;
+}
+
+int sbx_write_stdin(sbx_run *r, const void *data, size_t n)
+{
+	if (!r->interactive || r->in_fd < 0) {
+		errno = EPIPE;
+		return -1;
+	}
+	/* Interactive input is small and paced by a person; a full pipe means
+	 * the program does not read, and the excess is dropped. */
+	const char *p = data;
+	while (n) {
+		ssize_t k = write(r->in_fd, p, n);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return -1;
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+void sbx_close_stdin(sbx_run *r)
+{
+	close_fd(r, &r->in_fd);
+}
+
+int sbx_signal(sbx_run *r, int signo)
+{
+	unsigned char b = (unsigned char)signo;
+	if (r->ctl_fd < 0 || signo <= 0 || signo >= 65) {
+		errno = EINVAL;
+		return -1;
+	}
+	return write(r->ctl_fd, &b, 1) == 1 ? 0 : -1;
+}
+
+void sbx_cancel(sbx_run *r)
+{
+	if (!r)
+		return;
+	run_kill(r, KILL_INTERNAL);
+	if (r->pidfd >= 0) {
+		siginfo_t si;
+		syscall(SYS_waitid, P_PIDFD, r->pidfd, &si, WEXITED | __WALL, NULL);
+	}
+	for (int i = 0; i < 100 && !cg_slot_kill(r->sys->cg, r->slot); i++)
+		usleep(1000);
+	if (r->wall_timer)
+		loop_timer_cancel(r->l, r->wall_timer);
+	if (r->cpu_timer)
+		loop_timer_cancel(r->l, r->cpu_timer);
+	run_free_fds(r);
+	sbx_result_free(&r->res);
+	free(r);
+}
