@@ -53,21 +53,25 @@ int main(int argc, char **argv)
 	}
 	if (chunk == 0)
 		chunk = 1;
-	char *buf = malloc(chunk);
+	enum { READ_SIZE = 1 << 16 };
+	char *buf = malloc(READ_SIZE);
 	inflate_stream *z = inflate_init(format, max, quiet ? discard : write_out, NULL);
 	if (!buf || !z)
 		return 2;
 	for (;;) {
-		ssize_t n = read(0, buf, chunk);
+		ssize_t n = read(0, buf, READ_SIZE);
 		if (n < 0) {
 			perror("read");
 			return 2;
 		}
 		if (n == 0)
 			break;
-		if (inflate_feed(z, buf, (size_t)n) < 0) {
-			fprintf(stderr, "gunzip-check: %s\n", inflate_error(z));
-			return 1;
+		for (size_t off = 0; off < (size_t)n; off += chunk) {
+			size_t len = (size_t)n - off < chunk ? (size_t)n - off : chunk;
+			if (inflate_feed(z, buf + off, len) < 0) {
+				fprintf(stderr, "gunzip-check: %s\n", inflate_error(z));
+				return 1;
+			}
 		}
 	}
 	if (inflate_finish(z) < 0) {
