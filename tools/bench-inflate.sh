@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Benchmarks src/inflate.c against the system's gzip (and Python's zlib, the
+# reference implementation) on the same ~100 MB mixed file compressed with
+# gzip -6: best of 3 runs each, decompressed MB/s and the ratio to gzip -dc.
+#   tools/bench-inflate.sh [SIZE_MB]
+set -eu
+cd "$(dirname "$0")/.."
+size_mb=${1:-100}
+tmp=$(mktemp -d /tmp/piston-bench-inflate.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+make -s build/obj/inflate.o
+musl-gcc -O2 -std=c17 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Werror -Isrc -static \
+	-o "$tmp/gunzip-check" tools/gunzip-check.c build/obj/inflate.o
+
+# Half text-like (words, lines, numbers), half binaries and libraries.
+awk 'BEGIN { srand(42); split("the of and to in is that for it as with was on be by this are from at or an have not which but all", w, " ");
+	for (i = 0; i < 700000; i++) { printf "%s%s", w[int(rand() * 26) + 1], (rand() < 0.08 ? sprintf(" %d\n", int(rand() * 100000)) : " ") } }' > "$tmp/text"
+half=$((size_mb * 1024 * 1024 / 2))
+{ while :; do cat "$tmp/text"; done | head -c "$half"
+  find /usr/lib /usr/bin -type f -size +100k 2>/dev/null | sort | xargs cat 2>/dev/null | head -c "$half"
+} > "$tmp/data"
+bytes=$(stat -c %s "$tmp/data")
+gzip -6 -c "$tmp/data" > "$tmp/data.gz"
+echo "input: $((bytes / 1048576)) MiB mixed, gzip -6 -> $(($(stat -c %s "$tmp/data.gz") / 1048576)) MiB"
+"$tmp/gunzip-check" < "$tmp/data.gz" | cmp - "$tmp/data" || { echo "MISMATCH"; exit 1; }
+
+best() {  # prints the best wall time of 3 runs of "$@" (seconds)
+	local b=""
+	for _ in 1 2 3; do
+		local s e t
+		s=$(date +%s.%N); "$@" > /dev/null; e=$(date +%s.%N)
+		t=$(echo "$e - $s" | bc)
+		if [ -z "$b" ] || [ "$(echo "$t < $b" | bc)" = 1 ]; then b=$t; fi
+	done
+	echo "$b"
+}
+t_gzip=$(best gzip -dc "$tmp/data.gz")
+t_ours=$(best sh -c "\"$tmp/gunzip-check\" -n < \"$tmp/data.gz\"")
+t_zlib=$(best python3 -c "
+import sys, zlib
+d = zlib.decompressobj(31)
+with open(sys.argv[1], 'rb') as f:
+    while True:
+        b = f.read(1 << 20)
+        if not b: break
+        d.decompress(b)
+" "$tmp/data.gz")
+mbs() { echo "scale=1; $bytes / 1048576 / $1" | bc; }
+printf 'gzip -dc:        %6.3f s  %7s MiB/s\n' "$t_gzip" "$(mbs "$t_gzip")"
+printf 'python3 zlib:    %6.3f s  %7s MiB/s\n' "$t_zlib" "$(mbs "$t_zlib")"
+printf 'piston inflate:  %6.3f s  %7s MiB/s\n' "$t_ours" "$(mbs "$t_ours")"
+printf 'ratio piston/gzip: %sx   piston/zlib: %sx\n' "$(echo "scale=2; $t_gzip / $t_ours" | bc)" "$(echo "scale=2; $t_zlib / $t_ours" | bc)"
