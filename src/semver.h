@@ -1,8 +1,13 @@
 /*
- * semver: versions (MAJOR.MINOR.PATCH[-pre][+build], missing parts = 0) and
- * the selectors Piston clients send: exact "3.11.2", "3.x", "3", "*",
- * ">=3.10", "<4", "^3.1", "~3.1", "3.10.x", and space-separated
- * conjunctions (">=3.1 <4"), "||" alternatives.
+ * semver: versions (MAJOR.MINOR.PATCH[-pre][+build], missing parts = 0,
+ * optional leading "v") and the selectors Piston clients send, with npm
+ * semver's meaning (upstream Piston calls semver.satisfies): exact
+ * "3.11.2" / "=3.1", x-ranges "3.x" "3.10.x" "3" "*" "" , comparators
+ * ">=3.10" "<4" ">3" "<=4.1" (a space after the operator is allowed),
+ * "^3.1.2", "~3.1" / "~>3.1", hyphen ranges "1.2 - 2.3", space-separated
+ * conjunctions (">=3.1 <4") and "||" alternatives. A version with a
+ * prerelease matches only a range that names its MAJOR.MINOR.PATCH with a
+ * prerelease (npm's rule). Nothing is allocated.
  */
 #ifndef PISTON_SEMVER_H
 #define PISTON_SEMVER_H

@@ -641,6 +641,108 @@ static void test_round_trip(void)
 	buf_free(&b);
 }
 
+/* Writes a parsed tree back out (for the mutation test). */
+static void write_tree(jw *w, const json_value *v)
+{
+	switch (v->type) {
+	case JSON_NULL: jw_null(w); break;
+	case JSON_TRUE: jw_bool(w, true); break;
+	case JSON_FALSE: jw_bool(w, false); break;
+	case JSON_NUMBER:
+		if (v->is_integer)
+			jw_int(w, v->integer);
+		else
+			jw_double(w, v->u.number);
+		break;
+	case JSON_STRING: jw_string_n(w, v->u.string, v->len); break;
+	case JSON_ARRAY:
+		jw_array_begin(w);
+		for (uint32_t i = 0; i < v->len; i++)
+			write_tree(w, &v->u.children[i]);
+		jw_array_end(w);
+		break;
+	case JSON_OBJECT:
+		jw_object_begin(w);
+		for (uint32_t i = 0; i < v->len; i++) {
+			const json_value *m = &v->u.children[i];
+			/* keys may hold U+0000: write the key with its length */
+			if (i)
+				buf_putc(w->out, ',');
+			json_escape(w->out, m->key, m->key_len);
+			buf_putc(w->out, ':');
+			w->after_key = true;
+			write_tree(w, m);
+		}
+		jw_object_end(w);
+		break;
+	}
+}
+
+/* Random mutations of valid documents: never a crash, never a read past
+ * len (the ASan build checks), and anything accepted writes back to text
+ * that parses to the same text again (a fixed point). */
+static void test_mutations(void)
+{
+	const char *seeds[] = {
+		"{\"language\":\"python\",\"version\":\"3.x\",\"files\":[{\"name\":\"a.py\",\"content\":\"print(\\\"hi\\\")\\n\"}],"
+		"\"args\":[\"1\",\"\\u00e9\"],\"run_timeout\":3000,\"x\":[1.5e3,-0,true,false,null,{}]}",
+		"[\"\\ud83d\\ude00\xc3\xa9\",[[[]]],{\"a\":{\"b\":[1,2,3]}},123456789012345678901234567890]",
+	};
+	int accepted = 0, rounds = 30000, bad = 0;
+	buf once = BUF_INIT, twice = BUF_INIT;
+	for (int i = 0; i < rounds; i++) {
+		const char *seed = seeds[i % 2];
+		size_t n = strlen(seed);
+		char *t = malloc(n + 8);
+		memcpy(t, seed, n);
+		int edits = 1 + (int)(next_rand() % 4);
+		for (int e = 0; e < edits && n > 0; e++) {
+			size_t at = next_rand() % n;
+			static const char interesting[] = "\"\\{}[]:,0-.eE \x80\xc3\xff\x00ux";
+			switch (next_rand() % 3) {
+			case 0: t[at] = interesting[next_rand() % (sizeof interesting - 1)]; break;
+			case 1: memmove(t + at, t + at + 1, n - at - 1); n--; break;
+			default:
+				if (n + 1 < strlen(seed) + 8) {
+					memmove(t + at + 1, t + at, n - at);
+					t[at] = interesting[next_rand() % (sizeof interesting - 1)];
+					n++;
+				}
+			}
+		}
+		char *exact = malloc(n ? n : 1);
+		memcpy(exact, t, n);
+		free(t);
+		json_error err;
+		json_doc *d = json_parse(exact, n, &err);
+		if (d) {
+			accepted++;
+			jw w;
+			buf_reset(&once);
+			jw_init(&w, &once);
+			write_tree(&w, json_root(d));
+			json_doc *d2 = json_parse(once.data, once.len, NULL);
+			buf_reset(&twice);
+			if (d2) {
+				jw_init(&w, &twice);
+				write_tree(&w, json_root(d2));
+			}
+			if (!d2 || once.len != twice.len || memcmp(once.data, twice.data, once.len) != 0)
+				bad++;
+			json_free(d2);
+			json_free(d);
+		} else if (err.offset > n || !err.message[0]) {
+			bad++;
+		}
+		free(exact);
+	}
+	buf_free(&once);
+	buf_free(&twice);
+	CHECKF(bad == 0, "%d bad of %d mutations", bad, rounds);
+	CHECKF(accepted > 100 && accepted < rounds, "%d accepted", accepted);
+	printf("mutations: %d of %d accepted, all fixed points\n", accepted, rounds);
+}
+
 /* Every number parses to exactly what strtod gives (the fast path must agree). */
 static void test_number_exactness(void)
 {
@@ -706,6 +808,7 @@ int main(void)
 	test_writer();
 	test_round_trip();
 	test_number_exactness();
+	test_mutations();
 	test_utf8_check();
 	return t_done();
 }

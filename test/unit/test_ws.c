@@ -379,6 +379,112 @@ static void test_mask(void)
 	      ws_close_code_valid(4000) && !ws_close_code_valid(5000) && !ws_close_code_valid(0));
 }
 
+/* Random and mutated byte streams: no crash, consumed never beyond len,
+ * events point inside the input or the parser's buffer, and a stream split
+ * at any point gives the same events as the whole stream. */
+static uint64_t rng = 88172645463325252ull;
+static uint64_t next_rand(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+/* Feeds `in` in pieces of random size; records results into a string. */
+static void run_stream(const unsigned char *in, size_t n, bool client_side, size_t piece, buf *log)
+{
+	ws_parser p;
+	ws_parser_init(&p, client_side, 300);
+	buf pending = BUF_INIT;
+	size_t fed = 0;
+	bool stop = false;
+	while (!stop && fed < n) {
+		size_t k = piece ? piece : 1 + next_rand() % 40;
+		if (k > n - fed)
+			k = n - fed;
+		buf_append(&pending, in + fed, k);
+		fed += k;
+		for (;;) {
+			size_t used;
+			ws_event ev;
+			ws_result r = ws_parse(&p, pending.data, pending.len, &used, &ev);
+			if (used > pending.len) {
+				buf_printf(log, "OVERRUN;");
+				stop = true;
+				break;
+			}
+			if (r == WS_MESSAGE || r == WS_PING || r == WS_PONG || r == WS_CLOSE) {
+				bool inside = ev.len == 0 ||
+				              (ev.data >= pending.data && ev.data + ev.len <= pending.data + used) ||
+				              (ev.data >= p.message.data && ev.data + ev.len <= p.message.data + p.message.len);
+				buf_printf(log, "%d:%d:%zu:%u:%s;", r, ev.opcode, ev.len, ev.close_code, inside ? "in" : "OUT");
+				buf_append(log, ev.data, ev.len);
+			} else if (r == WS_ERROR) {
+				buf_printf(log, "E%u;", ev.close_code);
+				stop = true;
+			}
+			buf_consume(&pending, used);
+			if (r == WS_NEED_MORE || r == WS_ERROR)
+				break;
+		}
+	}
+	buf_free(&pending);
+	ws_parser_free(&p);
+}
+
+static void test_fuzz(void)
+{
+	int bad = 0, errors = 0, messages = 0, rounds = 3000;
+	for (int i = 0; i < rounds; i++) {
+		/* a valid stream of frames, then a few corrupted bytes */
+		buf b = BUF_INIT;
+		bool client_side = i & 1;
+		const unsigned char *mask = client_side ? NULL : key;
+		int frames = 1 + (int)(next_rand() % 6);
+		for (int f = 0; f < frames; f++) {
+			char payload[400];
+			size_t len = next_rand() % 3 == 0 ? next_rand() % 400 : next_rand() % 20;
+			for (size_t j = 0; j < len; j++)
+				payload[j] = (char)('a' + next_rand() % 26);
+			unsigned kind = (unsigned)(next_rand() % 6);
+			if (kind == 0) {
+				frame(&b, 0x01, payload, len / 2, mask);
+				frame(&b, 0x89, payload, len % 100, mask);
+				frame(&b, 0x80, payload, len - len / 2, mask);
+			} else if (kind == 1) {
+				ws_encode_close(&b, 1000, payload, len % 50, mask);
+			} else {
+				frame(&b, kind == 2 ? 0x82 : kind == 3 ? 0x8A : 0x81, payload, len, mask);
+			}
+		}
+		int flips = (int)(next_rand() % 3);
+		for (int k = 0; k < flips && b.len; k++)
+			b.data[next_rand() % b.len] ^= (char)(1u << (next_rand() % 8));
+		buf whole = BUF_INIT, split = BUF_INIT, bytes = BUF_INIT;
+		run_stream((unsigned char *)b.data, b.len, client_side, b.len, &whole);
+		run_stream((unsigned char *)b.data, b.len, client_side, 0, &split);
+		run_stream((unsigned char *)b.data, b.len, client_side, 1, &bytes);
+		if (whole.len != split.len || (whole.len && memcmp(whole.data, split.data, whole.len)) ||
+		    whole.len != bytes.len || (whole.len && memcmp(whole.data, bytes.data, whole.len)) ||
+		    (whole.data && (strstr(whole.data, "OUT") || strstr(whole.data, "OVERRUN")))) {
+			if (bad++ < 3)
+				printf("fuzz %d: whole '%.80s' split '%.80s'\n", i, whole.data ? whole.data : "",
+				       split.data ? split.data : "");
+		}
+		if (whole.data && strchr(whole.data, 'E'))
+			errors++;
+		else
+			messages++;
+		buf_free(&whole);
+		buf_free(&split);
+		buf_free(&bytes);
+		buf_free(&b);
+	}
+	CHECKF(bad == 0, "%d of %d streams differ", bad, rounds);
+	CHECKF(errors > 100 && messages > 100, "errors %d, clean %d", errors, messages);
+}
+
 int main(void)
 {
 	test_accept_key();
@@ -387,5 +493,6 @@ int main(void)
 	test_errors();
 	test_close();
 	test_mask();
+	test_fuzz();
 	return t_done();
 }
