@@ -12,5 +12,4 @@
 		return 1; \
 	}
 
-PENDING(serve)
 PENDING(proxy)
