@@ -408,7 +408,7 @@ static inline void copy_match(uint8_t *out, size_t pos, unsigned dist, unsigned 
  * bits into out at *pos (which has room for MAX_MATCH bytes). Returns 0,
  * 1 at the end of the block, or -1 with *err set.
  */
-static inline int decode_symbol(const uint32_t *lit, const uint32_t *dist, uint64_t *bitbuf,
+static inline __attribute__((always_inline)) int decode_symbol(const uint32_t *lit, const uint32_t *dist, uint64_t *bitbuf,
 	unsigned *bitcnt, uint8_t *out, size_t *pos, size_t hist_start, const char **err)
 {
 	uint64_t bb = *bitbuf;
