@@ -183,10 +183,13 @@ ws_result ws_parse(ws_parser *p, char *data, size_t len, size_t *consumed, ws_ev
 			return fail(p, ev, WS_CLOSE_TOO_BIG, "out of memory for message");
 		if (p->fragmented == WS_OP_TEXT) {
 			/* a character may straddle fragments: only the end may be incomplete */
-			size_t checked;
-			utf8_status st = json_utf8_check(p->message.data + p->utf8_checked,
-			                                 p->message.len - p->utf8_checked, &checked);
-			p->utf8_checked += checked;
+			utf8_status st = UTF8_VALID;
+			if (p->message.len > p->utf8_checked) {
+				size_t checked;
+				st = json_utf8_check(p->message.data + p->utf8_checked,
+				                     p->message.len - p->utf8_checked, &checked);
+				p->utf8_checked += checked;
+			}
 			if (st == UTF8_INVALID || (st == UTF8_TRUNCATED && fin))
 				return fail(p, ev, WS_CLOSE_INVALID_DATA, "invalid UTF-8 in text message");
 		}
