@@ -233,12 +233,12 @@ static const char *name_problem(const char *name, size_t len)
 
 static int parse_files(job *j, const json_value *files, int *status, char *msg, size_t msglen)
 {
-	j->nfiles = files->len;
-	if (j->nfiles > JOB_MAX_FILES)
+	if (files->len > JOB_MAX_FILES)
 		return fail(status, msg, msglen, 400, "files must not hold more than %d files", JOB_MAX_FILES);
-	j->files = calloc(j->nfiles ? j->nfiles : 1, sizeof *j->files);
+	j->files = calloc(files->len ? files->len : 1, sizeof *j->files);
 	if (!j->files)
 		return fail(status, msg, msglen, 503, "out of memory");
+	j->nfiles = files->len;
 	for (size_t i = 0; i < j->nfiles; i++) {
 		const json_value *f = json_at(files, i);
 		job_file *jf = &j->files[i];
