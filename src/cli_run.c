@@ -334,7 +334,7 @@ static int run_batch(const run_opts *o, const buf *req)
 			write_all(2, er->u.string, er->len);
 		const char *st = str_or(json_get(stage, "status"), NULL);
 		rc = stage_exit_status(stage);
-		if (st)
+		if (st && strcmp(st, "RE"))   /* a non-zero exit speaks through our exit code */
 			fprintf(stderr, "piston run: %s stage: %s (%s)\n", k ? "run" : "compile",
 			        str_or(json_get(stage, "message"), st), st);
 		else if (o->status)
@@ -468,7 +468,7 @@ static int ws_message(ws_client *c, const char *data, size_t len)
 		c->exit_code = stage_exit_status(m);
 		c->got_exit = true;
 		const char *st = str_or(json_get(m, "status"), NULL);
-		if (st)
+		if (st && strcmp(st, "RE"))
 			fprintf(stderr, "piston run: %s stage: %s (%s)\n", str_or(json_get(m, "stage"), "?"),
 			        str_or(json_get(m, "message"), st), st);
 		else if (c->status)
