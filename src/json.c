@@ -638,14 +638,14 @@ json_doc *json_parse(const char *text, size_t len, json_error *err)
 	parser ps = {0};
 	ps.counts = ps.counts_inline;
 	ps.counts_cap = sizeof ps.counts_inline / sizeof *ps.counts_inline;
-	ps.start = ps.p = (const unsigned char *)text;
-	ps.end = ps.start + len;
+	ps.start = ps.p = (const unsigned char *)(text ? text : "");
+	ps.end = ps.start + (text ? len : 0);
 	ps.err = err;
 	if (err) {
 		err->offset = 0;
 		err->message[0] = 0;
 	}
-	if (!text && len) {
+	if (!text && len) {   /* a NULL text is parsed as empty */
 		fail_at(&ps, ps.start, "no input");
 		return NULL;
 	}
