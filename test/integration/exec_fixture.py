@@ -93,7 +93,8 @@ class Engine:
 
     def __init__(self, env=None, packages=True, link_packages=()):
         """link_packages: installed package directories (.../LANG/VERSION)
-        to use in place, besides the test packages."""
+        to use besides the test packages (hard-linked copies: the engine
+        does not follow symbolic links in its data directory)."""
         self.dir = tempfile.mkdtemp(prefix="piston-exec-")
         self.data = os.path.join(self.dir, "data")
         os.makedirs(os.path.join(self.data, "packages"))
@@ -102,7 +103,9 @@ class Engine:
         for src in link_packages:
             lang_dir = os.path.join(self.data, "packages", os.path.basename(os.path.dirname(src)))
             os.makedirs(lang_dir, exist_ok=True)
-            os.symlink(os.path.abspath(src), os.path.join(lang_dir, os.path.basename(src)))
+            dst = os.path.join(lang_dir, os.path.basename(src))
+            if subprocess.run(["cp", "-al", src, dst], stderr=subprocess.DEVNULL).returncode != 0:
+                subprocess.run(["cp", "-a", src, dst], check=True)
         self.port = free_port()
         e = dict(os.environ)
         e.update({"PISTON_DATA_DIRECTORY": self.data,
