@@ -1,0 +1,2 @@
+const greeting: string[] = ["O", "K"];
+console.log(greeting.join(""));
