@@ -308,27 +308,14 @@ void http_respond_json(http_conn *c, int status, const char *json, size_t len)
 
 void http_respond_error(http_conn *c, int status, const char *message)
 {
-	char small[256];
 	buf body = BUF_INIT;
-	size_t n = strlen(message);
-	/* The common messages are short: format them without allocating. */
-	if (n < 64) {
-		buf_append(&body, "{\"message\":", 11);
-		json_escape(&body, message, n);
-		buf_putc(&body, '}');
-		if (!buf_failed(&body) && body.len < sizeof small) {
-			memcpy(small, body.data, body.len);
-			size_t bl = body.len;
-			buf_free(&body);
-			http_respond_json(c, status, small, bl);
-			return;
-		}
-		buf_reset(&body);
-	}
 	buf_append(&body, "{\"message\":", 11);
-	json_escape(&body, message, n);
+	json_escape(&body, message, strlen(message));
 	buf_putc(&body, '}');
-	http_respond_json(c, status, body.data, body.len);
+	if (buf_failed(&body))
+		http_respond_json(c, 500, "{\"message\":\"out of memory\"}", 27);
+	else
+		http_respond_json(c, status, body.data, body.len);
 	buf_free(&body);
 }
 

@@ -137,8 +137,11 @@ int cmd_serve(int argc, char **argv)
 	         cfg.bind_address, http_server_port(e->http), cfg.data_directory);
 	int rc = loop_run(e->loop) < 0 ? 1 : 0;
 
-	execute_unregister(e);
+	/* Connections first: a client still waiting has its job cancelled
+	 * through its on_close callback while the job is still alive. */
 	http_server_free(e->http);
+	e->http = NULL;
+	execute_unregister(e);
 	if (e->stats)
 		stats_free(e->stats);
 	if (e->sandbox)
