@@ -311,6 +311,41 @@ def overload():
         e.stop()
 
 
+def real_packages():
+    """Installed language packages (./data from `make run`, or
+    $PISTON_TEST_DATA), when present."""
+    import glob
+    data = os.environ.get("PISTON_TEST_DATA", os.path.join(os.path.dirname(__file__), "..", "..", "data"))
+    found = {}
+    for marker in sorted(glob.glob(os.path.join(data, "packages", "*", "*", ".ppman-installed"))):
+        found[os.path.basename(os.path.dirname(os.path.dirname(marker)))] = os.path.dirname(marker)
+    cases = {
+        "python": [("import sys\nprint(42, sys.argv[1:], input())", ["a"], "hi",
+                    lambda r: r["run"]["stdout"] == "42 ['a'] hi\n"),
+                   ("raise SystemExit('bye')", [], "", lambda r: r["run"]["status"] == "RE"
+                    and r["run"]["code"] == 1 and "bye" in r["run"]["stderr"])],
+        "bash": [('echo "$BASH_VERSION $1"; read x; echo "$x"', ["z"], "in",
+                  lambda r: r["run"]["stdout"].endswith(" z\nin\n"))],
+        "gcc": [('#include <stdio.h>\nint main(int c, char **v){printf("c %s\\n", v[1]);return 2;}', ["arg"], "",
+                 lambda r: r["run"]["stdout"] == "c arg\n" and r["run"]["code"] == 2 and "compile" in r)],
+    }
+    use = {k: v for k, v in found.items() if k in cases}
+    if not use:
+        print("skipped: real language packages (none of %s installed under %s)" % (", ".join(cases), data))
+        return 1
+    e = Engine(link_packages=list(use.values()))
+    try:
+        for lang in use:
+            for code, args, stdin, ok in cases[lang]:
+                lang_name = "c" if lang == "gcc" else lang
+                st, r = e.execute({"language": lang_name, "version": "*", "files": [{"content": code}],
+                                   "args": args, "stdin": stdin})
+                check(st == 200 and ok(r), "real package %s: %s" % (lang, code[:30].replace("\n", " ")), (st, r))
+    finally:
+        e.stop()
+    return 0
+
+
 def main():
     e = Engine()
     try:
@@ -324,6 +359,10 @@ def main():
     finally:
         e.stop()
     overload()
+    skipped = real_packages()
+    if skipped:
+        print("%d passed, %d failed, %d skipped" % (t.passed, t.failed, skipped))
+        return 1 if t.failed else 0
     return t.done()
 
 
