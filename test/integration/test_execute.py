@@ -307,6 +307,22 @@ def overload():
         for th in e2:
             th.join()
         check(order == ["0", "1"], "FIFO order", order)
+        # a queued job whose client leaves is dropped from the queue
+        th = threading.Thread(target=lambda: e.execute(sh("sleep 1.5; echo long"), timeout=60))
+        th.start()
+        time.sleep(0.3)
+        body = json.dumps(sh("echo never")).encode()
+        s = socket.create_connection(("127.0.0.1", e.port))
+        s.sendall(b"POST /api/v2/execute HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+        time.sleep(0.3)
+        st, r = e.request("GET", "/api/v2/stats")
+        queued_before = r["jobs"]["queued"]
+        s.close()
+        time.sleep(0.3)
+        st, r = e.request("GET", "/api/v2/stats")
+        check(queued_before == 1 and r["jobs"]["queued"] == 0 and r["jobs"]["running"] == 1,
+              "queued job dropped when its client leaves", (queued_before, r["jobs"]))
+        th.join()
     finally:
         e.stop()
 
