@@ -1,0 +1,1 @@
+puts [string cat O K]
