@@ -12,4 +12,3 @@
 		return 1; \
 	}
 
-PENDING(proxy)

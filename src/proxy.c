@@ -1,0 +1,1461 @@
+#include "proxy.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "config.h"
+#include "http.h"
+#include "http_parse.h"
+#include "keys.h"
+#include "log.h"
+#include "loop.h"
+#include "semver.h"
+#include "upstream.h"
+
+#define PROXY_MAX_UPSTREAMS 64
+
+/* ================================================================ options */
+
+typedef struct proxy_opts {
+	char bind[256];
+	char keys_path[4096];
+	char *upstreams[PROXY_MAX_UPSTREAMS];
+	size_t nupstreams;
+	bool anonymous;
+	uint32_t anon_rate, anon_burst;
+	proxy_limits max;
+	uint64_t max_body_size;
+	uint64_t health_interval_ms;
+	uint64_t upstream_timeout_ms;
+	log_level level;
+} proxy_opts;
+
+typedef enum { O_STR, O_UPSTREAMS, O_RATE, O_U64, O_MEM, O_LOG } opt_kind;
+
+typedef struct opt {
+	const char *env, *flag;
+	opt_kind kind;
+	const char *def;
+	uint64_t min, max;
+	const char *help;
+} opt;
+
+static const opt opts_table[] = {
+	{"PISTON_PROXY_BIND", "--bind", O_STR, "0.0.0.0:8080", 0, 0, "HOST:PORT to listen on"},
+	{"PISTON_PROXY_UPSTREAMS", "--upstream", O_UPSTREAMS, "", 0, 0,
+	 "engine URLs http://HOST:PORT (comma-separated; the flag may repeat)"},
+	{"PISTON_PROXY_KEYS", "--keys", O_STR, "", 0, 0, "keys file (see `piston proxy keygen`)"},
+	{"PISTON_PROXY_ANONYMOUS", "--anonymous", O_RATE, "", 0, 0,
+	 "allow requests without a key at N/s per client address (N/s or N/s:BURST)"},
+	{"PISTON_PROXY_MAX_RUN_TIMEOUT", "--max-run-timeout", O_U64, "3000", 0, 86400000, "run_timeout clamp, ms (0: none)"},
+	{"PISTON_PROXY_MAX_COMPILE_TIMEOUT", "--max-compile-timeout", O_U64, "10000", 0, 86400000,
+	 "compile_timeout clamp, ms (0: none)"},
+	{"PISTON_PROXY_MAX_RUN_CPU_TIME", "--max-run-cpu-time", O_U64, "3000", 0, 86400000, "run_cpu_time clamp, ms (0: none)"},
+	{"PISTON_PROXY_MAX_COMPILE_CPU_TIME", "--max-compile-cpu-time", O_U64, "10000", 0, 86400000,
+	 "compile_cpu_time clamp, ms (0: none)"},
+	{"PISTON_PROXY_MAX_RUN_MEMORY_LIMIT", "--max-run-memory-limit", O_MEM, "-1", 0, (uint64_t)INT64_MAX,
+	 "run_memory_limit clamp, bytes (-1: none)"},
+	{"PISTON_PROXY_MAX_COMPILE_MEMORY_LIMIT", "--max-compile-memory-limit", O_MEM, "-1", 0, (uint64_t)INT64_MAX,
+	 "compile_memory_limit clamp, bytes (-1: none)"},
+	{"PISTON_PROXY_MAX_BODY_SIZE", "--max-body-size", O_U64, "4194304", 1, 1u << 30, "largest request body, bytes (413)"},
+	{"PISTON_PROXY_HEALTH_INTERVAL", "--health-interval", O_U64, "2000", 50, 3600000,
+	 "ms between health checks of each engine"},
+	{"PISTON_PROXY_UPSTREAM_TIMEOUT", "--upstream-timeout", O_U64, "120000", 100, 86400000,
+	 "ms an engine may take to answer (504)"},
+	{"PISTON_PROXY_LOG_LEVEL", "--log-level", O_LOG, "INFO", 0, 0, "DEBUG, INFO, WARN, ERROR or SILENT"},
+};
+#define NOPTS (sizeof opts_table / sizeof opts_table[0])
+
+static void proxy_usage(FILE *f)
+{
+	fprintf(f, "usage: piston proxy --upstream URL [--upstream URL...] --keys FILE [options]\n"
+	           "       piston proxy keygen NAME [--role user|admin] [--rate N/s] [--burst N]\n\n"
+	           "options (each also an environment variable; flags win):\n");
+	for (size_t i = 0; i < NOPTS; i++)
+		fprintf(f, "  %-28s %-36s %s%s%s%s\n", opts_table[i].flag, opts_table[i].env, opts_table[i].help,
+		        opts_table[i].def[0] ? " [" : "", opts_table[i].def, opts_table[i].def[0] ? "]" : "");
+	fprintf(f, "\nSIGHUP reloads the keys file; SIGTERM/SIGINT stop gracefully.\n");
+}
+
+static bool parse_u64_text(const char *s, uint64_t *out)
+{
+	if (!*s)
+		return false;
+	uint64_t v = 0;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || v > (UINT64_MAX - 9) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	*out = v;
+	return true;
+}
+
+static int apply_opt(proxy_opts *o, const opt *k, const char *val, bool from_flag)
+{
+	uint64_t v = 0;
+	switch (k->kind) {
+	case O_STR: {
+		char *dst = !strcmp(k->flag, "--bind") ? o->bind : o->keys_path;
+		size_t cap = !strcmp(k->flag, "--bind") ? sizeof o->bind : sizeof o->keys_path;
+		if (strlen(val) >= cap)
+			goto bad;
+		strcpy(dst, val);
+		return 0;
+	}
+	case O_UPSTREAMS: {
+		if (!from_flag) {   /* the environment's list is replaced as a whole */
+			for (size_t i = 0; i < o->nupstreams; i++)
+				free(o->upstreams[i]);
+			o->nupstreams = 0;
+		}
+		const char *p = val;
+		while (*p) {
+			size_t n = strcspn(p, ",");
+			while (n && (*p == ' ')) p++, n--;
+			size_t m = n;
+			while (m && p[m - 1] == ' ') m--;
+			if (m) {
+				if (o->nupstreams == PROXY_MAX_UPSTREAMS) {
+					fprintf(stderr, "piston: %s: at most %d engines\n", k->env, PROXY_MAX_UPSTREAMS);
+					return -1;
+				}
+				o->upstreams[o->nupstreams++] = strndup(p, m);
+			}
+			p += n;
+			if (*p == ',')
+				p++;
+		}
+		return 0;
+	}
+	case O_RATE: {
+		if (!*val) {
+			o->anonymous = false;
+			return 0;
+		}
+		char tmp[64];
+		if (strlen(val) >= sizeof tmp)
+			goto bad;
+		strcpy(tmp, val);
+		char *colon = strchr(tmp, ':');
+		uint32_t burst = 0;
+		if (colon) {
+			*colon = 0;
+			if (keys_parse_rate(colon + 1, &burst) < 0)
+				goto bad;
+		}
+		if (keys_parse_rate(tmp, &o->anon_rate) < 0)
+			goto bad;
+		o->anon_burst = burst ? burst : (o->anon_rate > KEYS_RATE_MAX / 2 ? KEYS_RATE_MAX : o->anon_rate * 2);
+		o->anonymous = true;
+		return 0;
+	}
+	case O_U64:
+		if (!parse_u64_text(val, &v) || v < k->min || v > k->max)
+			goto bad;
+		break;
+	case O_MEM:
+		if (!strcmp(val, "-1"))
+			v = UINT64_MAX;
+		else if (!parse_u64_text(val, &v) || v > k->max)
+			goto bad;
+		break;
+	case O_LOG: {
+		int lv = log_level_parse(val);
+		if (lv < 0)
+			goto bad;
+		o->level = (log_level)lv;
+		return 0;
+	}
+	}
+	const char *f = k->flag;
+	if (!strcmp(f, "--max-run-timeout")) o->max.run_timeout = v;
+	else if (!strcmp(f, "--max-compile-timeout")) o->max.compile_timeout = v;
+	else if (!strcmp(f, "--max-run-cpu-time")) o->max.run_cpu_time = v;
+	else if (!strcmp(f, "--max-compile-cpu-time")) o->max.compile_cpu_time = v;
+	else if (!strcmp(f, "--max-run-memory-limit")) o->max.run_memory_limit = v == UINT64_MAX ? -1 : (int64_t)v;
+	else if (!strcmp(f, "--max-compile-memory-limit")) o->max.compile_memory_limit = v == UINT64_MAX ? -1 : (int64_t)v;
+	else if (!strcmp(f, "--max-body-size")) o->max_body_size = v;
+	else if (!strcmp(f, "--health-interval")) o->health_interval_ms = v;
+	else if (!strcmp(f, "--upstream-timeout")) o->upstream_timeout_ms = v;
+	return 0;
+bad:
+	fprintf(stderr, "piston: %s: invalid value '%s' (%s)\n", k->env, val, k->help);
+	return -1;
+}
+
+/* Returns 0, 1 after --help, -1 on a bad value. */
+static int proxy_opts_load(proxy_opts *o, int argc, char **argv)
+{
+	memset(o, 0, sizeof *o);
+	for (size_t i = 0; i < NOPTS; i++)
+		if (apply_opt(o, &opts_table[i], opts_table[i].def, false) < 0)
+			return -1;
+	for (size_t i = 0; i < NOPTS; i++) {
+		const char *e = getenv(opts_table[i].env);
+		if (e && apply_opt(o, &opts_table[i], e, false) < 0)
+			return -1;
+	}
+	bool flag_upstreams = false;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			proxy_usage(stdout);
+			return 1;
+		}
+		const char *eq = strchr(a, '=');
+		size_t n = eq ? (size_t)(eq - a) : strlen(a);
+		const opt *k = NULL;
+		for (size_t j = 0; j < NOPTS; j++)
+			if (strlen(opts_table[j].flag) == n && !strncmp(opts_table[j].flag, a, n))
+				k = &opts_table[j];
+		if (!k) {
+			fprintf(stderr, "piston proxy: unknown option '%s' (see --help)\n", a);
+			return -1;
+		}
+		const char *val = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+		if (!val) {
+			fprintf(stderr, "piston proxy: %s needs a value\n", k->flag);
+			return -1;
+		}
+		if (k->kind == O_UPSTREAMS && !flag_upstreams) {
+			for (size_t j = 0; j < o->nupstreams; j++)
+				free(o->upstreams[j]);
+			o->nupstreams = 0;
+			flag_upstreams = true;
+		}
+		if (apply_opt(o, k, val, true) < 0)
+			return -1;
+	}
+	if (!o->nupstreams) {
+		fprintf(stderr, "piston: PISTON_PROXY_UPSTREAMS: at least one engine URL is required (--upstream URL)\n");
+		return -1;
+	}
+	if (!o->keys_path[0] && !o->anonymous) {
+		fprintf(stderr, "piston: PISTON_PROXY_KEYS: a keys file is required unless --anonymous is set\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* ================================================================ body clamp */
+
+/* An object member name that may hold any bytes (NUL included). */
+static void put_key(jw *w, const char *key, size_t n)
+{
+	jw_key(w, "");
+	if (buf_failed(w->out))
+		return;
+	w->out->len -= 3;   /* drop the `"":` just written, keep the comma */
+	json_escape(w->out, key, n);
+	buf_putc(w->out, ':');
+}
+
+static void write_value(jw *w, const json_value *v)
+{
+	switch (v->type) {
+	case JSON_NULL: jw_null(w); break;
+	case JSON_FALSE: jw_bool(w, false); break;
+	case JSON_TRUE: jw_bool(w, true); break;
+	case JSON_NUMBER:
+		if (v->is_integer)
+			jw_int(w, v->integer);
+		else
+			jw_double(w, v->u.number);
+		break;
+	case JSON_STRING: jw_string_n(w, v->u.string, v->len); break;
+	case JSON_ARRAY:
+		jw_array_begin(w);
+		for (uint32_t i = 0; i < v->len; i++)
+			write_value(w, &v->u.children[i]);
+		jw_array_end(w);
+		break;
+	case JSON_OBJECT:
+		jw_object_begin(w);
+		for (uint32_t i = 0; i < v->len; i++) {
+			const json_value *m = &v->u.children[i];
+			put_key(w, m->key, m->key_len);
+			write_value(w, m);
+		}
+		jw_object_end(w);
+		break;
+	}
+}
+
+static const char *const limit_names[6] = {"run_timeout", "compile_timeout", "run_cpu_time",
+                                           "compile_cpu_time", "run_memory_limit", "compile_memory_limit"};
+
+static int64_t limit_max(const proxy_limits *lim, size_t i)
+{
+	switch (i) {
+	case 0: return lim->run_timeout ? (int64_t)lim->run_timeout : -1;
+	case 1: return lim->compile_timeout ? (int64_t)lim->compile_timeout : -1;
+	case 2: return lim->run_cpu_time ? (int64_t)lim->run_cpu_time : -1;
+	case 3: return lim->compile_cpu_time ? (int64_t)lim->compile_cpu_time : -1;
+	case 4: return lim->run_memory_limit;
+	default: return lim->compile_memory_limit;
+	}
+}
+
+static int limit_index(const json_value *m)
+{
+	for (int i = 0; i < 6; i++)
+		if (m->key_len == strlen(limit_names[i]) && !memcmp(m->key, limit_names[i], m->key_len))
+			return i;
+	return -1;
+}
+
+static bool over_limit(const json_value *m, int64_t max)
+{
+	return max >= 0 && m->type == JSON_NUMBER && m->u.number > (double)max;
+}
+
+int proxy_clamp_body(const char *body, size_t len, const proxy_limits *lim, buf *out,
+                     char *lang, char *version, size_t n)
+{
+	lang[0] = version[0] = 0;
+	json_error err;
+	json_doc *doc = json_parse(body, len, &err);
+	if (!doc)
+		return 0;
+	const json_value *root = json_root(doc);
+	if (!json_is(root, JSON_OBJECT)) {
+		json_free(doc);
+		return 0;
+	}
+	const json_value *l = json_get(root, "language"), *v = json_get(root, "version");
+	if (json_is(l, JSON_STRING) && l->len < n && !memchr(l->u.string, 0, l->len))
+		memcpy(lang, l->u.string, l->len + 1);
+	if (json_is(v, JSON_STRING) && v->len < n && !memchr(v->u.string, 0, v->len))
+		memcpy(version, v->u.string, v->len + 1);
+	bool need = false;
+	for (uint32_t i = 0; i < root->len && !need; i++) {
+		int k = limit_index(&root->u.children[i]);
+		need = k >= 0 && over_limit(&root->u.children[i], limit_max(lim, (size_t)k));
+	}
+	if (!need) {
+		json_free(doc);
+		return 0;
+	}
+	jw w;
+	jw_init(&w, out);
+	jw_object_begin(&w);
+	for (uint32_t i = 0; i < root->len; i++) {
+		const json_value *m = &root->u.children[i];
+		put_key(&w, m->key, m->key_len);
+		int k = limit_index(m);
+		if (k >= 0 && over_limit(m, limit_max(lim, (size_t)k)))
+			jw_int(&w, limit_max(lim, (size_t)k));
+		else
+			write_value(&w, m);
+	}
+	jw_object_end(&w);
+	json_free(doc);
+	return buf_failed(out) ? -1 : 1;
+}
+
+/* ================================================================ state */
+
+typedef struct engine_up {
+	upstream u;
+	json_doc *runtimes;            /* last good /api/v2/runtimes answer */
+	buf runtimes_raw;
+	up_call *check;                /* health check in progress */
+	struct proxy *p;
+} engine_up;
+
+typedef struct tunnel tunnel;
+
+typedef struct proxy {
+	loop *l;
+	http_server *http;
+	proxy_opts o;
+	engine_up ups[PROXY_MAX_UPSTREAMS];
+	size_t nups;
+	size_t rr;                     /* round-robin start among equals */
+	keys_set *keys;
+	addr_limiter *anon;
+	buf runtimes_json;             /* union, rendered when a snapshot changes */
+	loop_timer *health_timer;
+	tunnel *tunnels;
+	size_t ntunnels;
+	bool stopping;
+	/* counters for /metrics */
+	uint64_t responses[6];         /* by status class 1xx..5xx (index 1..5) */
+	uint64_t unauthorized, forbidden, rate_limited, retried, no_engine, reloads, reload_failures;
+	uint64_t added_ns_total, added_count;   /* execute: proxy time excluding the engine */
+} proxy;
+
+static const char cors_headers[] =
+	"Access-Control-Allow-Origin: *\r\n"
+	"Access-Control-Expose-Headers: RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, Retry-After\r\n";
+
+static void respond(proxy *p, http_conn *c, int status, const char *ctype, const char *rl,
+                    const void *body, size_t len)
+{
+	char extra[768];
+	snprintf(extra, sizeof extra, "%s%s", cors_headers, rl ? rl : "");
+	p->responses[status / 100 % 6]++;
+	http_respond_ex(c, status, ctype, extra, body, len);
+}
+
+static void respond_msg(proxy *p, http_conn *c, int status, const char *rl, const char *msg)
+{
+	buf b = BUF_INIT;
+	buf_puts(&b, "{\"message\":");
+	json_escape(&b, msg, strlen(msg));
+	buf_putc(&b, '}');
+	respond(p, c, status, "application/json", rl, b.data, b.len);
+	buf_free(&b);
+}
+
+/* ================================================================ runtimes */
+
+static bool same_string(const json_value *a, const json_value *b)
+{
+	if (!a || !b)
+		return a == b;
+	return a->type == JSON_STRING && b->type == JSON_STRING && a->len == b->len &&
+	       !memcmp(a->u.string, b->u.string, a->len);
+}
+
+static void render_union(proxy *p)
+{
+	buf_reset(&p->runtimes_json);
+	jw w;
+	jw_init(&w, &p->runtimes_json);
+	jw_array_begin(&w);
+	for (size_t i = 0; i < p->nups; i++) {
+		const engine_up *e = &p->ups[i];
+		if (!e->u.healthy || !e->runtimes)
+			continue;
+		const json_value *arr = json_root(e->runtimes);
+		for (uint32_t k = 0; k < arr->len; k++) {
+			const json_value *r = &arr->u.children[k];
+			bool dup = false;
+			/* first engine that lists (language, version, runtime) wins */
+			for (size_t j = 0; j <= i && !dup; j++) {
+				const engine_up *f = &p->ups[j];
+				if (!f->u.healthy || !f->runtimes)
+					continue;
+				const json_value *fa = json_root(f->runtimes);
+				uint32_t lim = j == i ? k : fa->len;
+				for (uint32_t m = 0; m < lim && !dup; m++) {
+					const json_value *q = &fa->u.children[m];
+					dup = same_string(json_get(q, "language"), json_get(r, "language")) &&
+					      same_string(json_get(q, "version"), json_get(r, "version")) &&
+					      same_string(json_get(q, "runtime"), json_get(r, "runtime"));
+				}
+			}
+			if (!dup)
+				write_value(&w, r);
+		}
+	}
+	jw_array_end(&w);
+}
+
+/* Does engine e list a runtime for language (or alias) matching selector? */
+static bool engine_has(const engine_up *e, const char *lang, const char *selector)
+{
+	if (!e->runtimes)
+		return false;
+	const json_value *arr = json_root(e->runtimes);
+	size_t ll = strlen(lang);
+	for (uint32_t k = 0; k < arr->len; k++) {
+		const json_value *r = &arr->u.children[k];
+		const json_value *name = json_get(r, "language"), *ver = json_get(r, "version");
+		if (!json_is(name, JSON_STRING) || !json_is(ver, JSON_STRING))
+			continue;
+		bool named = name->len == ll && !memcmp(name->u.string, lang, ll);
+		const json_value *al = json_get(r, "aliases");
+		for (uint32_t a = 0; !named && json_is(al, JSON_ARRAY) && a < al->len; a++) {
+			const json_value *x = &al->u.children[a];
+			named = x->type == JSON_STRING && x->len == ll && !memcmp(x->u.string, lang, ll);
+		}
+		if (!named)
+			continue;
+		semver v;
+		if (semver_parse(ver->u.string, &v) == 0 && semver_satisfies(&v, selector))
+			return true;
+	}
+	return false;
+}
+
+static void mark_down(proxy *p, engine_up *e, const char *why)
+{
+	if (e->u.healthy)
+		log_warn("proxy: engine %s is down: %s", e->u.url, why);
+	e->u.healthy = false;
+	upstream_close_idle(&e->u);
+	render_union(p);
+}
+
+/* ================================================================ health */
+
+static void health_schedule(proxy *p);
+
+static void health_done(void *arg, up_result r, const up_response *res)
+{
+	engine_up *e = arg;
+	proxy *p = e->p;
+	e->check = NULL;
+	if (r != UP_OK || res->status != 200) {
+		char why[160];
+		if (r != UP_OK)
+			snprintf(why, sizeof why, "health check: %s", up_result_text(r));
+		else
+			snprintf(why, sizeof why, "health check: GET /api/v2/runtimes answered %d", res->status);
+		mark_down(p, e, why);
+		return;
+	}
+	bool changed = !e->runtimes || e->runtimes_raw.len != res->body_len ||
+	               memcmp(e->runtimes_raw.data, res->body, res->body_len);
+	if (changed) {
+		json_error err;
+		json_doc *doc = json_parse(res->body, res->body_len, &err);
+		if (!doc || !json_is(json_root(doc), JSON_ARRAY)) {
+			json_free(doc);
+			mark_down(p, e, "health check: /api/v2/runtimes is not a JSON array");
+			return;
+		}
+		json_free(e->runtimes);
+		e->runtimes = doc;
+		buf_reset(&e->runtimes_raw);
+		buf_append(&e->runtimes_raw, res->body, res->body_len);
+	}
+	if (!e->u.healthy) {
+		log_info("proxy: engine %s is up (%u runtimes)", e->u.url, json_root(e->runtimes)->len);
+		e->u.healthy = true;
+		changed = true;
+	}
+	if (changed)
+		render_union(p);
+}
+
+static void health_check_all(proxy *p)
+{
+	for (size_t i = 0; i < p->nups; i++) {
+		engine_up *e = &p->ups[i];
+		upstream_expire_idle(&e->u, loop_now(p->l));
+		if (e->check)
+			continue;
+		char req[400];
+		int n = snprintf(req, sizeof req, "GET /api/v2/runtimes HTTP/1.1\r\nHost: %s\r\nUser-Agent: piston-proxy\r\n\r\n",
+		                 e->u.host_header);
+		uint64_t timeout = p->o.health_interval_ms < 5000 ? 5000 : p->o.health_interval_ms;
+		e->check = up_call_start(&e->u, req, (size_t)n, false, timeout, health_done, e);
+	}
+}
+
+static void health_tick(loop *l, void *arg)
+{
+	proxy *p = arg;
+	p->health_timer = NULL;
+	health_check_all(p);
+	health_schedule(p);
+}
+
+static void health_schedule(proxy *p)
+{
+	if (!p->stopping)
+		p->health_timer = loop_timer_add(p->l, p->o.health_interval_ms, health_tick, p);
+}
+
+/* ================================================================ admission */
+
+typedef struct admission {
+	char rl[256];                  /* RateLimit-* (+ Retry-After) header lines */
+	const key_entry *key;          /* NULL for anonymous */
+} admission;
+
+/* Checks the key, role and rate. Returns true when the request may go on;
+ * otherwise the response has been sent. */
+static bool admit(proxy *p, http_conn *c, const http_request *req, bool need_admin, admission *a)
+{
+	a->rl[0] = 0;
+	a->key = NULL;
+	size_t hl = 0;
+	const char *h = http_header_get(req, "Authorization", &hl);
+	const char *k = NULL;
+	size_t kl = 0;
+	tb_verdict v;
+	if (h && keys_from_authorization(h, hl, &k, &kl)) {
+		key_entry *e = keys_lookup(p->keys, k, kl);
+		if (!e) {
+			p->unauthorized++;
+			respond_msg(p, c, 401, NULL, "Invalid API key");
+			return false;
+		}
+		if (need_admin && e->role != KEY_ROLE_ADMIN) {
+			p->forbidden++;
+			respond_msg(p, c, 403, NULL, "This endpoint needs an admin API key");
+			return false;
+		}
+		tb_take(&e->bucket, e->rate, e->burst, loop_now(p->l), &v);
+		a->key = e;
+	} else if (h && hl) {
+		p->unauthorized++;
+		respond_msg(p, c, 401, NULL, "Malformed Authorization header: send \"Bearer KEY\"");
+		return false;
+	} else if (!p->anon || need_admin) {
+		p->unauthorized++;
+		respond_msg(p, c, 401, NULL, need_admin ? "This endpoint needs an admin API key"
+		                                        : "An API key is required (Authorization: Bearer KEY)");
+		return false;
+	} else {
+		addr_limiter_take(p->anon, req->peer ? req->peer : "", loop_now(p->l), &v);
+	}
+	tb_format_headers(&v, a->rl, sizeof a->rl);
+	if (!v.allowed) {
+		p->rate_limited++;
+		char msg[160];
+		snprintf(msg, sizeof msg, "Rate limit exceeded (%u requests, refilled at %u/s); retry after %u s",
+		         v.limit, a->key ? a->key->rate : p->o.anon_rate, v.retry_after_s);
+		respond_msg(p, c, 429, a->rl, msg);
+		return false;
+	}
+	return true;
+}
+
+/* ================================================================ forwarding */
+
+typedef struct fwd {
+	proxy *p;
+	http_conn *c;
+	up_call *call;
+	engine_up *e;                  /* engine of the current attempt */
+	uint64_t tried;                /* bit per engine index */
+	char method[8];
+	char path[32];
+	char lang[64], version[64];
+	bool by_language;              /* route only to engines with lang/version */
+	bool head;
+	buf body;                      /* the (possibly rewritten) request body */
+	char xff[320];
+	char ctype[128];
+	admission adm;
+	uint64_t start_ns;
+	uint64_t engine_ns;
+	/* fan-out (package changes): every healthy engine */
+	struct fanout *fan;
+} fwd;
+
+typedef struct fanout {
+	proxy *p;
+	http_conn *c;
+	size_t pending;
+	int best_status;               /* a 2xx if any engine succeeded, else the first answer */
+	buf best_body;
+	char best_ctype[128];
+	bool client_gone;
+	admission adm;
+	fwd *calls[PROXY_MAX_UPSTREAMS];
+	size_t ncalls;
+} fanout;
+
+static void fwd_free(fwd *f)
+{
+	buf_free(&f->body);
+	free(f);
+}
+
+static void fwd_client_gone(void *arg)
+{
+	fwd *f = arg;
+	if (f->call)
+		up_call_cancel(f->call);
+	fwd_free(f);
+}
+
+static engine_up *pick_engine(proxy *p, fwd *f)
+{
+	engine_up *best = NULL;
+	size_t start = p->rr++;
+	for (size_t k = 0; k < p->nups; k++) {
+		size_t i = (start + k) % p->nups;
+		engine_up *e = &p->ups[i];
+		if (!e->u.healthy || (f->tried >> i & 1))
+			continue;
+		if (f->by_language && !engine_has(e, f->lang, f->version))
+			continue;
+		if (!best || e->u.in_flight < best->u.in_flight)
+			best = e;
+	}
+	return best;
+}
+
+static void build_request(const fwd *f, const engine_up *e, buf *out)
+{
+	buf_printf(out, "%s %s HTTP/1.1\r\nHost: %s\r\nX-Forwarded-For: %s\r\n", f->method, f->path,
+	           e->u.host_header, f->xff);
+	if (f->body.len || strcmp(f->method, "GET")) {
+		buf_printf(out, "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n", f->body.len);
+		buf_append(out, f->body.data, f->body.len);
+	} else {
+		buf_puts(out, "\r\n");
+	}
+}
+
+static void fwd_done(void *arg, up_result r, const up_response *res);
+static void fan_one_done(fwd *f, int status, const char *ctype, size_t ctl, const char *body, size_t len);
+
+/* Start (or retry) the call; false when no engine is left. */
+static bool fwd_send(fwd *f)
+{
+	proxy *p = f->p;
+	engine_up *e = pick_engine(p, f);
+	if (!e && f->by_language) {
+		/* no healthy engine has it: let one engine give Piston's own
+		 * "runtime is unknown" answer */
+		f->by_language = false;
+		e = pick_engine(p, f);
+		f->by_language = true;
+		if (e && engine_has(e, f->lang, f->version))
+			e = NULL;
+	}
+	if (!e)
+		return false;
+	f->e = e;
+	f->tried |= 1ull << (size_t)(e - p->ups);
+	buf req = BUF_INIT;
+	build_request(f, e, &req);
+	f->call = buf_failed(&req) ? NULL
+	                           : up_call_start(&e->u, req.data, req.len, f->head, p->o.upstream_timeout_ms, fwd_done, f);
+	buf_free(&req);
+	if (!f->call)
+		return false;
+	return true;
+}
+
+static void fwd_answer(fwd *f, int status, const char *ctype, const char *body, size_t len)
+{
+	proxy *p = f->p;
+	if (f->fan) {
+		fan_one_done(f, status, ctype, ctype ? strlen(ctype) : 0, body, len);
+		return;
+	}
+	if (f->engine_ns) {
+		uint64_t total = mono_ns() - f->start_ns;
+		p->added_ns_total += total > f->engine_ns ? total - f->engine_ns : 0;
+		p->added_count++;
+	}
+	respond(p, f->c, status, ctype, f->adm.rl, body, len);
+	fwd_free(f);
+}
+
+static void fwd_error(fwd *f, int status, const char *msg)
+{
+	buf b = BUF_INIT;
+	buf_puts(&b, "{\"message\":");
+	json_escape(&b, msg, strlen(msg));
+	buf_putc(&b, '}');
+	fwd_answer(f, status, "application/json", b.data, b.len);
+	buf_free(&b);
+}
+
+static void fwd_done(void *arg, up_result r, const up_response *res)
+{
+	fwd *f = arg;
+	proxy *p = f->p;
+	f->call = NULL;
+	engine_up *e = f->e;
+	if (r == UP_ERR_CONNECT) {
+		mark_down(p, e, "connection refused or failed");
+		p->retried++;
+		if (fwd_send(f))
+			return;
+		p->no_engine++;
+		fwd_error(f, 503, "No engine is available for this request (all are down or lack the language)");
+		return;
+	}
+	if (r != UP_OK) {
+		char msg[300];
+		snprintf(msg, sizeof msg, "Engine %s failed during the request: %s", e->u.url, up_result_text(r));
+		if (r == UP_ERR_BROKEN)
+			mark_down(p, e, "closed a connection with a request in flight");
+		fwd_error(f, r == UP_ERR_TIMEOUT ? 504 : 502, msg);
+		return;
+	}
+	f->engine_ns = 0;
+	char ct[128] = "application/json";
+	if (res->content_type && res->content_type_len < sizeof ct) {
+		memcpy(ct, res->content_type, res->content_type_len);
+		ct[res->content_type_len] = 0;
+	}
+	fwd_answer(f, res->status, ct, res->body, res->body_len);
+}
+
+static void set_xff(fwd *f, const http_request *req)
+{
+	size_t n = 0;
+	const char *prev = http_header_get(req, "X-Forwarded-For", &n);
+	const char *peer = req->peer ? req->peer : "unknown";
+	bool ok = prev && n && n + strlen(peer) + 3 < sizeof f->xff;
+	for (size_t i = 0; ok && i < n; i++)   /* never pass control bytes on */
+		ok = (unsigned char)prev[i] >= 0x20 && prev[i] != 0x7f;
+	if (ok)
+		snprintf(f->xff, sizeof f->xff, "%.*s, %s", (int)n, prev, peer);
+	else
+		snprintf(f->xff, sizeof f->xff, "%s", peer);
+}
+
+static fwd *fwd_new(proxy *p, http_conn *c, const http_request *req, const char *path)
+{
+	fwd *f = calloc(1, sizeof *f);
+	if (!f)
+		return NULL;
+	f->p = p;
+	f->c = c;
+	f->start_ns = mono_ns();
+	snprintf(f->method, sizeof f->method, "%.*s", (int)req->method_len, req->method);
+	if (!strcmp(f->method, "HEAD")) {
+		strcpy(f->method, "GET");
+		f->head = true;
+	}
+	snprintf(f->path, sizeof f->path, "%s", path);
+	set_xff(f, req);
+	return f;
+}
+
+static void on_execute(http_conn *c, const http_request *req, void *ctx)
+{
+	proxy *p = ctx;
+	admission a;
+	if (!admit(p, c, req, false, &a))
+		return;
+	fwd *f = fwd_new(p, c, req, "/api/v2/execute");
+	if (!f) {
+		respond_msg(p, c, 500, a.rl, "Out of memory");
+		return;
+	}
+	f->adm = a;
+	int rc = proxy_clamp_body(req->body, req->body_len, &p->o.max, &f->body, f->lang, f->version, sizeof f->lang);
+	if (rc < 0) {
+		fwd_free(f);
+		respond_msg(p, c, 500, a.rl, "Out of memory");
+		return;
+	}
+	if (rc == 0) {
+		buf_reset(&f->body);
+		buf_append(&f->body, req->body, req->body_len);
+	}
+	f->by_language = f->lang[0] && f->version[0];
+	if (!fwd_send(f)) {
+		p->no_engine++;
+		fwd_error(f, 503, "No engine is available for this request (all are down or lack the language)");
+		return;
+	}
+	http_conn_on_close(c, fwd_client_gone, f);
+}
+
+static void on_runtimes(http_conn *c, const http_request *req, void *ctx)
+{
+	proxy *p = ctx;
+	admission a;
+	if (!admit(p, c, req, false, &a))
+		return;
+	if (!p->runtimes_json.len)
+		render_union(p);
+	respond(p, c, 200, "application/json", a.rl, p->runtimes_json.data, p->runtimes_json.len);
+}
+
+static void on_root(http_conn *c, const http_request *req, void *ctx)
+{
+	static const char msg[] = "{\"message\":\"Piston v" PISTON_VERSION " (proxy)\"}";
+	respond(ctx, c, 200, "application/json", NULL, msg, sizeof msg - 1);
+}
+
+static void on_options(http_conn *c, const http_request *req, void *ctx)
+{
+	static const char pre[] = "Access-Control-Allow-Methods: GET, POST, DELETE, OPTIONS\r\n"
+	                          "Access-Control-Allow-Headers: Authorization, Content-Type\r\n"
+	                          "Access-Control-Max-Age: 86400\r\n";
+	respond(ctx, c, 204, NULL, pre, "", 0);
+}
+
+/* ---- packages: admin only; changes go to every healthy engine ---- */
+
+static void fan_finish(fanout *fo)
+{
+	proxy *p = fo->p;
+	if (!fo->client_gone) {
+		http_conn_on_close(fo->c, NULL, NULL);
+		if (fo->best_status)
+			respond(p, fo->c, fo->best_status, fo->best_ctype, fo->adm.rl, fo->best_body.data, fo->best_body.len);
+		else
+			respond_msg(p, fo->c, 503, fo->adm.rl, "No engine is available for this request");
+	}
+	buf_free(&fo->best_body);
+	free(fo);
+	health_check_all(p);   /* the runtimes changed: refresh the union now */
+}
+
+static void fan_one_done(fwd *f, int status, const char *ctype, size_t ctl, const char *body, size_t len)
+{
+	fanout *fo = f->fan;
+	for (size_t i = 0; i < fo->ncalls; i++)
+		if (fo->calls[i] == f)
+			fo->calls[i] = NULL;
+	bool better = !fo->best_status || (status / 100 == 2 && fo->best_status / 100 != 2);
+	if (better) {
+		fo->best_status = status;
+		buf_reset(&fo->best_body);
+		buf_append(&fo->best_body, body, len);
+		snprintf(fo->best_ctype, sizeof fo->best_ctype, "%.*s", (int)ctl, ctype ? ctype : "");
+	}
+	fwd_free(f);
+	if (--fo->pending == 0)
+		fan_finish(fo);
+}
+
+static void fan_client_gone(void *arg)
+{
+	fanout *fo = arg;
+	fo->client_gone = true;   /* the engines still finish their work */
+}
+
+static void on_packages(http_conn *c, const http_request *req, void *ctx)
+{
+	proxy *p = ctx;
+	admission a;
+	if (!admit(p, c, req, true, &a))
+		return;
+	bool change = !(req->method_len == 3 && !memcmp(req->method, "GET", 3)) &&
+	              !(req->method_len == 4 && !memcmp(req->method, "HEAD", 4));
+	if (!change) {
+		fwd *f = fwd_new(p, c, req, "/api/v2/packages");
+		if (!f) {
+			respond_msg(p, c, 500, a.rl, "Out of memory");
+			return;
+		}
+		f->adm = a;
+		if (!fwd_send(f)) {
+			fwd_error(f, 503, "No engine is available for this request");
+			return;
+		}
+		http_conn_on_close(c, fwd_client_gone, f);
+		return;
+	}
+	fanout *fo = calloc(1, sizeof *fo);
+	if (!fo) {
+		respond_msg(p, c, 500, a.rl, "Out of memory");
+		return;
+	}
+	fo->p = p;
+	fo->c = c;
+	fo->adm = a;
+	fo->pending = 1;   /* held while starting the calls */
+	for (size_t i = 0; i < p->nups; i++) {
+		if (!p->ups[i].u.healthy)
+			continue;
+		fwd *f = fwd_new(p, c, req, "/api/v2/packages");
+		if (!f)
+			break;
+		f->fan = fo;
+		f->adm = a;
+		buf_append(&f->body, req->body, req->body_len);
+		f->tried = ~(1ull << i);   /* exactly this engine */
+		fo->calls[fo->ncalls++] = f;
+		fo->pending++;
+		if (!fwd_send(f)) {
+			fo->pending--;
+			fo->calls[--fo->ncalls] = NULL;
+			fwd_free(f);
+		}
+	}
+	http_conn_on_close(c, fan_client_gone, fo);
+	if (--fo->pending == 0)
+		fan_finish(fo);
+}
+
+/* ================================================================ WebSocket tunnel */
+
+#define TUNNEL_CHUNK (64 * 1024)
+
+typedef struct pipe_dir {
+	int from, to;
+	buf pending;                   /* read from `from`, not yet written to `to` */
+	size_t off;
+	bool eof, shut;
+} pipe_dir;
+
+struct tunnel {
+	proxy *p;
+	tunnel *prev, *next;
+	engine_up *e;
+	int cfd, ufd;
+	bool connecting;
+	uint64_t tried;
+	pipe_dir up, down;             /* up: client -> engine; down: engine -> client */
+	buf head;                      /* the request head for the engine (kept for retries) */
+};
+
+static void tunnel_io(loop *l, int fd, unsigned events, void *arg);
+
+static void tunnel_free(tunnel *t)
+{
+	proxy *p = t->p;
+	if (t->cfd >= 0) {
+		loop_unwatch(p->l, t->cfd);
+		close(t->cfd);
+	}
+	if (t->ufd >= 0) {
+		loop_unwatch(p->l, t->ufd);
+		close(t->ufd);
+	}
+	if (t->e)
+		t->e->u.in_flight--;
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		p->tunnels = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	p->ntunnels--;
+	buf_free(&t->up.pending);
+	buf_free(&t->down.pending);
+	buf_free(&t->head);
+	free(t);
+}
+
+/* Answer on the raw client socket (the HTTP server no longer owns it). */
+static void tunnel_fail(tunnel *t, int status, const char *msg)
+{
+	buf b = BUF_INIT, body = BUF_INIT;
+	buf_puts(&body, "{\"message\":");
+	json_escape(&body, msg, strlen(msg));
+	buf_putc(&body, '}');
+	buf_printf(&b, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n%s%s"
+	               "Connection: close\r\n\r\n",
+	           status, http_status_text(status), body.len, cors_headers, "");
+	buf_append(&b, body.data, body.len);
+	if (!buf_failed(&b))
+		(void)send(t->cfd, b.data, b.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	t->p->responses[status / 100]++;
+	buf_free(&b);
+	buf_free(&body);
+	tunnel_free(t);
+}
+
+static void tunnel_rewatch(tunnel *t)
+{
+	proxy *p = t->p;
+	if (t->connecting) {
+		loop_watch(p->l, t->cfd, 0, tunnel_io, t);
+		loop_watch(p->l, t->ufd, LOOP_WRITE, tunnel_io, t);
+		return;
+	}
+	unsigned ce = 0, ue = 0;
+	if (!t->up.eof && t->up.pending.len == t->up.off)
+		ce |= LOOP_READ;
+	if (!t->down.eof && t->down.pending.len == t->down.off)
+		ue |= LOOP_READ;
+	if (t->up.pending.len > t->up.off)
+		ue |= LOOP_WRITE;
+	if (t->down.pending.len > t->down.off)
+		ce |= LOOP_WRITE;
+	loop_watch(p->l, t->cfd, ce, tunnel_io, t);
+	loop_watch(p->l, t->ufd, ue, tunnel_io, t);
+}
+
+static bool tunnel_start_engine(tunnel *t)
+{
+	proxy *p = t->p;
+	for (;;) {
+		engine_up *best = NULL;
+		for (size_t i = 0; i < p->nups; i++) {
+			engine_up *e = &p->ups[i];
+			if (e->u.healthy && !(t->tried >> i & 1) && (!best || e->u.in_flight < best->u.in_flight))
+				best = e;
+		}
+		if (!best)
+			return false;
+		t->tried |= 1ull << (size_t)(best - p->ups);
+		int fd = upstream_connect(&best->u);
+		if (fd < 0) {
+			mark_down(p, best, "connection refused or failed");
+			continue;
+		}
+		t->e = best;
+		best->u.in_flight++;
+		t->ufd = fd;
+		t->connecting = true;
+		t->up.to = t->down.from = fd;
+		/* the engine first gets the request head, then what the client sent */
+		buf_reset(&t->up.pending);
+		t->up.off = 0;
+		buf_append(&t->up.pending, t->head.data, t->head.len);
+		tunnel_rewatch(t);
+		return true;
+	}
+}
+
+/* Move bytes one way; false when the tunnel must close. */
+static bool pump(tunnel *t, pipe_dir *d, bool can_read, bool can_write)
+{
+	if (can_write && d->pending.len > d->off) {
+		ssize_t n = send(d->to, d->pending.data + d->off, d->pending.len - d->off, MSG_NOSIGNAL);
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			return false;
+		if (n > 0)
+			d->off += (size_t)n;
+		if (d->off == d->pending.len) {
+			buf_reset(&d->pending);
+			d->off = 0;
+		}
+	}
+	if (can_read && !d->eof && d->pending.len == d->off) {
+		if (!buf_reserve(&d->pending, TUNNEL_CHUNK))
+			return false;
+		ssize_t n = recv(d->from, d->pending.data, TUNNEL_CHUNK, 0);
+		if (n == 0) {
+			d->eof = true;
+		} else if (n < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				return false;
+		} else {
+			d->pending.len = (size_t)n;
+			d->off = 0;
+			ssize_t w = send(d->to, d->pending.data, d->pending.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				return false;
+			if (w > 0)
+				d->off = (size_t)w;
+			if (d->off == d->pending.len) {
+				buf_reset(&d->pending);
+				d->off = 0;
+			}
+		}
+	}
+	if (d->eof && d->pending.len == d->off && !d->shut) {
+		shutdown(d->to, SHUT_WR);
+		d->shut = true;
+	}
+	(void)t;
+	return true;
+}
+
+static void tunnel_io(loop *l, int fd, unsigned events, void *arg)
+{
+	tunnel *t = arg;
+	if (t->connecting) {
+		if (fd != t->ufd)
+			return;
+		int soerr = 0;
+		socklen_t sl = sizeof soerr;
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 || soerr) {
+			loop_unwatch(l, fd);
+			close(fd);
+			t->ufd = -1;
+			t->e->u.in_flight--;
+			mark_down(t->p, t->e, "connection refused or failed");
+			t->e = NULL;
+			if (!tunnel_start_engine(t))
+				tunnel_fail(t, 503, "No engine is available for this request");
+			return;
+		}
+		t->connecting = false;
+	}
+	bool from_client = fd == t->cfd;
+	bool rd = events & (LOOP_READ | LOOP_ERROR), wr = events & (LOOP_WRITE | LOOP_ERROR);
+	bool ok = from_client ? pump(t, &t->up, rd, false) && pump(t, &t->down, false, wr)
+	                      : pump(t, &t->down, rd, false) && pump(t, &t->up, false, wr);
+	if (!ok || (t->up.shut && t->down.shut)) {
+		tunnel_free(t);
+		return;
+	}
+	tunnel_rewatch(t);
+}
+
+static bool header_skipped(const http_header *h)
+{
+	static const char *const skip[] = {"Host", "Authorization", "X-Forwarded-For", "Content-Length"};
+	for (size_t i = 0; i < sizeof skip / sizeof skip[0]; i++)
+		if (h->name_len == strlen(skip[i]) && !strncasecmp(h->name, skip[i], h->name_len))
+			return true;
+	return false;
+}
+
+static void on_connect(http_conn *c, const http_request *req, void *ctx)
+{
+	proxy *p = ctx;
+	admission a;
+	if (!admit(p, c, req, false, &a))
+		return;
+	size_t ul = 0;
+	const char *up = http_header_get(req, "Upgrade", &ul);
+	if (!up || !http_header_has_token(up, ul, "websocket")) {
+		respond_msg(p, c, 426, a.rl, "This endpoint needs a WebSocket upgrade");
+		return;
+	}
+	tunnel *t = calloc(1, sizeof *t);
+	if (!t) {
+		respond_msg(p, c, 500, a.rl, "Out of memory");
+		return;
+	}
+	t->p = p;
+	t->ufd = -1;
+	fwd tmp;   /* only for the X-Forwarded-For text */
+	set_xff(&tmp, req);
+	buf_printf(&t->head, "GET /api/v2/connect%s%.*s HTTP/1.1\r\nHost: ", req->query ? "?" : "",
+	           req->query ? (int)req->query_len : 0, req->query ? req->query : "");
+	size_t hl = 0;
+	const char *host = http_header_get(req, "Host", &hl);
+	buf_append(&t->head, host ? host : "piston", host ? hl : 6);
+	buf_printf(&t->head, "\r\nX-Forwarded-For: %s\r\n", tmp.xff);
+	for (size_t i = 0; i < req->nheaders; i++) {
+		const http_header *h = &req->headers[i];
+		if (header_skipped(h))
+			continue;
+		buf_append(&t->head, h->name, h->name_len);
+		buf_append(&t->head, ": ", 2);
+		buf_append(&t->head, h->value, h->value_len);
+		buf_append(&t->head, "\r\n", 2);
+	}
+	buf_append(&t->head, "\r\n", 2);
+	buf rest = BUF_INIT;
+	int cfd = -1;
+	http_conn_detach(c, &cfd, &rest);
+	t->cfd = cfd;
+	t->up.from = t->down.to = cfd;
+	buf_append(&t->head, rest.data, rest.len);
+	buf_free(&rest);
+	p->responses[1]++;   /* counted as a 101 whatever the engine answers */
+	t->next = p->tunnels;
+	if (p->tunnels)
+		p->tunnels->prev = t;
+	p->tunnels = t;
+	p->ntunnels++;
+	if (buf_failed(&t->head)) {
+		tunnel_fail(t, 500, "Out of memory");
+		return;
+	}
+	if (!tunnel_start_engine(t))
+		tunnel_fail(t, 503, "No engine is available for this request");
+}
+
+/* ================================================================ metrics */
+
+static void on_metrics(http_conn *c, const http_request *req, void *ctx)
+{
+	proxy *p = ctx;
+	admission a;
+	if (!admit(p, c, req, true, &a))
+		return;
+	buf b = BUF_INIT;
+	buf_puts(&b, "# HELP piston_proxy_responses_total Responses by status class.\n"
+	             "# TYPE piston_proxy_responses_total counter\n");
+	for (int i = 1; i <= 5; i++)
+		buf_printf(&b, "piston_proxy_responses_total{class=\"%dxx\"} %llu\n", i, (unsigned long long)p->responses[i]);
+	buf_printf(&b, "# TYPE piston_proxy_rejected_total counter\n"
+	               "piston_proxy_rejected_total{reason=\"unauthorized\"} %llu\n"
+	               "piston_proxy_rejected_total{reason=\"forbidden\"} %llu\n"
+	               "piston_proxy_rejected_total{reason=\"rate_limited\"} %llu\n"
+	               "piston_proxy_rejected_total{reason=\"no_engine\"} %llu\n"
+	               "# TYPE piston_proxy_retries_total counter\npiston_proxy_retries_total %llu\n"
+	               "# TYPE piston_proxy_key_reloads_total counter\n"
+	               "piston_proxy_key_reloads_total{result=\"ok\"} %llu\n"
+	               "piston_proxy_key_reloads_total{result=\"failed\"} %llu\n"
+	               "# TYPE piston_proxy_keys gauge\npiston_proxy_keys %zu\n"
+	               "# TYPE piston_proxy_connections gauge\npiston_proxy_connections %zu\n"
+	               "# TYPE piston_proxy_tunnels gauge\npiston_proxy_tunnels %zu\n",
+	           (unsigned long long)p->unauthorized, (unsigned long long)p->forbidden,
+	           (unsigned long long)p->rate_limited, (unsigned long long)p->no_engine,
+	           (unsigned long long)p->retried, (unsigned long long)p->reloads,
+	           (unsigned long long)p->reload_failures, keys_count(p->keys), http_server_connections(p->http),
+	           p->ntunnels);
+	buf_puts(&b, "# HELP piston_proxy_engine_up 1 if the engine passed its last health check.\n"
+	             "# TYPE piston_proxy_engine_up gauge\n");
+	for (size_t i = 0; i < p->nups; i++)
+		buf_printf(&b, "piston_proxy_engine_up{engine=\"%s\"} %d\n", p->ups[i].u.url, p->ups[i].u.healthy);
+	buf_puts(&b, "# TYPE piston_proxy_engine_in_flight gauge\n");
+	for (size_t i = 0; i < p->nups; i++)
+		buf_printf(&b, "piston_proxy_engine_in_flight{engine=\"%s\"} %u\n", p->ups[i].u.url, p->ups[i].u.in_flight);
+	buf_puts(&b, "# TYPE piston_proxy_engine_idle_connections gauge\n");
+	for (size_t i = 0; i < p->nups; i++)
+		buf_printf(&b, "piston_proxy_engine_idle_connections{engine=\"%s\"} %zu\n", p->ups[i].u.url, p->ups[i].u.nidle);
+	buf_puts(&b, "# TYPE piston_proxy_engine_requests_total counter\n");
+	for (size_t i = 0; i < p->nups; i++)
+		buf_printf(&b, "piston_proxy_engine_requests_total{engine=\"%s\"} %llu\n", p->ups[i].u.url,
+		           (unsigned long long)p->ups[i].u.requests);
+	buf_puts(&b, "# TYPE piston_proxy_engine_failures_total counter\n");
+	for (size_t i = 0; i < p->nups; i++)
+		buf_printf(&b, "piston_proxy_engine_failures_total{engine=\"%s\"} %llu\n", p->ups[i].u.url,
+		           (unsigned long long)p->ups[i].u.failures);
+	if (buf_failed(&b))
+		respond_msg(p, c, 500, a.rl, "Out of memory");
+	else
+		respond(p, c, 200, "text/plain; version=0.0.4", a.rl, b.data, b.len);
+	buf_free(&b);
+}
+
+/* ================================================================ main */
+
+static void on_hup(loop *l, int signo, void *arg)
+{
+	proxy *p = arg;
+	if (!p->o.keys_path[0]) {
+		log_info("proxy: SIGHUP: no keys file configured");
+		return;
+	}
+	char err[512];
+	keys_set *ks = keys_load(p->o.keys_path, err, sizeof err);
+	if (!ks) {
+		p->reload_failures++;
+		log_error("proxy: keys reload failed, keeping the %zu old keys: %s", keys_count(p->keys), err);
+		return;
+	}
+	keys_inherit_buckets(ks, p->keys);
+	keys_free(p->keys);
+	p->keys = ks;
+	p->reloads++;
+	log_info("proxy: keys reloaded from %s: %zu keys", p->o.keys_path, keys_count(ks));
+}
+
+static void stop_check(loop *l, void *arg)
+{
+	proxy *p = arg;
+	if ((http_server_connections(p->http) == 0 && p->ntunnels == 0) || loop_now(l) > p->rr) {
+		loop_stop(l);
+		return;
+	}
+	loop_timer_add(l, 50, stop_check, p);
+}
+
+static void on_term(loop *l, int signo, void *arg)
+{
+	proxy *p = arg;
+	if (p->stopping) {
+		loop_stop(l);
+		return;
+	}
+	log_info("proxy: %s received; finishing open requests", strsignal(signo));
+	p->stopping = true;
+	http_server_stop_accepting(p->http);
+	if (p->health_timer) {
+		loop_timer_cancel(l, p->health_timer);
+		p->health_timer = NULL;
+	}
+	p->rr = loop_now(l) + 10000;   /* reused as the shutdown deadline */
+	stop_check(l, p);
+}
+
+int cmd_proxy(int argc, char **argv)
+{
+	if (argc >= 2 && !strcmp(argv[1], "keygen"))
+		return keys_keygen_main(argc - 1, argv + 1);
+	proxy *p = calloc(1, sizeof *p);
+	if (!p)
+		return 1;
+	int rc = proxy_opts_load(&p->o, argc, argv);
+	if (rc) {
+		for (size_t i = 0; i < p->o.nupstreams; i++)
+			free(p->o.upstreams[i]);
+		free(p);
+		return rc > 0 ? 0 : 1;
+	}
+	/* The HTTP server reads its limits from the shared configuration. */
+	config_defaults(&cfg);
+	cfg.max_body_size = p->o.max_body_size;
+	cfg.log_level = p->o.level;
+	log_set_level(p->o.level);
+	signal(SIGPIPE, SIG_IGN);
+	int status = 1;
+	char err[512];
+	p->l = loop_new();
+	if (!p->l) {
+		log_error("proxy: cannot create the event loop");
+		goto out;
+	}
+	for (size_t i = 0; i < p->o.nupstreams; i++) {
+		engine_up *e = &p->ups[i];
+		e->p = p;
+		if (upstream_init(&e->u, p->l, p->o.upstreams[i], err, sizeof err) < 0) {
+			fprintf(stderr, "piston: PISTON_PROXY_UPSTREAMS: %s\n", err);
+			goto out;
+		}
+		p->nups++;
+	}
+	if (p->o.keys_path[0]) {
+		p->keys = keys_load(p->o.keys_path, err, sizeof err);
+		if (!p->keys) {
+			fprintf(stderr, "piston: PISTON_PROXY_KEYS: %s\n", err);
+			goto out;
+		}
+	}
+	if (p->o.anonymous && !(p->anon = addr_limiter_new(p->o.anon_rate, p->o.anon_burst))) {
+		log_error("proxy: out of memory");
+		goto out;
+	}
+	p->http = http_server_new(p->l, p->o.bind, err, sizeof err);
+	if (!p->http) {
+		fprintf(stderr, "piston: PISTON_PROXY_BIND: %s\n", err);
+		goto out;
+	}
+	static const struct {
+		const char *method, *path;
+		http_handler *fn;
+	} routes[] = {
+		{"GET", "/", on_root},
+		{"POST", "/api/v2/execute", on_execute},
+		{"GET", "/api/v2/runtimes", on_runtimes},
+		{"GET", "/api/v2/connect", on_connect},
+		{"GET", "/api/v2/packages", on_packages},
+		{"POST", "/api/v2/packages", on_packages},
+		{"DELETE", "/api/v2/packages", on_packages},
+		{"GET", "/metrics", on_metrics},
+		{"OPTIONS", "/", on_options},
+		{"OPTIONS", "/api/v2/execute", on_options},
+		{"OPTIONS", "/api/v2/runtimes", on_options},
+		{"OPTIONS", "/api/v2/connect", on_options},
+		{"OPTIONS", "/api/v2/packages", on_options},
+		{"OPTIONS", "/metrics", on_options},
+	};
+	for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+		if (http_route(p->http, routes[i].method, routes[i].path, routes[i].fn, p) < 0) {
+			log_error("proxy: cannot register route %s %s", routes[i].method, routes[i].path);
+			goto out;
+		}
+	if (loop_signal(p->l, SIGHUP, on_hup, p) < 0 || loop_signal(p->l, SIGTERM, on_term, p) < 0 ||
+	    loop_signal(p->l, SIGINT, on_term, p) < 0) {
+		log_error("proxy: cannot watch signals");
+		goto out;
+	}
+	render_union(p);
+	health_check_all(p);
+	health_schedule(p);
+	log_info("proxy: listening on %s (port %d), %zu engines, %zu keys%s", p->o.bind, http_server_port(p->http),
+	         p->nups, keys_count(p->keys), p->anon ? ", anonymous use allowed" : "");
+	status = loop_run(p->l) == 0 ? 0 : 1;
+	log_info("proxy: stopped");
+out:
+	while (p->tunnels)
+		tunnel_free(p->tunnels);
+	for (size_t i = 0; i < p->nups; i++) {
+		if (p->ups[i].check)
+			up_call_cancel(p->ups[i].check);
+		upstream_close_idle(&p->ups[i].u);
+		json_free(p->ups[i].runtimes);
+		buf_free(&p->ups[i].runtimes_raw);
+	}
+	if (p->http)
+		http_server_free(p->http);
+	if (p->health_timer)
+		loop_timer_cancel(p->l, p->health_timer);
+	keys_free(p->keys);
+	addr_limiter_free(p->anon);
+	buf_free(&p->runtimes_json);
+	for (size_t i = 0; i < p->o.nupstreams; i++)
+		free(p->o.upstreams[i]);
+	if (p->l)
+		loop_free(p->l);
+	free(p);
+	return status;
+}

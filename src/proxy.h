@@ -1,0 +1,55 @@
+/*
+ * proxy: `piston proxy`, the public face in front of many engines (SPEC
+ * section 5). Same event loop and HTTP server as the engine.
+ *
+ * Promises:
+ * - POST /api/v2/execute goes to a healthy engine that has the language
+ *   (language/version read from the body), the one with the fewest requests
+ *   in flight; an engine that refuses the connection is marked down and the
+ *   request goes to the next (only requests that never reached an engine are
+ *   retried); none left: 503; an engine that fails with the request in
+ *   flight: 502; no answer within the upstream timeout: 504. Every error is
+ *   JSON {"message"}.
+ * - GET /api/v2/runtimes answers the union of the healthy engines' runtimes,
+ *   refreshed by a background health check (GET /api/v2/runtimes on each
+ *   engine every health interval, on the loop).
+ * - GET /api/v2/connect (WebSocket) is tunnelled byte for byte to the
+ *   least-loaded healthy engine.
+ * - /api/v2/packages (GET/POST/DELETE) and /metrics need an admin key;
+ *   POST/DELETE go to every healthy engine.
+ * - Keys (keys.h) from the Authorization header ("Bearer KEY" or the bare
+ *   key): missing or unknown -> 401 unless anonymous use is enabled (then a
+ *   bucket per client address); user key on admin routes -> 403; over the
+ *   rate -> 429 with Retry-After; RateLimit-Limit/-Remaining/-Reset on every
+ *   admitted response. SIGHUP reloads the keys file (a bad file keeps the
+ *   old keys and logs why); buckets survive reloads.
+ * - Per-request limits in execute bodies are clamped to the configured
+ *   maximums (the body is rewritten only when a value is over); request
+ *   bodies are capped; CORS headers on every response, OPTIONS preflight
+ *   answered; X-Forwarded-For added (appended to the client's own).
+ * - The Authorization header is never passed on to the engines.
+ */
+#ifndef PISTON_PROXY_H
+#define PISTON_PROXY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "json.h"
+
+/* Maximums for the per-request limits; 0 (or -1 for memory) = no clamp. */
+typedef struct proxy_limits {
+	uint64_t run_timeout, compile_timeout, run_cpu_time, compile_cpu_time;
+	int64_t run_memory_limit, compile_memory_limit;
+} proxy_limits;
+
+/* Rewrite an execute body so no limit exceeds lim. Returns 1 and fills out
+ * when something was clamped, 0 when the body can go as it is (including
+ * when it is not a JSON object: the engine reports that), -1 out of memory.
+ * lang/version (size n) receive the body's language and version strings
+ * ("" when absent or not strings). */
+int proxy_clamp_body(const char *body, size_t len, const proxy_limits *lim, buf *out,
+                     char *lang, char *version, size_t n);
+
+#endif
