@@ -8,6 +8,7 @@ when `piston serve` is built.
 """
 import gzip
 import hashlib
+import http.client
 import http.server
 import io
 import json
@@ -24,7 +25,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from exec_fixture import BUSYBOX, Checker, Engine  # noqa: E402
+from exec_fixture import BUSYBOX, Checker, Engine, free_port  # noqa: E402
 
 BIN = os.environ.get("PISTON_BIN", "./piston")
 C = Checker()
@@ -68,7 +69,7 @@ def package_bytes(lang, version, extra=None, busybox=False, prefix="./"):
         if busybox:
             with open(BUSYBOX, "rb") as f:
                 add(tf, prefix + "usr/bin/busybox", f.read(), mode=0o755)
-            for a in ("sh", "echo", "cat"):
+            for a in ("sh", "echo", "cat", "sleep"):
                 add(tf, prefix + "usr/bin/" + a, kind=tarfile.SYMTYPE, link="busybox")
         if extra:
             extra(tf)
@@ -156,8 +157,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
 
 
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass   # clients that we kill on purpose hang up mid-transfer
+
+
 def serve(context=None):
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    srv = Server(("127.0.0.1", 0), Handler)
     srv.daemon_threads = True
     if context:
         srv.socket = context.wrap_socket(srv.socket, server_side=True)
@@ -503,10 +511,22 @@ def engine_api():
         C.check(("bb", True) in inst and ("evil", False) in inst and ("sum", False) in inst,
                 "only the good package is installed", body)
         st, body = eng.execute({"language": "bb", "version": "*", "files": [{"content": "echo hello"}]})
-        if st == 200 and body.get("run", {}).get("stdout") == "hello\n":
+        ran = st == 200 and body.get("run", {}).get("stdout") == "hello\n"
+        if ran:
             C.check(True, "installed package runs")
         else:
             print("note: execute did not run the package (sandbox unavailable?): %s %s" % (st, str(body)[:200]))
+        if ran:
+            job = {}
+            t = threading.Thread(target=lambda: job.update(r=eng.execute(
+                {"language": "bb", "version": "1.0.0", "files": [{"content": "sleep 2; echo done"}]})))
+            t.start()
+            time.sleep(0.7)
+            st, body = eng.request("DELETE", "/api/v2/packages", {"language": "bb", "version": "1.0.0"})
+            C.check(st == 409 and "in use" in body.get("message", ""), "DELETE refused while a job uses it", (st, body))
+            t.join()
+            C.check(job["r"][0] == 200 and job["r"][1]["run"]["stdout"] == "done\n", "the job finished normally",
+                    job["r"])
         st, body = eng.request("DELETE", "/api/v2/packages", {"language": "bb", "version": "1.0.0"})
         C.check(st == 200 and body == {"language": "bb", "version": "1.0.0"}, "DELETE uninstalls", (st, body))
         st, body = eng.request("GET", "/api/v2/runtimes")
@@ -528,9 +548,82 @@ def engine_api():
         C.check(r.returncode == 0 and "uninstalled bb-1.0.0" in r.stdout, "ppman -u uninstall", (r.stdout, r.stderr))
         r = subprocess.run([BIN, "ppman", "-u", eng.url, "install", "nope"], env=e, capture_output=True, text=True)
         C.check(r.returncode != 0 and "does not exist" in r.stderr, "ppman -u error message", r.stderr)
+        # concurrent POSTs of one package: one installs, the others say Already installed
+        res = []
+        ts = [threading.Thread(target=lambda: res.append(eng.request(
+            "POST", "/api/v2/packages", {"language": "bb", "version": "1.0.0"}))) for _ in range(3)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        codes = sorted(r[0] for r in res)
+        C.check(codes == [200, 409, 409], "concurrent POSTs are serialised", res)
     finally:
         eng.stop()
+    engine_kill_during_install()
     return 0
+
+
+def start_serve(data, port, env):
+    e = dict(os.environ)
+    e.update({"PISTON_DATA_DIRECTORY": data, "PISTON_BIND_ADDRESS": "127.0.0.1:%d" % port,
+              "PISTON_LOG_LEVEL": "WARN"})
+    e.update(env)
+    p = subprocess.Popen([BIN, "serve"], env=e, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return p
+        except OSError:
+            time.sleep(0.05)
+    p.kill()
+    p.wait()
+    raise RuntimeError("piston serve did not start")
+
+
+def engine_kill_during_install():
+    """kill -9 of the engine while its worker extracts: after a restart the
+    package is not listed and no leftovers remain."""
+    srv = serve()
+    os.environ["SLOW_SECONDS"] = "5"
+    big = package_bytes("slow", "1.0.0", extra=lambda tf: add(tf, "./usr/blob", os.urandom(4 << 20)))
+    sha = publish("eslow-1.0.0.pkg.tar.gz", big)
+    idx = index("index-eslow", [("slow", "1.0.0", sha, "http://127.0.0.1:%d/slow/eslow-1.0.0.pkg.tar.gz"
+                                 % srv.server_address[1])])
+    d = fresh()
+    port = free_port()
+    env = {"PISTON_REPO_URL": idx}
+    p = start_serve(d, port, env)
+    try:
+        def post():
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                c.request("POST", "/api/v2/packages", body=json.dumps({"language": "slow", "version": "*"}))
+                c.getresponse().read()
+            except (OSError, http.client.HTTPException):
+                pass
+        t = threading.Thread(target=post, daemon=True)
+        t.start()
+        deadline = time.time() + 30
+        while time.time() < deadline and not leftovers(d):
+            time.sleep(0.02)
+        C.check(bool(leftovers(d)), "engine kill -9: the install was mid-extraction")
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        time.sleep(0.5)   # the worker dies with the engine (PR_SET_PDEATHSIG)
+        p = start_serve(d, port, env)
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        c.request("GET", "/api/v2/runtimes")
+        body = json.loads(c.getresponse().read())
+        C.check(not any(r["language"] == "slow" for r in body) and not installed(d, "slow", "1.0.0")
+                and not leftovers(d), "engine kill -9: not listed, leftovers removed at restart",
+                (body, leftovers(d)))
+    finally:
+        p.kill()
+        p.wait()
+        srv.shutdown()
+        srv.server_close()
 
 
 def main():
