@@ -1,0 +1,2 @@
+const parts = ["O", "K"];
+console.log(parts.join(""));
