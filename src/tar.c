@@ -533,6 +533,7 @@ bool tar_link_is_safe(const char *entry_path, const char *target)
 		if (n && !(n == 1 && comp[0] == '.') && *p)
 			depth++;
 	}
+	bool seen_name = false;
 	for (const char *p = target; *p;) {
 		const char *comp = p;
 		while (*p && *p != '/')
@@ -543,10 +544,12 @@ bool tar_link_is_safe(const char *entry_path, const char *target)
 		if (n == 0 || (n == 1 && comp[0] == '.'))
 			continue;
 		if (n == 2 && comp[0] == '.' && comp[1] == '.') {
-			if (--depth < 0)
+			/* ".." after a name could climb out of a symlink named
+			 * there ("up/../.." with up -> ..): only leading ones */
+			if (seen_name || --depth < 0)
 				return false;
 		} else {
-			depth++;
+			seen_name = true;
 		}
 	}
 	return true;

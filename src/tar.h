@@ -81,8 +81,11 @@ bool tar_at_end(const tar_reader *t);        /* the end marker was seen */
  * tar_path_is_safe: relative (no leading '/'), no ".." component, no empty
  * path, at most TAR_PATH_MAX bytes -- judged on the normalized form.
  * tar_link_is_safe: a symlink at entry_path (normalized) with the given
- * target stays inside the root when resolved lexically: target relative,
- * and its ".." components never climb above the root. */
+ * target stays inside the root: the target is relative, its ".."
+ * components all come first (so no ".." follows a name that might itself
+ * be a symlink) and never climb above the root. If every symlink passes and
+ * directories are created without following links, no chain of links
+ * resolves outside the root. */
 void tar_path_normalize(char *path);
 bool tar_path_is_safe(const char *path);
 bool tar_link_is_safe(const char *entry_path, const char *target);

@@ -328,12 +328,16 @@ static void test_paths(void)
 		{"usr/bin/python", "../../../x", false},
 		{"usr/bin/python", "/usr/bin/python3", false},
 		{"usr/bin/python", "a/../../../..", false},
+		{"usr/bin/python", "a/..", false},
 		{"usr/bin/python", "./../.././x", true},
 		{"x", "..", false},
 		{"x", ".", true},
 		{"x", "", false},
 		{"../x", "y", false},
 		{"a/b/", "../c", true},
+		{"usr/bin/x", "up/../../..", false},
+		{"usr/bin/x", "lib/../y", false},
+		{"usr/bin/x", "../lib/./y", true},
 	};
 	for (size_t i = 0; i < sizeof links / sizeof *links; i++)
 		CHECKF(tar_link_is_safe(links[i].entry, links[i].target) == links[i].safe,
