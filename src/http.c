@@ -36,6 +36,7 @@
 #define LINGER_MS 2000            /* how long a closing connection drains input */
 #define PENDING_INPUT_CAP (256 * 1024)  /* pipelined bytes held while a handler works */
 #define OUT_KEEP_CAP (64 * 1024)  /* larger output buffers are freed when drained */
+#define OUT_HIGH_WATER (256 * 1024) /* unsent output above which we stop reading requests */
 
 typedef struct route {
 	const char *method, *path;
@@ -76,6 +77,7 @@ struct http_conn {
 	bool dead;                /* closed while busy: free when busy drops to 0 */
 	bool processing;          /* inside process(): responses are flushed after */
 	bool detached;
+	bool throttled;           /* process() stopped: too much unsent output */
 	const char *rest;         /* during a handler: bytes after the current request */
 	size_t rest_len;
 	void (*on_close)(void *arg);
@@ -274,18 +276,24 @@ static void respond_error_close(http_conn *c, int status, const char *message)
 
 static void process(http_conn *c, char *data, size_t len, size_t *consumed);
 
-/* After an async response: answer what was pipelined behind, then write. */
+/* After an async response, or once throttled output drained: answer what
+ * was pipelined behind, then write; repeat while that makes progress. */
 static void resume(http_conn *c)
 {
 	c->busy++;
-	if (c->in.len && c->state == ST_READ) {
+	for (;;) {
 		size_t used = 0;
-		process(c, c->in.data, c->in.len, &used);
-		if (!c->dead)
-			buf_consume(&c->in, used);
-	}
-	if (!c->dead)
+		if (c->in.len && c->state == ST_READ && !c->close_after) {
+			process(c, c->in.data, c->in.len, &used);
+			if (!c->dead)
+				buf_consume(&c->in, used);
+		}
+		if (c->dead)
+			break;
 		flush(c);
+		if (c->dead || !used || c->out.len || !c->throttled)
+			break;
+	}
 	conn_release(c);
 }
 
@@ -363,7 +371,10 @@ static void flush(http_conn *c)
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				set_events(c, LOOP_READ | LOOP_WRITE);
+				/* A client that pipelines requests but does not read the
+				 * answers is not read from until it catches up. */
+				bool high = c->out.len - c->out_off > OUT_HIGH_WATER;
+				set_events(c, high ? LOOP_WRITE : LOOP_READ | LOOP_WRITE);
 				return;
 			}
 			conn_close(c);
@@ -492,7 +503,13 @@ static void process(http_conn *c, char *data, size_t len, size_t *consumed)
 	http_server *s = c->s;
 	size_t at = 0;
 	c->processing = true;
+	c->throttled = false;
 	while (c->state == ST_READ && !c->dead && !c->close_after && at < len) {
+		if (c->out.len - c->out_off > OUT_HIGH_WATER) {
+			/* Answer the rest once the client has read these. */
+			c->throttled = true;
+			break;
+		}
 		char *cur = data + at;
 		size_t avail = len - at;
 		http_request *req = &s->req;
@@ -617,6 +634,8 @@ static void on_readable(http_conn *c)
 		if (c->close_after && c->state != ST_HANDLER)
 			buf_reset(&c->in);   /* we answer no more requests on it */
 		flush(c);
+		if (!c->dead && c->throttled && !c->out.len)
+			resume(c);
 	}
 	conn_release(c);
 }
@@ -625,8 +644,11 @@ static void conn_io(loop *l, int fd, unsigned events, void *arg)
 {
 	http_conn *c = arg;
 	c->busy++;
-	if (events & LOOP_WRITE)
+	if (events & LOOP_WRITE) {
 		flush(c);
+		if (!c->dead && c->throttled && !c->out.len)
+			resume(c);
+	}
 	if (!c->dead && (events & (LOOP_READ | LOOP_ERROR)))
 		on_readable(c);
 	conn_release(c);

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -265,6 +266,38 @@ def test_hostile(s):
     alive(s, "clients disconnecting mid-request")
 
 
+def vm_kib(pid, key):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_slow_reader(s):
+    """A client pipelining many requests without reading the answers must
+    not make the server buffer them all; every answer still arrives."""
+    n = 100000
+    before = vm_kib(s.proc.pid, "VmHWM")
+    sock = s.connect()
+    sender = threading.Thread(target=lambda: sock.sendall(b"GET /api/v2/runtimes HTTP/1.1\r\n\r\n" * n))
+    sender.start()
+    time.sleep(1.0)
+    got = 0
+    try:
+        for _ in range(n):
+            if read_response(sock, timeout=20)[0] == 200:
+                got += 1
+    except (EOFError, OSError) as e:
+        got = "%d then %r" % (got, e)
+    sender.join(30)
+    sock.close()
+    peak = vm_kib(s.proc.pid, "VmHWM")
+    t.check(got == n, "%d pipelined requests from a slow reader all answered" % n, got)
+    t.check(peak - before < 4096, "unsent answers are bounded (peak RSS grew %d KiB)" % (peak - before))
+    alive(s, "slow reader")
+
+
 def test_many_connections(s):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < 1200:
@@ -348,7 +381,7 @@ def main():
     make_packages(srv.data_dir)
     with srv as s:
         for test in (test_basics, test_pipelining, test_keepalive_and_versions, test_bodies, test_limits,
-                     test_hostile, test_timeouts, test_many_connections):
+                     test_hostile, test_timeouts, test_slow_reader, test_many_connections):
             try:
                 test(s)
             except Exception as e:  # a crash in one group must not hide the others
