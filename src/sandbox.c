@@ -1032,12 +1032,15 @@ sbx_run *sbx_start(sbx_system *s, loop *l, const sbx_spec *spec, const sbx_callb
 	r->oom_fd = cg_slot_oom_eventfd(s->cg, spec->slot);
 	if (r->oom_fd >= 0)
 		loop_watch(l, r->oom_fd, LOOP_READ, on_oom, r);
+	/* Timers count from the loop's cached clock, which may lag behind the
+	 * moment the stage started: add the lag so the limit is never cut short. */
+	uint64_t lag_ms = (r->start_ns / 1000000u > loop_now(l) ? r->start_ns / 1000000u - loop_now(l) : 0) + 1;
 	if (r->lim.wall_ms)
-		r->wall_timer = loop_timer_add(l, r->lim.wall_ms, on_wall, r);
+		r->wall_timer = loop_timer_add(l, r->lim.wall_ms + lag_ms, on_wall, r);
 	uint64_t dummy;
 	if (r->lim.cpu_ms && cg_slot_cpu_ns(s->cg, spec->slot, &dummy)) {
 		uint64_t first = r->lim.cpu_ms / s->ncpus;
-		r->cpu_timer = loop_timer_add(l, first ? first : 1, on_cpu, r);
+		r->cpu_timer = loop_timer_add(l, (first ? first : 1) + lag_ms, on_cpu, r);
 	}
 	pump_stdin(r);
 	return r;
