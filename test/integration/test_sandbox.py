@@ -1,0 +1,290 @@
+#!/usr/bin/env python3
+"""The sandbox against hostile programs, through `piston sandbox`.
+
+Containment, limits and their statuses, and that neither the host nor the
+next run is affected. Builds the busybox test package (tools/mk-busybox-pkg.sh)
+and compiles test/sandbox/hostile.c statically into the box. Needs root.
+Uses runner uids 1401/1402 (PISTON_RUNNER_UID_MIN) so its checks for leftover
+processes cannot see another suite's jobs.
+"""
+import glob
+import json
+import os
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PISTON = os.environ.get("PISTON_BIN", os.path.join(ROOT, "piston"))
+RUNNER = 1401
+passed = failed = skipped = 0
+
+
+def check(name, cond, detail=""):
+    global passed, failed
+    if cond:
+        passed += 1
+        print("ok", name)
+    else:
+        failed += 1
+        print("FAIL", name, ":", str(detail)[:600])
+
+
+def skip(name, why):
+    global skipped
+    skipped += 1
+    print("skip", name, ":", why)
+
+
+class Env:
+    def __init__(self, tmp):
+        self.tmp = tmp
+        self.pkg = os.path.join(tmp, "pkg")
+        self.box = os.path.join(tmp, "box")
+        self.stderr = []
+        self.env = dict(os.environ, PISTON_RUNNER_UID_MIN=str(RUNNER), PISTON_RUNNER_GID_MIN=str(RUNNER),
+                        PISTON_LOG_LEVEL="WARN")
+
+    def argv(self, cmd, opts=()):
+        return [PISTON, "sandbox", "--root", self.pkg, "--box", self.box, *opts, "--", *cmd]
+
+    def run(self, cmd, *opts, env=None, timeout=120):
+        e = dict(self.env, **(env or {}))
+        p = subprocess.run(self.argv(cmd, opts), capture_output=True, env=e, timeout=timeout)
+        self.stderr.append(p.stderr.decode(errors="replace"))
+        try:
+            return json.loads(p.stdout)
+        except ValueError:
+            return {"status": "<no json>", "stdout": "", "stderr": p.stderr.decode(errors="replace"),
+                    "exit": p.returncode}
+
+    def sh(self, script, *opts, **kw):
+        return self.run(["/bin/sh", "-c", script], *opts, **kw)
+
+
+def runner_procs(*uids):
+    out = subprocess.run(["pgrep", "-a", "-u", ",".join(str(u) for u in (uids or (RUNNER,)))],
+                         capture_output=True, text=True).stdout
+    return out.strip()
+
+
+def dead_engine_cgroups():
+    """cgroup directories of `piston sandbox` runs (at most 2 slots) whose process is gone."""
+    found = set()
+    for pattern in ("/sys/fs/cgroup/*/piston-*", "/sys/fs/cgroup/*/*/piston-*", "/sys/fs/cgroup/*/*/*/piston-*"):
+        for d in glob.glob(pattern):
+            pid = d.rsplit("piston-", 1)[1]
+            if not pid.isdigit() or len(glob.glob(d + "/slot*")) > 2:
+                continue
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                found.add(d)
+            except PermissionError:
+                pass
+    return found
+
+
+def basics(s):
+    r = s.sh("echo hi; echo oops >&2; exit 3")
+    check("exit code is reported as RE", r["status"] == "RE" and r["code"] == 3, r)
+    check("stdout and stderr are captured", r["stdout"] == "hi\n" and r["stderr"] == "oops\n", r)
+    check("a clean exit has a null status", s.sh("true")["status"] is None)
+    r = s.sh("kill -SEGV $$")
+    check("a signal is reported as SG", r["status"] == "SG" and r["signal"] == "SIGSEGV" and r["code"] is None, r)
+    r = s.run(["/box/hostile", "ids"])
+    ids = "uid=%d euid=%d gid=%d egid=%d" % ((RUNNER,) * 4)
+    check("runs as the slot's unprivileged uid/gid", ids in r["stdout"], r)
+    check("cannot become root", "setuid0=Operation not permitted" in r["stdout"], r)
+    r = s.sh("env")
+    names = sorted(line.split("=")[0] for line in r["stdout"].splitlines())
+    check("clean environment (package env, HOME, PATH only)",
+          set(names) <= {"HOME", "PATH", "PISTON_TEST_PKG", "PWD", "SHLVL", "_"} and "HOME=/tmp" in r["stdout"], r)
+    r = s.run(["/bin/wc", "-c"], "--stdin", os.path.join(s.box, "hostile"))
+    check("stdin byte count matches", r["stdout"].split()[0] == str(os.path.getsize(os.path.join(s.box, "hostile"))), r)
+
+
+def root_tree(s):
+    r = s.sh("ls /; cat /etc/shadow; ls /root; ls /piston; ls %s; cat /etc/passwd" % s.tmp, "--output", "100000")
+    lines = r["stdout"].split()
+    check("the root holds only the sandbox's tree",
+          lines[:11] == "bin box dev etc lib lib64 pkg proc sbin tmp usr".split(), r)
+    err = r["stderr"]
+    check("host files are invisible (/etc/shadow, /root, data dir, test dir)",
+          all(x in err for x in ("/etc/shadow", "/root", "/piston", s.tmp)) and err.count("No such file") == 4, r)
+    check("generated /etc/passwd names the runner", "runner:x:%d:%d:" % (RUNNER, RUNNER) in r["stdout"], r)
+    r = s.sh("ls /proc | grep -c '^[0-9]'; cat /proc/1/status | grep ^Uid")
+    check("/proc shows only the job", int(r["stdout"].split()[0]) <= 4, r)
+    r = s.sh("touch /usr/x 2>&1; touch /pkg/x 2>&1; touch /x 2>&1; mknod /tmp/n c 1 3 2>&1; ls /dev")
+    out = r["stdout"]
+    check("/usr, /pkg and / are read-only", out.count("Read-only file system") == 3, r)
+    check("no mknod", "Operation not permitted" in out, r)
+    check("minimal /dev", all(n in out.split() for n in ("null", "zero", "full", "random", "urandom", "shm")), r)
+    r = s.sh("echo x > /dev/null && head -c 4 /dev/zero | wc -c && head -c 4 /dev/urandom | wc -c")
+    check("/dev nodes work", r["stdout"].split() == ["4", "4"] and r["status"] is None, r)
+
+
+def seccomp(s):
+    r = s.run(["/box/hostile", "syscalls"])
+    out = r["stdout"]
+    for pair in ["unshare_user=Operation", "unshare_net=Operation", "vsock=Address", "packet=Address",
+                 "io_uring=Operation", "bpf=Operation", "keyctl=Operation", "add_key=Operation",
+                 "perf=Operation", "userfaultfd=Operation", "mount=Operation", "x32_getpid=Operation",
+                 "clone_newns=Operation", "clone3=Function not implemented", "fork=ok", "unix=ok", "inet6=ok"]:
+        check("seccomp: " + pair.split("=")[0], pair in out, out)
+    host = subprocess.run([os.path.join(s.box, "hostile"), "int80"], capture_output=True)
+    if host.returncode == 0:
+        r = s.run(["/box/hostile", "int80"])
+        check("seccomp: the i386 ABI kills the process", r["signal"] == "SIGSYS" and "survived" not in r["stdout"], r)
+    else:
+        skip("seccomp: the i386 ABI", "int 0x80 does not work on this host even outside the sandbox")
+
+
+def limits(s):
+    r = s.sh("exec 2>/dev/null; b() { b | b & }; b; sleep 100", "--procs", "32", "--wall", "4000")
+    check("fork bomb is contained and ends at the wall limit (TO)", r["status"] == "TO" and r["wall_time"] < 8000, r)
+    check("fork bomb leaves no process", runner_procs() == "", runner_procs())
+    r = s.run(["/box/hostile", "threads"], "--procs", "40", "--wall", "5000")
+    n = r["stdout"].replace("threads=", "").strip()
+    check("thread bomb stops at the process limit", n.isdigit() and int(n) < 40, r)
+    r = s.run(["/box/hostile", "memory"], "--mem", "50000000", "--wall", "10000")
+    check("memory bomb is reported as EL", r["status"] == "EL" and "emory limit" in r["message"], r)
+    check("peak memory is reported", r["memory"] > 10000000, r)
+    r = s.sh("while :; do :; done", "--time", "500", "--wall", "20000")
+    check("CPU loop ends at the CPU limit (TO)",
+          r["status"] == "TO" and "CPU" in r["message"] and r["cpu_time"] >= 500 and r["wall_time"] < 10000, r)
+    r = s.run(["/bin/sleep", "100"], "--wall", "700")
+    check("sleep past the wall limit (TO)", r["status"] == "TO" and 700 <= r["wall_time"] < 5000, r)
+    r = s.sh("for s in HUP INT QUIT TERM USR1 USR2 ALRM PIPE CHLD TSTP TTIN TTOU XCPU XFSZ; do trap '' $s; done;"
+             " sh -c \"trap '' TERM INT; sleep 100\" & sleep 100", "--wall", "700")
+    check("a program trapping every signal is killed (TO)", r["status"] == "TO" and runner_procs() == "", r)
+    r = s.run(["/bin/yes", "flood"], "--output", "1000")
+    check("output flood: OL, cut exactly at the cap",
+          r["status"] == "OL" and len(r["stdout"]) == 1000 and len(r["output"]) == 1000, r.get("message"))
+    # Engine memory stays bounded under a flood on both streams.
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    subprocess.run(s.argv(["/bin/sh", "-c", "yes aaaaaaaaaaaaaaaaaaaa & yes bbbbbbbbbbbbbbbbbbbbb >&2 & wait"],
+                          ["--output", "1000000", "--wall", "3000"]),
+                   env=s.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    check("engine memory stays bounded under an output flood (max RSS %d KiB)" % rss, rss < 40000 or rss == before)
+    r = s.sh("dd if=/dev/zero of=/box/big bs=1M count=50 2>&1; dd if=/dev/zero of=/tmp/big bs=1M count=50 2>&1;"
+             " dd if=/dev/zero of=/dev/shm/big bs=1M count=50 2>&1", "--fsize", "0",
+             env={"PISTON_BOX_SIZE": "8000000"})
+    check("/box, /tmp and /dev/shm are size-capped", r["stdout"].count("No space left") == 3, r)
+    r = s.sh("dd if=/dev/zero of=/box/big bs=1M count=5", "--fsize", "100000")
+    check("file size limit (EL)", r["status"] == "EL" and r["signal"] == "SIGXFSZ", r)
+    r = s.run(["/box/hostile", "files", "/tmp"], "--wall", "60000")
+    n = r["stdout"].split()[0].replace("files=", "") if r["stdout"] else ""
+    check("millions of empty files stop at the inode cap", n.isdigit() and int(n) < 20000, r)
+    r = s.sh("ulimit -n", "--files", "20")
+    check("open files limit", r["stdout"].strip() == "20", r)
+
+
+def escapes(s):
+    r = s.run(["/box/hostile", "daemon"])
+    time.sleep(0.3)
+    check("a double-forked setsid daemon does not outlive the job",
+          r["stdout"] == "daemonized\n" and runner_procs() == "", (r, runner_procs()))
+    # A listener on the host's loopback must see nothing.
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(4)
+    ls.settimeout(0.5)
+    port = ls.getsockname()[1]
+    r = s.run(["/box/hostile", "connect", "127.0.0.1", str(port)])
+    check("network: the host's loopback is unreachable", r["stdout"].strip() == "connect=Connection refused", r)
+    try:
+        ls.accept()
+        accepted = True
+    except OSError:
+        accepted = False
+    ls.close()
+    check("network: the host listener saw no connection", not accepted)
+    r = s.sh("ip -o link | cut -d: -f2")
+    check("network: only lo exists", r["stdout"].split() == ["lo"], r)
+    # kill(-1) and ptrace reach nothing outside, even a process of the same uid.
+    host = subprocess.Popen(["setpriv", "--reuid", str(RUNNER), "--regid", str(RUNNER), "--clear-groups",
+                             "sleep", "60"])
+    try:
+        time.sleep(0.2)
+        r = s.run(["/box/hostile", "killall"])
+        check("kill(-1) reaches only the job", host.poll() is None, r)
+        r = s.run(["/box/hostile", "ptrace", str(host.pid)])
+        out = r["stdout"]
+        check("ptrace of outside and inside processes fails",
+              ("attach=No such process" in out or "attach=Operation not permitted" in out)
+              and "attach_child=Operation not permitted" in out, r)
+    finally:
+        host.kill()
+        host.wait()
+    # A setuid-root binary, in /usr, gains nothing.
+    suid = os.path.join(s.pkg, "usr/bin/suid-hostile")
+    shutil.copy(os.path.join(s.box, "hostile"), suid)
+    os.chown(suid, 0, 0)
+    os.chmod(suid, 0o4755)
+    r = s.run(["/usr/bin/suid-hostile", "ids"])
+    os.unlink(suid)
+    check("a setuid binary gains nothing", "euid=%d" % RUNNER in r["stdout"], r)
+    s.sh("echo secret > /tmp/left; echo secret > /dev/shm/left; echo secret > /box/left")
+    r = s.sh("cat /tmp/left /dev/shm/left /box/left 2>&1 | grep -c secret")
+    check("files left in /tmp, /dev/shm, /box are gone in the next job", r["stdout"].strip() == "0", r)
+    check("the box copy never touched the host directory", not os.path.exists(os.path.join(s.box, "left")))
+
+
+def concurrent(s):
+    a = subprocess.Popen(s.argv(["/box/hostile", "serve", "pistontest", "4555", "4242", "3"], ["--wall", "8000"]),
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=s.env)
+    time.sleep(1.0)
+    b = s.run(["/box/hostile", "reach", "pistontest", "4555", "4242"],
+              env={"PISTON_RUNNER_UID_MIN": "1402", "PISTON_RUNNER_GID_MIN": "1402"})
+    out_a, _ = a.communicate(timeout=60)
+    ra = json.loads(out_a)
+    check("concurrent job A set up its channels",
+          all(x in ra["stdout"] for x in ("abstract_listen=ok", "tcp_listen=ok", "shm_create=ok")), ra)
+    out = b["stdout"]
+    check("job B cannot reach A (abstract socket, loopback TCP, SysV shm)",
+          "abstract_connect=Connection refused" in out and "tcp_connect=Connection refused" in out
+          and "shm_get=No such file" in out, b)
+
+
+def main():
+    if os.geteuid() != 0:
+        print("0 passed, 0 failed, 1 skipped (the sandbox needs root)")
+        return 0
+    tmp = tempfile.mkdtemp(prefix="sbxtest.")
+    try:
+        mounts_before = open("/proc/self/mountinfo").read().count("\n")
+        cgroups_before = dead_engine_cgroups()
+        s = Env(tmp)
+        subprocess.run([os.path.join(ROOT, "tools/mk-busybox-pkg.sh"), s.pkg], check=True)
+        os.mkdir(s.box)
+        subprocess.run(["musl-gcc", "-static", "-O1", "-pthread", "-o", os.path.join(s.box, "hostile"),
+                        os.path.join(ROOT, "test/sandbox/hostile.c")], check=True)
+        for part in (basics, root_tree, seccomp, limits, escapes, concurrent):
+            try:
+                part(s)
+            except Exception as e:  # a crash in one part is one failure, not the end of the suite
+                check("%s ran to completion" % part.__name__, False, repr(e))
+        time.sleep(0.2)
+        check("no leftover processes of the runner uids", runner_procs(RUNNER, RUNNER + 1) == "",
+              runner_procs(RUNNER, RUNNER + 1))
+        check("no leftover mounts", open("/proc/self/mountinfo").read().count("\n") == mounts_before)
+        left = dead_engine_cgroups() - cgroups_before
+        check("no leftover cgroups", not left, left)
+        errs = "".join(s.stderr)
+        check("the CLI reported no error", "error" not in errs.lower() and "cannot" not in errs, errs[:500])
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    tail = ", %d skipped" % skipped if skipped else ""
+    print("%d passed, %d failed%s" % (passed, failed, tail))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
