@@ -145,7 +145,9 @@ static void resolve_location(const httpc_url *cur, const char *loc, size_t len, 
 typedef struct conn {
 	int fd;
 	tls_conn *tls;
-	uint64_t deadline;
+	uint64_t total_deadline;   /* the whole request */
+	uint64_t idle_ns;          /* longest wait for progress */
+	uint64_t deadline;         /* the current wait: min(total, now + idle) */
 	char *err;
 	size_t errlen;
 } conn;
@@ -186,8 +188,8 @@ static int connect_to(conn *c, const httpc_url *u, uint64_t connect_ms)
 		}
 		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0 || errno == EINPROGRESS) {
 			uint64_t dl = mono_ns() + connect_ms * 1000000;
-			if (dl > c->deadline)
-				dl = c->deadline;
+			if (dl > c->total_deadline)
+				dl = c->total_deadline;
 			int soerr = 0;
 			socklen_t sl = sizeof soerr;
 			if (wait_socket(fd, POLLOUT, dl) < 0)
@@ -223,9 +225,18 @@ static void conn_close(conn *c)
 	c->fd = -1;
 }
 
+static void conn_arm(conn *c)
+{
+	uint64_t idle = mono_ns() + c->idle_ns;
+	c->deadline = idle < c->total_deadline ? idle : c->total_deadline;
+	if (c->tls)
+		tls_set_deadline(c->tls, c->deadline);
+}
+
 /* > 0 bytes, 0 at EOF, -1 with c->err set. */
 static ssize_t conn_read(conn *c, void *data, size_t len)
 {
+	conn_arm(c);
 	if (c->tls) {
 		ssize_t n = tls_read(c->tls, data, len);
 		if (n < 0)
@@ -251,6 +262,7 @@ static ssize_t conn_read(conn *c, void *data, size_t len)
 
 static int conn_write_all(conn *c, const void *data, size_t len)
 {
+	conn_arm(c);
 	if (c->tls) {
 		if (tls_write_all(c->tls, data, len) < 0) {
 			snprintf(c->err, c->errlen, "%s", tls_error(c->tls));
@@ -264,6 +276,7 @@ static int conn_write_all(conn *c, const void *data, size_t len)
 		if (n > 0) {
 			p += n;
 			len -= (size_t)n;
+			conn_arm(c);   /* progress resets the idle timer */
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
@@ -391,6 +404,7 @@ static int exchange(conn *c, const httpc_url *u, const tls_trust *trust, const c
 	if (connect_to(c, u, connect_ms) < 0)
 		return EXCHANGE_FAILED;
 	if (u->https) {
+		conn_arm(c);
 		c->tls = tls_connect(c->fd, u->host, trust, c->deadline, c->err, c->errlen);
 		if (!c->tls)
 			return EXCHANGE_FAILED;
@@ -496,7 +510,10 @@ int httpc_request_ex(const char *method, const char *url, const char *extra_head
                      const httpc_options *opts, int *status, char *err, size_t errlen)
 {
 	uint64_t total_ms = opts && opts->total_timeout_ms ? opts->total_timeout_ms : 600000;
-	conn c = {.fd = -1, .deadline = mono_ns() + total_ms * 1000000, .err = err, .errlen = errlen};
+	uint64_t idle_ms = opts && opts->idle_timeout_ms ? opts->idle_timeout_ms : 60000;
+	conn c = {.fd = -1, .total_deadline = mono_ns() + total_ms * 1000000, .idle_ns = idle_ms * 1000000,
+	          .err = err, .errlen = errlen};
+	c.deadline = c.total_deadline;
 	tls_trust *trust = NULL;
 	buf cur = BUF_INIT, next = BUF_INIT;
 	buf_puts(&cur, url);
