@@ -13,6 +13,7 @@ import http.server
 import io
 import json
 import os
+import pty
 import shutil
 import signal
 import socket
@@ -292,6 +293,25 @@ def local_installs():
     C.check(rc == 0 and installed(d, "half", "1.0.0") and
             not os.path.exists(os.path.join(d, "packages", "half", "1.0.0", "junk")),
             "unmarked directory replaced by the install", (rc, out, err))
+    # on a terminal, ppman draws a progress bar on stderr (and nothing when it is not a terminal)
+    d2 = fresh()
+    master, slave = pty.openpty()
+    p = subprocess.Popen([BIN, "ppman", "--data", d2, "--repo", REPO, "install", "demo"],
+                         stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    tty = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        tty += chunk
+    os.close(master)
+    p.wait(timeout=60)
+    C.check(p.returncode == 0 and b"100%" in tty and b"[####" in tty, "progress bar on a terminal", tty[-300:])
+    C.check(err == "" or "%" not in err, "no progress bar when stderr is not a terminal", err)
     rc, out, err = ppman(d, "list", repo=os.path.join(ROOT, "missing-dir", "index"))
     C.check(rc != 0 and "cannot open" in err, "missing index: clear error", err)
     bad_idx = index("index-bad", [("demo", "1.0.0", "zz", "x")])
