@@ -1,0 +1,4 @@
+fn main() {
+    let s: String = ["O", "K"].concat();
+    println!("{}", s);
+}
