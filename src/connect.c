@@ -25,6 +25,9 @@
 #define INIT_TIMEOUT_MS 1000
 #define CLOSE_LINGER_MS 2000
 #define READ_CHUNK 65536
+/* Output is capped per stage, so only a client that never reads (and keeps
+ * sending pings or messages) can fill this: it is dropped. */
+#define MAX_PENDING_OUT (4u << 20)
 
 typedef struct ws_session {
 	engine *e;
@@ -86,6 +89,11 @@ static void session_kill(ws_session *s)
 
 static void flush(ws_session *s)
 {
+	if (s->out.len > MAX_PENDING_OUT) {
+		log_info("connect: dropping a client that does not read (%zu bytes pending)", s->out.len);
+		session_kill(s);
+		return;
+	}
 	while (s->out.len && !s->dead) {
 		ssize_t n = send(s->fd, s->out.data, s->out.len, MSG_NOSIGNAL);
 		if (n > 0) {
