@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -198,8 +199,13 @@ static void spawn(engine *e, http_conn *conn, void (*work)(const pkg_args *, buf
 		return;
 	}
 	if (pid == 0) {
-		/* child: blocking work, result to the pipe, never back to the loop */
+		/* child: blocking work, result to the pipe, never back to the loop.
+		 * It drops the engine's fds (listening socket, client connections,
+		 * epoll) so that a connection the engine closes really closes. */
 		close(p[0]);
+		if (p[1] > 3)
+			syscall(SYS_close_range, 3u, (unsigned)p[1] - 1, 0u);
+		syscall(SYS_close_range, (unsigned)p[1] + 1, ~0u, 0u);
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		signal(SIGPIPE, SIG_IGN);
 		sigset_t none;
