@@ -272,6 +272,7 @@ static const char *cross_check(const config *c, const key **which)
 
 int config_load(int argc, char **argv)
 {
+	free(cfg.limit_overrides_json);   /* a reload (tests) replaces everything */
 	config_defaults(&cfg);
 	for (size_t i = 0; i < NKEYS; i++) {
 		const char *v = getenv(keys[i].env);
