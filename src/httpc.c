@@ -510,7 +510,7 @@ int httpc_request_ex(const char *method, const char *url, const char *extra_head
                      const httpc_options *opts, int *status, char *err, size_t errlen)
 {
 	uint64_t total_ms = opts && opts->total_timeout_ms ? opts->total_timeout_ms : 600000;
-	uint64_t idle_ms = opts && opts->idle_timeout_ms ? opts->idle_timeout_ms : 60000;
+	uint64_t idle_ms = opts && opts->idle_timeout_ms ? opts->idle_timeout_ms : total_ms;
 	conn c = {.fd = -1, .total_deadline = mono_ns() + total_ms * 1000000, .idle_ns = idle_ms * 1000000,
 	          .err = err, .errlen = errlen};
 	c.deadline = c.total_deadline;

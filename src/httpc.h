@@ -10,8 +10,8 @@
  *   decoder) or until-close bodies; a body cut short is an error.
  * - Redirects (301/302/303/307/308) are followed, at most HTTPC_MAX_REDIRECTS;
  *   303, and 301/302 after a POST, become a GET without a body.
- * - Bounded: connect timeout per address, an idle timeout (a server that
- *   sends nothing for that long), one total deadline for the whole request
+ * - Bounded: connect timeout per address, an optional idle timeout (a server
+ *   that sends nothing for that long), one total deadline for the whole request
  *   including redirects, response head <= 64 KiB.
  * - The body is streamed to on_body in pieces as it arrives (never held
  *   whole), for every final response whatever its status.
@@ -36,7 +36,7 @@ typedef int (*httpc_body_fn)(void *ctx, const void *data, size_t len);
 typedef struct httpc_options {
 	uint64_t connect_timeout_ms;   /* per address; 0: 10 s */
 	uint64_t total_timeout_ms;     /* whole request; 0: 10 min */
-	uint64_t idle_timeout_ms;      /* longest wait for any progress; 0: 60 s */
+	uint64_t idle_timeout_ms;      /* longest wait for any progress; 0: only the total deadline */
 	const char *ca_file;           /* NULL/"": $PISTON_CA_FILE, else TLS_SYSTEM_CA_FILE */
 	/* Called once with the final response's status and Content-Length
 	 * (HTTPC_UNKNOWN_LENGTH if not given) before any body byte; returning

@@ -270,7 +270,8 @@ int repo_stream(const char *location, const char *ca_file, repo_sink sink,
 {
 	if (is_http(location)) {
 		http_stream s = {.sink = sink, .on_size = on_size, .ctx = ctx};
-		httpc_options o = {.ca_file = ca_file, .on_head = stream_head};
+		/* a repository that stalls for a minute is treated as down */
+		httpc_options o = {.ca_file = ca_file, .on_head = stream_head, .idle_timeout_ms = 60000};
 		int status = 0;
 		char e[512];
 		if (httpc_request_ex("GET", location, NULL, NULL, 0, stream_body, &s, &o, &status, e, sizeof e) < 0) {
