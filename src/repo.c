@@ -158,8 +158,12 @@ static const char *parse_line(const char *line, size_t len, const char *base, re
 		for (int i = 0; i < 64; i++)
 			e->sha256[i] = (char)tolower((unsigned char)sha[i]);
 		e->sha256[64] = '\0';
-		e->url = repo_resolve(base, ref);
-		if (!e->url)
+		bool is_file = !strncasecmp(ref, "file://", 7);
+		if (has_scheme(ref) && !is_http(ref) && !is_file)
+			msg = "unsupported url scheme (use https://, http://, file:// or a path)";
+		else if (is_http(base) && (is_file || (!is_http(ref) && has_scheme(ref))))
+			msg = "a remote index may not name local files";
+		else if (!(e->url = repo_resolve(base, ref)))
 			msg = "out of memory";
 	}
 	free(sha);

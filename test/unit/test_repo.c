@@ -76,6 +76,16 @@ int main(void)
 	CHECK(parse_fails("python,banana," SHA_A ",x\n", "invalid version"));
 	CHECK(parse_fails("python,3.1.0," SHA_A ",\n", "empty url"));
 	CHECK(parse_fails("python,3.1.0," SHA_A "0,x\n", "invalid sha256"));
+	CHECK(parse_fails("python,3.1.0," SHA_A ",ftp://h/x\n", "unsupported url scheme"));
+	{
+		/* a remote index cannot point the installer at local files */
+		const char *t = "python,3.1.0," SHA_A ",file:///etc/shadow\n";
+		CHECK(repo_parse_index(t, strlen(t), "https://h.example/index", &idx, err, sizeof err) < 0 &&
+		      strstr(err, "may not name local files"));
+		CHECK(repo_parse_index(t, strlen(t), "/srv/index", &idx, err, sizeof err) == 0 && idx.n == 1 &&
+		      !strcmp(idx.entries[0].url, "/etc/shadow"));
+		repo_index_free(&idx);
+	}
 	{
 		/* bounded line length */
 		size_t n = REPO_LINE_MAX + 100;
