@@ -442,6 +442,7 @@ def hostile_archives():
                 return n
         tf.addfile(ti, io.BufferedReader(Zeros(), 1 << 20))
     bomb = gzip.compress(raw.getvalue(), 9)
+    publish("ebomb-1.0.0.pkg.tar.gz", bomb)
     expect_reject("gzip-bomb", bomb, "exceeds", env={"PISTON_PACKAGE_MAX_SIZE": "16000000"})
     many = package_bytes("bad", "1.0.0", extra=lambda tf: [add(tf, "./f%d" % i, b"") for i in range(300)])
     expect_reject("too-many-entries", many, "too many entries", env={"PISTON_PACKAGE_MAX_FILES": "100"})
@@ -499,10 +500,17 @@ def engine_api():
     sha_bad = publish("evil-1.0.0.pkg.tar.gz",
                       package_bytes("evil", "1.0.0", extra=lambda tf: add(tf, "../x", b"x")))
     sha_sum = publish("sum-1.0.0.pkg.tar.gz", package_bytes("sum", "1.0.0"))
+    srv = serve()
+    with open(os.path.join(REPO, "ebomb-1.0.0.pkg.tar.gz"), "rb") as f:
+        sha_bomb = hashlib.sha256(f.read()).hexdigest()
     idx = index("index-engine", [("bb", "1.0.0", sha, "bb-1.0.0.pkg.tar.gz"),
+                                 ("bomb", "1.0.0", sha_bomb, "ebomb-1.0.0.pkg.tar.gz"),
+                                 ("cut", "1.0.0", sha, "http://127.0.0.1:%d/truncated/bb-1.0.0.pkg.tar.gz"
+                                  % srv.server_address[1]),
                                  ("evil", "1.0.0", sha_bad, "evil-1.0.0.pkg.tar.gz"),
                                  ("sum", "1.0.0", "1" * 64, "sum-1.0.0.pkg.tar.gz")])
-    eng = Engine(packages=False, env={"PISTON_REPO_URL": idx, "PISTON_CA_FILE": os.path.join(ROOT, "ca.pem")})
+    eng = Engine(packages=False, env={"PISTON_REPO_URL": idx, "PISTON_CA_FILE": os.path.join(ROOT, "ca.pem"),
+                                      "PISTON_PACKAGE_MAX_SIZE": "16000000"})
     try:
         st, body = eng.request("GET", "/api/v2/packages")
         C.check(st == 200 and {"language": "bb", "language_version": "1.0.0", "installed": False} in body,
@@ -522,13 +530,19 @@ def engine_api():
                 "POST checksum mismatch", (st, body))
         st, body = eng.request("POST", "/api/v2/packages", {"language": "evil", "version": "1.0.0"})
         C.check(st >= 400 and "unsafe path" in body.get("message", ""), "POST hostile archive rejected", (st, body))
+        st, body = eng.request("POST", "/api/v2/packages", {"language": "bomb", "version": "1.0.0"})
+        C.check(st >= 400 and "exceeds" in body.get("message", ""), "POST gzip bomb rejected", (st, body))
+        st, body = eng.request("POST", "/api/v2/packages", {"language": "cut", "version": "1.0.0"})
+        C.check(st == 502 and "connection closed after" in body.get("message", ""), "POST truncated download",
+                (st, body))
         st, body = eng.request("POST", "/api/v2/packages", {"language": 5})
         C.check(st == 400 and body.get("message") == "language is required as a string", "POST validation", (st, body))
         st, body = eng.request("POST", "/api/v2/packages", b"{not json")
         C.check(st == 400 and "message" in body, "POST bad JSON", (st, body))
         st, body = eng.request("GET", "/api/v2/packages")
         inst = {(p["language"], p["installed"]) for p in body}
-        C.check(("bb", True) in inst and ("evil", False) in inst and ("sum", False) in inst,
+        C.check(("bb", True) in inst and ("evil", False) in inst and ("sum", False) in inst and
+                ("bomb", False) in inst and ("cut", False) in inst,
                 "only the good package is installed", body)
         st, body = eng.execute({"language": "bb", "version": "*", "files": [{"content": "echo hello"}]})
         ran = st == 200 and body.get("run", {}).get("stdout") == "hello\n"
@@ -580,6 +594,8 @@ def engine_api():
         C.check(codes == [200, 409, 409], "concurrent POSTs are serialised", res)
     finally:
         eng.stop()
+        srv.shutdown()
+        srv.server_close()
     engine_kill_during_install()
     return 0
 
