@@ -642,7 +642,8 @@ typedef struct fwd {
 	char ctype[128];
 	admission adm;
 	uint64_t start_ns;
-	uint64_t engine_ns;
+	uint64_t call_ns;              /* when the current engine call started */
+	uint64_t engine_ns;            /* time spent waiting for the engine */
 	/* fan-out (package changes): every healthy engine */
 	struct fanout *fan;
 } fwd;
@@ -726,6 +727,7 @@ static bool fwd_send(fwd *f)
 	f->tried |= 1ull << (size_t)(e - p->ups);
 	buf req = BUF_INIT;
 	build_request(f, e, &req);
+	f->call_ns = mono_ns();
 	f->call = buf_failed(&req) ? NULL
 	                           : up_call_start(&e->u, req.data, req.len, f->head, p->o.upstream_timeout_ms, fwd_done, f);
 	buf_free(&req);
@@ -741,7 +743,7 @@ static void fwd_answer(fwd *f, int status, const char *ctype, const char *body, 
 		fan_one_done(f, status, ctype, ctype ? strlen(ctype) : 0, body, len);
 		return;
 	}
-	if (f->engine_ns) {
+	if (f->engine_ns && !strcmp(f->path, "/api/v2/execute")) {
 		uint64_t total = mono_ns() - f->start_ns;
 		p->added_ns_total += total > f->engine_ns ? total - f->engine_ns : 0;
 		p->added_count++;
@@ -783,7 +785,7 @@ static void fwd_done(void *arg, up_result r, const up_response *res)
 		fwd_error(f, r == UP_ERR_TIMEOUT ? 504 : 502, msg);
 		return;
 	}
-	f->engine_ns = 0;
+	f->engine_ns = mono_ns() - f->call_ns;
 	char ct[128] = "application/json";
 	if (res->content_type && res->content_type_len < sizeof ct) {
 		memcpy(ct, res->content_type, res->content_type_len);
@@ -827,6 +829,7 @@ static fwd *fwd_new(proxy *p, http_conn *c, const http_request *req, const char 
 static void on_execute(http_conn *c, const http_request *req, void *ctx)
 {
 	proxy *p = ctx;
+	uint64_t t0 = mono_ns();
 	admission a;
 	if (!admit(p, c, req, false, &a))
 		return;
@@ -835,6 +838,7 @@ static void on_execute(http_conn *c, const http_request *req, void *ctx)
 		respond_msg(p, c, 500, a.rl, "Out of memory");
 		return;
 	}
+	f->start_ns = t0;
 	f->adm = a;
 	int rc = proxy_clamp_body(req->body, req->body_len, &p->o.max, &f->body, f->lang, f->version, sizeof f->lang);
 	if (rc < 0) {
@@ -1271,6 +1275,11 @@ static void on_metrics(http_conn *c, const http_request *req, void *ctx)
 	           (unsigned long long)p->retried, (unsigned long long)p->reloads,
 	           (unsigned long long)p->reload_failures, keys_count(p->keys), http_server_connections(p->http),
 	           p->ntunnels);
+	buf_printf(&b, "# HELP piston_proxy_execute_added_seconds Time the proxy adds to an execute request "
+	               "(handler to response, minus the wait for the engine).\n"
+	               "# TYPE piston_proxy_execute_added_seconds summary\n"
+	               "piston_proxy_execute_added_seconds_sum %.6f\npiston_proxy_execute_added_seconds_count %llu\n",
+	           (double)p->added_ns_total / 1e9, (unsigned long long)p->added_count);
 	buf_puts(&b, "# HELP piston_proxy_engine_up 1 if the engine passed its last health check.\n"
 	             "# TYPE piston_proxy_engine_up gauge\n");
 	for (size_t i = 0; i < p->nups; i++)

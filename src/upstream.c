@@ -189,8 +189,7 @@ static int pool_take(upstream *u)
 			continue;
 		}
 		u->nidle--;
-		loop_unwatch(u->l, fd);
-		return fd;
+		return fd;   /* still registered: the caller re-watches it (one MOD) */
 	}
 	return -1;
 }
@@ -245,7 +244,9 @@ static void call_finish(up_call *c, up_result r, const up_response *res, bool po
 		loop_timer_cancel(c->u->l, c->timer);
 		c->timer = NULL;
 	}
-	if (c->fd >= 0)
+	/* A pooled connection stays registered (re-watched once in pool_put);
+	 * any other is silenced before the callback runs. */
+	if (c->fd >= 0 && !(pool_connection && c->u->healthy))
 		loop_unwatch(c->u->l, c->fd);
 	fn(arg, r, res);
 	call_free(c, pool_connection);
@@ -290,12 +291,29 @@ up_call *up_call_start(upstream *u, const void *request, size_t len, bool head_r
 	u->in_flight++;
 	u->requests++;
 	c->timer = loop_timer_add(u->l, timeout_ms, call_timeout, c);
-	int fd = pool_take(u);
-	if (fd >= 0) {
+	int fd;
+	while ((fd = pool_take(u)) >= 0) {
+		/* A pooled connection is writable: send now rather than wait a
+		 * loop iteration for EPOLLOUT (the request usually fits at once). */
+		ssize_t n = send(fd, c->out.data, c->out.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+			/* the engine dropped it; nothing of this request went out */
+			loop_unwatch(u->l, fd);
+			close(fd);
+			continue;
+		}
 		c->fd = fd;
 		c->reused = true;
-		c->state = CS_WRITING;
-		loop_watch(u->l, fd, LOOP_WRITE | LOOP_READ, call_io, c);
+		c->out_off = n > 0 ? (size_t)n : 0;
+		if (c->out_off == c->out.len) {
+			c->state = CS_READING;
+			buf_free(&c->out);
+			c->out_off = 0;
+			loop_watch(u->l, fd, LOOP_READ, call_io, c);
+		} else {
+			c->state = CS_WRITING;
+			loop_watch(u->l, fd, LOOP_WRITE | LOOP_READ, call_io, c);
+		}
 		return c;
 	}
 	if (!call_connect(c)) {
