@@ -342,6 +342,68 @@ def test_config_errors():
             t.check(False, "address in use: exit 1", "still running")
 
 
+def test_graceful_shutdown():
+    """SIGTERM lets a running job finish and its answer go out; new
+    connections are refused meanwhile; the grace period bounds the wait."""
+    from exec_fixture import SHELL_RUN, make_package
+    import threading as th
+
+    def start(extra_args):
+        srv = Server(args=extra_args)
+        make_package(srv.data_dir, "shell", "1.0.0", SHELL_RUN)
+        return srv.__enter__()
+
+    code = {"language": "shell", "version": "*", "files": [{"content": "sleep 1.5; echo finished"}]}
+    s = start([])
+    try:
+        status, body = s.json("POST", "/api/v2/execute",
+                              {"language": "shell", "version": "*", "files": [{"content": "echo hi"}]})
+        if status != 200 or (body or {}).get("run", {}).get("stdout") != "hi\n":
+            t.skip("graceful shutdown with a running job", "jobs do not run here: %s %s" % (status, body))
+            return
+        result = {}
+        worker = th.Thread(target=lambda: result.update(r=s.json("POST", "/api/v2/execute", code)))
+        worker.start()
+        time.sleep(0.5)
+        start_t = time.time()
+        s.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.2)
+        refused = False
+        try:
+            s.request("GET", "/", timeout=2)
+        except OSError:
+            refused = True
+        t.check(refused, "after SIGTERM new connections are refused")
+        rc = s.proc.wait(30)
+        worker.join(30)
+        st, body = result.get("r", (None, None))
+        t.check(rc == 0 and st == 200 and body["run"]["stdout"] == "finished\n",
+                "SIGTERM waits for the running job and delivers its answer, exit 0", (rc, st, body))
+        t.check(time.time() - start_t < 10, "shutdown after the job is prompt")
+    finally:
+        s.__exit__(None, None, None)
+
+    s = start(["--shutdown-grace", "300"])
+    try:
+        slow = {"language": "shell", "version": "*", "files": [{"content": "sleep 2.5; echo late"}]}
+        def cut_short():
+            try:
+                s.json("POST", "/api/v2/execute", slow)
+            except OSError:
+                pass  # the engine stopped the job at the end of the grace period
+        worker = th.Thread(target=cut_short)
+        worker.daemon = True
+        worker.start()
+        time.sleep(0.5)
+        start_t = time.time()
+        s.proc.send_signal(signal.SIGTERM)
+        rc = s.proc.wait(30)
+        took = time.time() - start_t
+        t.check(rc == 0 and took < 1.8, "grace period bounds the wait (exit 0 after %.1fs)" % took, rc)
+    finally:
+        s.__exit__(None, None, None)
+
+
 def test_ipv6():
     try:
         with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
@@ -398,6 +460,7 @@ def main():
         t.check(rc == 0 and time.time() - start < 10, "SIGTERM exits 0 promptly", rc)
         sock.close()
     test_config_errors()
+    test_graceful_shutdown()
     test_ipv6()
     t.done()
 
