@@ -193,6 +193,13 @@ def make_certs():
                 name + ".csr", "-subj", "/CN=" + host)
         openssl("x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key",
                 "-CAcreateserial", "-out", name + ".pem", "-days", days, "-extfile", name + ".ext")
+    # an EC CA and server key, for BearSSL's EC trust anchor path
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", "ec-ca.key", "-out", "ec-ca.pem", "-days", "30", "-subj", "/CN=piston test EC CA")
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
+            "ec.key", "-out", "ec.csr", "-subj", "/CN=localhost")
+    openssl("x509", "-req", "-in", "ec.csr", "-CA", "ec-ca.pem", "-CAkey", "ec-ca.key", "-CAcreateserial",
+            "-out", "ec.pem", "-days", "30", "-extfile", "good.ext")
 
 
 def tls_server(name):
@@ -352,6 +359,13 @@ def https_installs(data, sha):
     d = fresh()
     rc, out, err = ppman(d, "install", "web", repo=url)
     C.check(rc == 0 and installed(d, "web", "2.0.0"), "https install with a trusted CA", (rc, out, err))
+    ec = tls_server("ec")
+    d2 = fresh()
+    rc, out, err = ppman(d2, "install", "web", env={"PISTON_CA_FILE": os.path.join(ROOT, "ec-ca.pem")},
+                         repo="https://localhost:%d/files/%s" % (ec.server_address[1], os.path.basename(idx)))
+    C.check(rc == 0 and installed(d2, "web", "2.0.0"), "https with an EC CA and EC server key", (rc, out, err))
+    ec.shutdown()
+    ec.server_close()
     rc, out, err = ppman(d, "list", repo=url.replace("/files/", "/chunked/"))
     C.check(rc == 0 and "installed" in out, "https chunked index", (rc, out, err))
     cases = [
