@@ -1,0 +1,4 @@
+program Test;
+begin
+  writeln('O' + 'K');
+end.
