@@ -93,14 +93,18 @@ run_wrk() {  # URL -> req/s
 }
 
 echo "body: $(wc -c <"$work/runtimes.json") bytes; wrk -t$THREADS -c$CONNS -d${DURATION}s; both servers single-process"
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }   # utime + stime
+t0=$(cpu_ticks "$piston_pid")
 p_rps=$(run_wrk "http://127.0.0.1:$pport/api/v2/runtimes")
 p_lat=$(awk '/^ +99%/ {print $2}' "$work/wrk.out")
+p_reqs=$(awk '/requests in/ {print $1}' "$work/wrk.out")
+p_cpu_us=$(echo "($(cpu_ticks "$piston_pid") - $t0) * 1000000 / $(getconf CLK_TCK) / $p_reqs" | bc -l)
 n_rps=$(run_wrk "http://127.0.0.1:$nport/api/v2/runtimes")
 n_lat=$(awk '/^ +99%/ {print $2}' "$work/wrk.out")
 rss_kb=$(awk '/^VmHWM:/ {print $2}' "/proc/$piston_pid/status")
 nginx_rss_kb=$(awk '/^VmHWM:/ {print $2}' "/proc/$nginx_pid/status")
 
-printf 'piston: %10.0f req/s  (p99 %s)\n' "$p_rps" "$p_lat"
+printf 'piston: %10.0f req/s  (p99 %s; %.1f us CPU per request, user+kernel)\n' "$p_rps" "$p_lat" "$p_cpu_us"
 printf 'nginx:  %10.0f req/s  (p99 %s)\n' "$n_rps" "$n_lat"
 printf 'ratio piston/nginx: %.2f (goal >= 1.0)\n' "$(echo "$p_rps / $n_rps" | bc -l)"
 printf 'piston peak RSS: %d KiB (%.2f MiB; goal < 8 MiB); nginx worker peak RSS: %d KiB\n' \
