@@ -325,6 +325,23 @@ def main_suite():
             check(first.get("type") == "runtime" and out == "got hello\n" and ex and ex[-1]["code"] == 2
                   and msgs[-1][0] == "close" and msgs[-1][1] == 4999, "interactive job through the tunnel", msgs)
             ws.close()
+        outs = []
+        for lang, code in (("cc", "echo cc-ws"), ("cc", "echo cc-ws"), ("cc", "echo cc-ws"),
+                           ("m1", "echo m1-ws")):
+            ws = ws_connect(p.port, {"Authorization": "Bearer " + user})
+            ws.send({"type": "init", "language": lang, "version": "*", "files": [{"content": code}]})
+            msgs = ws.until_close()
+            ws.close()
+            outs.append("".join(m["data"] for m in msgs if isinstance(m, dict) and m.get("type") == "data"
+                                and m.get("stream") == "stdout"))
+        check(all(o.endswith("cc-ws\n") for o in outs[:3]) and "lang=mlang1\nm1-ws\n" == outs[3],
+              "WebSocket sessions are routed by the init message's language", outs)
+        ws = ws_connect(p.port, {"Authorization": "Bearer " + user})
+        t0 = time.time()
+        msgs = ws.until_close()
+        ws.close()
+        check(msgs and msgs[-1][0] == "close" and msgs[-1][1] == 4001 and time.time() - t0 < 10,
+              "no init: the engine's 4001 Initialization Timeout comes through", msgs)
         ws = ws_connect(p.port, {})
         check(not ws.ok and ws.head.startswith("HTTP/1.1 401"), "WebSocket without a key: 401", ws.head)
         ws.close()
