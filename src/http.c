@@ -23,6 +23,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -96,6 +97,9 @@ struct http_server {
 	http_conn *conns;
 	size_t nconns;
 	http_request req;         /* the request handed to a handler (one at a time) */
+	time_t date_sec;          /* the second `date` was formatted for */
+	char date[40];            /* "\r\nDate: Wed, 25 Nov 2026 20:14:45 GMT" */
+	size_t date_len;
 	char scratch[SCRATCH_SIZE];
 };
 
@@ -217,6 +221,20 @@ static void put_uint(buf *b, uint64_t v)
 	buf_append(b, tmp + i, sizeof tmp - i);
 }
 
+/* The Date header (RFC 9110 6.6.1), formatted at most once a second. */
+static void put_date(http_server *s, buf *o)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+	if (ts.tv_sec != s->date_sec || !s->date_len) {
+		struct tm tm;
+		gmtime_r(&ts.tv_sec, &tm);
+		s->date_len = strftime(s->date, sizeof s->date, "\r\nDate: %a, %d %b %Y %H:%M:%S GMT", &tm);
+		s->date_sec = ts.tv_sec;
+	}
+	buf_append(o, s->date, s->date_len);
+}
+
 /* Appends a whole response to the output and ends the current request. */
 static void respond(http_conn *c, int status, const char *content_type, const char *extra,
                     const void *body, size_t len)
@@ -230,6 +248,7 @@ static void respond(http_conn *c, int status, const char *content_type, const ch
 	put_uint(o, (uint64_t)status);
 	buf_putc(o, ' ');
 	buf_puts(o, http_status_text(status));
+	put_date(c->s, o);
 	if (content_type) {
 		buf_append(o, "\r\nContent-Type: ", 16);
 		buf_puts(o, content_type);
