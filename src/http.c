@@ -63,6 +63,7 @@ struct http_conn {
 	size_t out_off;           /* bytes of out already written */
 	uint64_t deadline;        /* loop ms; 0 = none (a handler is working) */
 	loop_timer *timer;
+	uint64_t timer_due;       /* when `timer` fires */
 	/* the request being read (offsets from its first byte) */
 	bool have_head, sent_continue;
 	size_t head_len;
@@ -159,10 +160,18 @@ static void set_events(http_conn *c, unsigned events)
 
 static void arm_deadline(http_conn *c, uint64_t after_ms)
 {
-	c->deadline = loop_now(c->s->l) + after_ms;
-	/* An armed timer that fires earlier re-arms itself for the rest. */
-	if (!c->timer)
-		c->timer = loop_timer_add(c->s->l, after_ms, conn_timer, c);
+	loop *l = c->s->l;
+	c->deadline = loop_now(l) + after_ms;
+	/* An armed timer that fires earlier re-arms itself for the rest; only
+	 * a nearer deadline (a lingering close) needs a new one. */
+	if (c->timer && c->timer_due > c->deadline) {
+		loop_timer_cancel(l, c->timer);
+		c->timer = NULL;
+	}
+	if (!c->timer) {
+		c->timer = loop_timer_add(l, after_ms, conn_timer, c);
+		c->timer_due = c->deadline;
+	}
 }
 
 static void conn_free(http_conn *c)
@@ -684,6 +693,7 @@ static void conn_timer(loop *l, void *arg)
 	uint64_t now = loop_now(l);
 	if (now < c->deadline) {
 		c->timer = loop_timer_add(l, c->deadline - now, conn_timer, c);
+		c->timer_due = c->deadline;
 		return;
 	}
 	if (c->state == ST_LINGER || c->out.len > c->out_off) {
