@@ -1,0 +1,2 @@
+<?php
+echo "O" . "K" . PHP_EOL;
