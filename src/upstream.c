@@ -14,7 +14,6 @@
 #include "log.h"
 
 #define UP_MAX_HEAD (64 * 1024)
-#define UP_READ_CHUNK (64 * 1024)
 
 typedef enum { CS_CONNECTING, CS_WRITING, CS_READING } call_state;
 
@@ -472,12 +471,7 @@ static void call_io(loop *l, int fd, unsigned events, void *arg)
 			return;
 	}
 	for (;;) {
-		if (!buf_reserve(&c->in, UP_READ_CHUNK)) {
-			call_finish(c, UP_ERR_PROTOCOL, NULL, false);
-			return;
-		}
-		size_t want = c->in.cap - c->in.len - 1;
-		ssize_t n = recv(fd, c->in.data + c->in.len, want, 0);
+		ssize_t n = recv(fd, c->u->scratch, sizeof c->u->scratch, 0);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -490,13 +484,12 @@ static void call_io(loop *l, int fd, unsigned events, void *arg)
 			try_complete(c, true);
 			return;
 		}
-		c->in.len += (size_t)n;
-		c->in.data[c->in.len] = 0;
-		if (c->in.len > UP_MAX_RESPONSE + UP_MAX_HEAD) {
+		buf_append(&c->in, c->u->scratch, (size_t)n);
+		if (buf_failed(&c->in) || c->in.len > UP_MAX_RESPONSE + UP_MAX_HEAD) {
 			call_finish(c, UP_ERR_PROTOCOL, NULL, false);
 			return;
 		}
-		if ((size_t)n < want)   /* short read: drained for now */
+		if ((size_t)n < sizeof c->u->scratch)   /* short read: drained for now */
 			break;
 	}
 	try_complete(c, false);

@@ -47,6 +47,8 @@ typedef struct upstream {
 	uint64_t idle_since[UP_POOL_MAX];
 	size_t nidle;
 	loop *l;
+	char scratch[16384];           /* responses are read here, then copied: a
+	                                  call's buffer stays the size of its answer */
 } upstream;
 
 /* Parse "http://HOST[:PORT][/]" (HOST: IPv4, [IPv6], or a name resolved
