@@ -1,0 +1,266 @@
+/*
+ * The sandbox library as the job engine uses it: boxes across stages,
+ * planted symlinks never followed by the engine, concurrent stages on one
+ * loop, interactive stdin and signals, cancel, and the seccomp program's
+ * architecture and x32 checks (run through a small classic-BPF evaluator).
+ * Needs root (skips otherwise) and the busybox package (built here).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <linux/audit.h>
+#include <linux/seccomp.h>
+
+#include "config.h"
+#include "loop.h"
+#include "sandbox.h"
+#include "seccomp.h"
+#include "t.h"
+
+typedef struct stage {
+	loop *l;
+	sbx_result res;
+	int done;
+	int *pending;          /* stop the loop when it reaches 0 */
+	size_t live_bytes;     /* bytes seen through on_output */
+} stage;
+
+static void on_output(void *arg, sbx_stream st, const char *d, size_t n)
+{
+	stage *s = arg;
+	(void)st;
+	(void)d;
+	s->live_bytes += n;
+}
+
+static void on_done(void *arg, sbx_result *res)
+{
+	stage *s = arg;
+	s->res = *res;
+	s->done++;
+	if (!s->pending || --*s->pending == 0)
+		loop_stop(s->l);
+}
+
+static const char *pkg_dir;
+static const char *const envp[] = { "PATH=/usr/bin:/bin", "HOME=/tmp", NULL };
+
+static sbx_run *start(sbx_system *sys, loop *l, sbx_box *box, unsigned slot, stage *s, const char *script,
+                      bool interactive)
+{
+	const char *argv[] = { "/bin/sh", "-c", script, NULL };
+	sbx_spec spec = {
+		.pkg_dir = pkg_dir, .box = box, .slot = slot, .argv = argv, .envp = envp,
+		.interactive = interactive,
+		.limits = { .wall_ms = 20000, .cpu_ms = 10000, .memory_bytes = 256 << 20, .max_procs = 64,
+		            .max_open_files = 256, .max_file_size = 1 << 20, .output_max = 65536 },
+	};
+	memset(s, 0, sizeof *s);
+	s->l = l;
+	sbx_callbacks cb = { .on_output = on_output, .on_done = on_done, .arg = s };
+	char err[256] = "";
+	sbx_run *r = sbx_start(sys, l, &spec, &cb, err, sizeof err);
+	CHECKF(r != NULL, "sbx_start: %s", err);
+	return r;
+}
+
+/* Run one stage to completion. */
+static void run1(sbx_system *sys, loop *l, sbx_box *box, unsigned slot, stage *s, const char *script)
+{
+	if (start(sys, l, box, slot, s, script, false))
+		loop_run(l);
+}
+
+static const char *out_of(const stage *s) { return s->res.out.data ? s->res.out.data : ""; }
+
+/* ---- a classic-BPF evaluator for the seccomp program ---- */
+static uint32_t bpf_eval(const seccomp_prog *p, const struct seccomp_data *d)
+{
+	uint32_t a = 0;
+	for (unsigned pc = 0; pc < p->len; pc++) {
+		const struct sock_filter *f = &p->insns[pc];
+		switch (f->code) {
+		case BPF_LD | BPF_W | BPF_ABS:
+			memcpy(&a, (const char *)d + f->k, 4);
+			break;
+		case BPF_JMP | BPF_JEQ | BPF_K:
+			pc += a == f->k ? f->jt : f->jf;
+			break;
+		case BPF_JMP | BPF_JSET | BPF_K:
+			pc += (a & f->k) ? f->jt : f->jf;
+			break;
+		case BPF_RET | BPF_K:
+			return f->k;
+		default:
+			return 0xdeadbeef;
+		}
+	}
+	return 0xdeadbeef;
+}
+
+static void test_seccomp_program(void)
+{
+	seccomp_prog p;
+	seccomp_build(&p);
+	struct seccomp_data d = { .nr = SYS_getpid, .arch = AUDIT_ARCH_X86_64 };
+	CHECK(bpf_eval(&p, &d) == SECCOMP_RET_ALLOW);
+	d.arch = AUDIT_ARCH_I386;
+	CHECK(bpf_eval(&p, &d) == SECCOMP_RET_KILL_PROCESS);
+	d.arch = AUDIT_ARCH_X86_64;
+	d.nr = 0x40000000 | SYS_getpid;
+	CHECK(bpf_eval(&p, &d) == (SECCOMP_RET_ERRNO | EPERM));
+	d.nr = SYS_ptrace;
+	CHECK(bpf_eval(&p, &d) == (SECCOMP_RET_ERRNO | EPERM));
+	d.nr = SYS_clone;
+	d.args[0] = SIGCHLD;
+	CHECK(bpf_eval(&p, &d) == SECCOMP_RET_ALLOW);
+	d.args[0] = SIGCHLD | 0x10000000 /* CLONE_NEWUSER */;
+	CHECK(bpf_eval(&p, &d) == (SECCOMP_RET_ERRNO | EPERM));
+	d.nr = SYS_socket;
+	d.args[0] = 40;  /* AF_VSOCK */
+	CHECK(bpf_eval(&p, &d) == (SECCOMP_RET_ERRNO | EAFNOSUPPORT));
+	d.args[0] = 1;   /* AF_UNIX */
+	CHECK(bpf_eval(&p, &d) == SECCOMP_RET_ALLOW);
+}
+
+static void test_box_paths(sbx_system *sys)
+{
+	char err[256];
+	sbx_box *box = sbx_box_create(sys, 0, 1 << 20, err, sizeof err);
+	CHECKF(box != NULL, "%s", err);
+	if (!box)
+		return;
+	CHECK(sbx_box_write(box, "/etc/x", "x", 1, 0644) < 0 && errno == EINVAL);
+	CHECK(sbx_box_write(box, "../x", "x", 1, 0644) < 0 && errno == EINVAL);
+	CHECK(sbx_box_write(box, "a/../../x", "x", 1, 0644) < 0 && errno == EINVAL);
+	CHECK(sbx_box_write(box, "", "x", 1, 0644) < 0 && errno == EINVAL);
+	CHECK(sbx_box_write(box, "a//b", "x", 1, 0644) < 0 && errno == EINVAL);
+	CHECK(sbx_box_write(box, "dir/sub/file.txt", "hello", 5, 0644) == 0);
+	CHECK(sbx_box_write(box, "dir/sub/file.txt", "hey", 3, 0644) == 0);   /* overwrite */
+	size_t bign = 2u << 20;          /* 2 MB into a 1 MB box */
+	char *big = calloc(1, bign);
+	CHECK(big && sbx_box_write(box, "big", big, bign, 0644) < 0 && errno == ENOSPC);
+	free(big);
+	sbx_box_destroy(box);
+}
+
+int main(void)
+{
+	test_seccomp_program();
+	if (geteuid() != 0) {
+		printf("%d passed, %d failed, 1 skipped (the sandbox needs root)\n", t_passed, t_failed);
+		return t_failed != 0;
+	}
+	config_defaults(&cfg);
+	cfg.runner_uid_min = cfg.runner_gid_min = 1451;
+	char tmpl[] = "/tmp/sbxunit.XXXXXX";
+	char *tmp = mkdtemp(tmpl);
+	char cmd[256], pkg[128], target[160];
+	snprintf(pkg, sizeof pkg, "%s/pkg", tmp);
+	snprintf(cmd, sizeof cmd, "tools/mk-busybox-pkg.sh %s", pkg);
+	if (!tmp || system(cmd) != 0) {
+		printf("cannot build the busybox package\n0 passed, 1 failed\n");
+		return 1;
+	}
+	pkg_dir = pkg;
+	/* A host file the job will try to make the engine write through. */
+	snprintf(target, sizeof target, "%s/host-secret", tmp);
+	int tfd = open(target, O_CREAT | O_WRONLY | O_TRUNC, 0600);
+	CHECK(tfd >= 0 && write(tfd, "original", 8) == 8);
+	close(tfd);
+
+	char err[256] = "";
+	sbx_system *sys = sbx_system_init(4, err, sizeof err);
+	CHECKF(sys != NULL, "sbx_system_init: %s", err);
+	loop *l = loop_new();
+	if (!sys || !l)
+		return t_done();
+	CHECK(sbx_slot_uid(sys, 2) == 1453 && sbx_slot_gid(sys, 3) == 1454);
+	test_box_paths(sys);
+
+	sbx_box *box = sbx_box_create(sys, 0, 4 << 20, err, sizeof err);
+	CHECKF(box != NULL, "%s", err);
+	CHECK(sbx_box_write(box, "src/main.sh", "echo from-box\n", 14, 0644) == 0);
+	stage s;
+	/* The box persists across stages; /tmp does not. */
+	run1(sys, l, box, 0, &s, "sh src/main.sh; echo made > out.txt; echo t > /tmp/t; ls -ln src/main.sh | cut -c1-30");
+	CHECKF(s.done == 1 && strstr(out_of(&s), "from-box") && !s.res.status[0], "%s %s", out_of(&s), s.res.message);
+	CHECKF(strstr(out_of(&s), "1451") != NULL, "box files belong to the slot: %s", out_of(&s));
+	CHECK(s.live_bytes == s.res.out.len + s.res.err.len);
+	sbx_result_free(&s.res);
+	run1(sys, l, box, 0, &s, "cat out.txt; cat /tmp/t 2>&1 | grep -c 'No such'");
+	CHECKF(!strcmp(out_of(&s), "made\n1\n"), "box persists, /tmp is fresh: %s", out_of(&s));
+	sbx_result_free(&s.res);
+
+	/* Plant links in the box; the engine's writes must not follow them. */
+	snprintf(cmd, sizeof cmd, "ln -s %s link; ln -s %s dirlink; ln -s /proc/self/root/etc etclink", target, tmp);
+	run1(sys, l, box, 0, &s, cmd);
+	sbx_result_free(&s.res);
+	CHECK(sbx_box_write(box, "link", "pwned", 5, 0644) < 0);
+	CHECK(sbx_box_write(box, "dirlink/host-secret", "pwned", 5, 0644) < 0);
+	CHECK(sbx_box_write(box, "dirlink/new-file", "pwned", 5, 0644) < 0);
+	CHECK(sbx_box_write(box, "etclink/passwd", "pwned", 5, 0644) < 0);
+	char back[16] = "";
+	tfd = open(target, O_RDONLY);
+	CHECK(tfd >= 0 && read(tfd, back, sizeof back) == 8 && !memcmp(back, "original", 8));
+	close(tfd);
+	snprintf(cmd, sizeof cmd, "%s/new-file", tmp);
+	CHECK(access(cmd, F_OK) < 0);
+
+	/* Four stages at once on one loop, each in its own slot. */
+	stage many[4];
+	int pending = 4;
+	sbx_box *boxes[4];
+	for (unsigned i = 0; i < 4; i++) {
+		boxes[i] = sbx_box_create(sys, i, 1 << 20, err, sizeof err);
+		start(sys, l, boxes[i], i, &many[i], "sleep 0.3; id -u", false);
+		many[i].pending = &pending;
+	}
+	uint64_t t0 = mono_ns();
+	loop_run(l);
+	uint64_t ms = (mono_ns() - t0) / 1000000u;
+	for (unsigned i = 0; i < 4; i++) {
+		char want[16];
+		snprintf(want, sizeof want, "%u\n", 1451 + i);
+		CHECKF(many[i].done == 1 && !strcmp(out_of(&many[i]), want), "slot %u: %s", i, out_of(&many[i]));
+		sbx_result_free(&many[i].res);
+		sbx_box_destroy(boxes[i]);
+	}
+	CHECKF(ms < 5000, "concurrent stages overlap (%llu ms)", (unsigned long long)ms);
+
+	/* Interactive: stdin written live, a signal reaches the program. */
+	sbx_run *r = start(sys, l, box, 1, &s, "trap 'echo got-usr1; exit 7' USR1; read line; echo \"read:$line\"; "
+	                                        "while :; do sleep 0.05; done", true);
+	if (r) {
+		CHECK(sbx_write_stdin(r, "hello\n", 6) == 0);
+		usleep(300000);
+		CHECK(sbx_signal(r, SIGUSR1) == 0);
+		loop_run(l);
+		CHECKF(s.done == 1 && s.res.exited && s.res.code == 7, "code %d status %s", s.res.code, s.res.status);
+		CHECKF(strstr(out_of(&s), "read:hello") && strstr(out_of(&s), "got-usr1"), "%s", out_of(&s));
+		sbx_result_free(&s.res);
+	}
+
+	/* Cancel: no callback, nothing left. */
+	r = start(sys, l, box, 2, &s, "sleep 100", false);
+	if (r) {
+		sbx_cancel(r);
+		CHECK(s.done == 0);
+	}
+	snprintf(cmd, sizeof cmd, "pgrep -u 1451,1452,1453,1454 >/dev/null");
+	CHECK(system(cmd) != 0);
+
+	/* The box survives its stages; destroying it frees everything. */
+	sbx_box_destroy(box);
+	sbx_system_free(sys);
+	loop_free(l);
+	snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
+	CHECK(system(cmd) == 0);
+	return t_done();
+}
