@@ -1,0 +1,76 @@
+/* proxy_clamp_body: limits over the maximum are rewritten, everything else
+ * survives byte-for-byte in meaning; bodies within limits are left alone. */
+#include <string.h>
+
+#include "json.h"
+#include "proxy.h"
+#include "t.h"
+
+static const proxy_limits lim = {
+	.run_timeout = 3000, .compile_timeout = 10000, .run_cpu_time = 0 /* no clamp */,
+	.compile_cpu_time = 10000, .run_memory_limit = 1000000, .compile_memory_limit = -1,
+};
+
+static int clamp(const char *in, buf *out, char *lang, char *ver)
+{
+	buf_reset(out);
+	return proxy_clamp_body(in, strlen(in), &lim, out, lang, ver, 64);
+}
+
+static const json_value *member(json_doc *d, const char *k) { return json_get(json_root(d), k); }
+
+int main(void)
+{
+	buf out = BUF_INIT;
+	char lang[64], ver[64];
+	json_error err;
+
+	/* within limits: untouched (0), language/version still reported */
+	CHECK(clamp("{\"language\":\"py\",\"version\":\"3.x\",\"run_timeout\":3000}", &out, lang, ver) == 0);
+	CHECK(!strcmp(lang, "py") && !strcmp(ver, "3.x") && out.len == 0);
+
+	/* over: rewritten, other members kept */
+	const char *body = "{\"language\":\"c\",\"version\":\"*\",\"files\":[{\"name\":\"a\\u0000b\",\"content\":\"x\\ny\"}],"
+	                   "\"run_timeout\":999999,\"compile_timeout\":10001.5,\"run_cpu_time\":123456789,"
+	                   "\"run_memory_limit\":2e9,\"compile_memory_limit\":99999999999,\"args\":[1,-2.5,true,null,{}],"
+	                   "\"x\\u0000y\":\"\\u00e9\"}";
+	CHECK(clamp(body, &out, lang, ver) == 1);
+	json_doc *d = json_parse(out.data, out.len, &err);
+	CHECKF(d != NULL, "%s: %s", err.message, out.data);
+	if (d) {
+		CHECK(member(d, "run_timeout")->integer == 3000);
+		CHECK(member(d, "compile_timeout")->integer == 10000);
+		CHECK(member(d, "run_cpu_time")->integer == 123456789);      /* no maximum */
+		CHECK(member(d, "run_memory_limit")->integer == 1000000);
+		CHECK(member(d, "compile_memory_limit")->integer == 99999999999LL);  /* -1: no maximum */
+		const json_value *f = json_at(member(d, "files"), 0);
+		CHECK(json_get(f, "name") && json_get(f, "name")->len == 3 && !memcmp(json_get(f, "name")->u.string, "a\0b", 3));
+		CHECK(json_get(f, "content") && !strcmp(json_get(f, "content")->u.string, "x\ny"));
+		const json_value *a = member(d, "args");
+		CHECK(a && a->len == 5 && json_at(a, 1)->u.number == -2.5 && json_at(a, 2)->type == JSON_TRUE &&
+		      json_at(a, 3)->type == JSON_NULL && json_at(a, 4)->type == JSON_OBJECT);
+		const json_value *root = json_root(d);
+		bool found = false;
+		for (uint32_t i = 0; i < root->len; i++)
+			if (root->u.children[i].key_len == 3 && !memcmp(root->u.children[i].key, "x\0y", 3))
+				found = !strcmp(root->u.children[i].u.string, "\xc3\xa9");
+		CHECK(found);
+		json_free(d);
+	}
+	CHECK(!strcmp(lang, "c") && !strcmp(ver, "*"));
+
+	/* not numbers, negative, not an object, not JSON: left for the engine */
+	CHECK(clamp("{\"language\":\"c\",\"run_timeout\":\"99999\"}", &out, lang, ver) == 0);
+	CHECK(clamp("{\"run_timeout\":-5}", &out, lang, ver) == 0);
+	CHECK(clamp("[1,2]", &out, lang, ver) == 0 && !lang[0]);
+	CHECK(clamp("{nope", &out, lang, ver) == 0 && !lang[0] && !ver[0]);
+	CHECK(clamp("", &out, lang, ver) == 0);
+	/* language not a string, or too long: reported empty */
+	CHECK(clamp("{\"language\":5,\"version\":\"1\"}", &out, lang, ver) == 0 && !lang[0] && !strcmp(ver, "1"));
+	char longer[200] = "{\"language\":\"";
+	memset(longer + strlen(longer), 'a', 100);
+	strcat(longer, "\"}");
+	CHECK(clamp(longer, &out, lang, ver) == 0 && !lang[0]);
+	buf_free(&out);
+	return t_done();
+}
