@@ -1,0 +1,16 @@
+#!/bin/sh
+# bench-sandbox.sh [N] [PARALLEL]: N sequential sandboxed runs of /bin/true from the
+# busybox test package against N plain fork+execs of the same binary (p50, p99, ratio),
+# then N runs with PARALLEL concurrent sandboxes (runs/s) -- all inside one
+# `piston sandbox --bench` process, so the CLI's own start-up is not measured.
+# Each sandboxed run includes creating and destroying its box. Needs root.
+set -eu
+n=${1:-500}
+par=${2:-2}
+cd "$(dirname "$0")/.."
+[ -x ./piston ] || make -s piston
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-sandbox.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+tools/mk-busybox-pkg.sh "$tmp/pkg"
+echo "machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg), kernel $(uname -r)"
+PISTON_LOG_LEVEL=WARN ./piston sandbox --bench "$n" --parallel "$par" --root "$tmp/pkg" -- /bin/true
