@@ -60,6 +60,7 @@ if grep -q SYNTAX_ERROR "$@"; then
   exit 1
 fi
 echo "compiling $*"
+cat > /box/compile_stdin.txt
 { echo '#!/bin/sh'; cat "$@"; } > /box/a.out && chmod 755 /box/a.out
 """
 CC_RUN = "#!/bin/sh\nshift\nexec /box/a.out \"$@\"\n"

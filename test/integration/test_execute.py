@@ -176,7 +176,7 @@ def statuses(e):
 
 def compiled(e):
     st, r = e.execute({"language": "cc", "version": "*", "stdin": "IN",
-                       "files": [{"name": "main.c", "content": "echo \"run $*\"; cat; ls /box\n"},
+                       "files": [{"name": "main.c", "content": "echo \"run $*\"; cat; echo \"cstdin=$(cat compile_stdin.txt)\"; ls /box\n"},
                                  {"name": "lib.c", "content": "echo lib\n"},
                                  {"name": "blob", "content": "AA==", "encoding": "base64"}],
                        "args": ["x"]})
@@ -190,6 +190,7 @@ def compiled(e):
     check(run["stdout"].startswith("run x\nIN\n") and run["stdout"].endswith("lib\n"),
           "run: artifact from compile, args, stdin", run)
     check("a.out" in run["stdout"] and "main.c" in run["stdout"], "compile output carries to run", run)
+    check("cstdin=\n" in run["stdout"], "stdin goes to run only (compile reads nothing)", run)
     st, r = e.execute({"language": "cc", "version": "*",
                        "files": [{"name": "bad.c", "content": "SYNTAX_ERROR"}]})
     check(st == 200 and r["compile"]["status"] == "RE" and r["compile"]["code"] == 1
