@@ -551,12 +551,54 @@ fail:;
 	_exit(127);
 }
 
+/* /proc/1/cmdline is world-readable inside the sandbox: show "init" there,
+ * not the engine's command line. This process has its own copy of the
+ * engine's memory, so its argument area (fields 48-49 of /proc/self/stat)
+ * can simply be overwritten -- unless the stage still needs strings that
+ * live there (a caller that passed its own argv), then it is left alone. */
+static bool inside(const void *p, unsigned long lo, unsigned long hi)
+{
+	return (unsigned long)p >= lo && (unsigned long)p < hi;
+}
+
+static void hide_engine_argv(const sbx_spec *sp)
+{
+	prctl(PR_SET_NAME, "init", 0, 0, 0);
+	char st[1024];
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, st, sizeof st - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return;
+	st[n] = 0;
+	char *p = strrchr(st, ')');
+	unsigned long field[2] = { 0, 0 };
+	for (int i = 3; p && i <= 49; i++) {     /* p sits just before field i */
+		p = strchr(p + 1, ' ');
+		if (p && i >= 48)
+			field[i - 48] = strtoul(p + 1, NULL, 10);
+	}
+	unsigned long lo = field[0], hi = field[1];
+	bool needed = inside(sp->pkg_dir, lo, hi);
+	for (size_t i = 0; sp->argv[i]; i++)
+		needed |= inside(sp->argv[i], lo, hi);
+	for (size_t i = 0; sp->envp && sp->envp[i]; i++)
+		needed |= inside(sp->envp[i], lo, hi);
+	if (!needed && lo && hi > lo + 5 && hi - lo < (1u << 20)) {
+		char *args = (char *)field[0];
+		memset(args, 0, field[1] - field[0]);
+		memcpy(args, "init", 4);
+	}
+}
+
 /* PID 1 of the stage. Never returns. */
 static _Noreturn void init_main(const struct child_args *a)
 {
 	const sbx_spec *sp = a->spec;
 	int rep = a->rep_w;
 	prctl(PR_SET_PDEATHSIG, SIGKILL);       /* the engine died: so does the stage */
+	hide_engine_argv(sp);
 	int netfd = a->sys->netns[sp->slot];
 	if (netfd >= 0 && setns(netfd, CLONE_NEWNET) < 0)
 		init_fail(rep, REPORT_SETUP_FAILED, "enter the network namespace");

@@ -428,6 +428,10 @@ int cmd_sandbox(int argc, char **argv)
 	int rc = parse_args(argc, argv, &c);
 	if (rc)
 		return rc > 0 ? 0 : 2;
+	/* Strings of our own, not in the argument area the sandbox's init hides. */
+	for (char **a = c.cmd; *a; a++)
+		*a = strdup(*a);
+	c.root = strdup(c.root);
 	buf envtext = BUF_INIT;
 	char **env = make_env(c.root, &envtext);
 	unsigned slots = c.slot + 1;

@@ -120,6 +120,9 @@ def root_tree(s):
     check("generated /etc/passwd names the runner", "runner:x:%d:%d:" % (RUNNER, RUNNER) in r["stdout"], r)
     r = s.sh("ls /proc | grep -c '^[0-9]'; cat /proc/1/status | grep ^Uid")
     check("/proc shows only the job", int(r["stdout"].split()[0]) <= 4, r)
+    r = s.sh("tr '\\0' ' ' </proc/1/cmdline; echo; cat /proc/1/comm")
+    check("/proc/1 shows nothing of the engine's command line", "piston" not in r["stdout"]
+          and s.pkg not in r["stdout"] and r["stdout"].split()[:1] == ["init"], r)
     r = s.sh("touch /usr/x 2>&1; touch /pkg/x 2>&1; touch /x 2>&1; mknod /tmp/n c 1 3 2>&1; ls /dev")
     out = r["stdout"]
     check("/usr, /pkg and / are read-only", out.count("Read-only file system") == 3, r)
@@ -237,6 +240,35 @@ def escapes(s):
     check("the box copy never touched the host directory", not os.path.exists(os.path.join(s.box, "left")))
 
 
+def failures_and_crashes(s):
+    p = subprocess.run([PISTON, "sandbox", "--root", s.tmp + "/no-such-package", "--", "/bin/true"],
+                       capture_output=True, env=s.env, timeout=60)
+    r = json.loads(p.stdout or b"{}")
+    check("a missing package is an internal error (XX) with a message",
+          p.returncode == 0 and r.get("status") == "XX" and "package" in r.get("message", ""), (p, r))
+    r = s.run(["/no/such/program"])
+    check("a missing program is XX, not a crash", r["status"] == "XX" and "/no/such/program" in r["message"], r)
+    # The engine is killed with -9 mid-stage: the stage dies with it, and the
+    # next engine removes its cgroups.
+    a = subprocess.Popen(s.argv(["/bin/sleep", "1000"], ["--wall", "60000"]), env=s.env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 30
+    while runner_procs() == "" and time.time() < deadline:
+        time.sleep(0.1)
+    check("stage of the engine to be killed is running", runner_procs() != "")
+    a.kill()
+    a.wait()
+    deadline = time.time() + 10
+    while runner_procs() != "" and time.time() < deadline:
+        time.sleep(0.1)
+    check("kill -9 of the engine kills its stage", runner_procs() == "", runner_procs())
+    stale = [d for d in glob.glob("/sys/fs/cgroup/*/piston-%d" % a.pid) + glob.glob("/sys/fs/cgroup/*/*/*/piston-%d" % a.pid)]
+    r = s.run(["/bin/true"])
+    left = [d for d in stale if os.path.exists(d)]
+    check("the next engine removes a killed engine's cgroups", stale and not left and r["status"] is None,
+          (stale, left, r))
+
+
 def concurrent(s):
     a = subprocess.Popen(s.argv(["/box/hostile", "serve", "pistontest", "4555", "4242", "3"], ["--wall", "8000"]),
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=s.env)
@@ -266,7 +298,7 @@ def main():
         os.mkdir(s.box)
         subprocess.run(["musl-gcc", "-static", "-O1", "-pthread", "-o", os.path.join(s.box, "hostile"),
                         os.path.join(ROOT, "test/sandbox/hostile.c")], check=True)
-        for part in (basics, root_tree, seccomp, limits, escapes, concurrent):
+        for part in (basics, root_tree, seccomp, limits, escapes, failures_and_crashes, concurrent):
             try:
                 part(s)
             except Exception as e:  # a crash in one part is one failure, not the end of the suite
