@@ -5,6 +5,7 @@ that disconnects mid-job; /api/v2/stats and /metrics."""
 import base64
 import json
 import os
+import signal
 import socket
 import sys
 import threading
@@ -324,6 +325,22 @@ def overload():
         check(queued_before == 1 and r["jobs"]["queued"] == 0 and r["jobs"]["running"] == 1,
               "queued job dropped when its client leaves", (queued_before, r["jobs"]))
         th.join()
+        # graceful shutdown: SIGTERM lets running and queued jobs finish and answer
+        res = {}
+
+        def late(i):
+            res[i] = e.execute(sh("sleep 0.7; echo done%d" % i), timeout=60)
+
+        ths = [threading.Thread(target=late, args=(i,)) for i in range(2)]
+        for th in ths:
+            th.start()
+            time.sleep(0.15)
+        e.proc.send_signal(signal.SIGTERM)
+        for th in ths:
+            th.join()
+        rc = e.proc.wait(timeout=30)
+        check(rc == 0 and all(res[i][0] == 200 and res[i][1]["run"]["stdout"] == "done%d\n" % i for i in range(2)),
+              "SIGTERM: running and queued jobs finish, then exit 0", (rc, res))
     finally:
         e.stop()
 
