@@ -94,8 +94,10 @@ struct sbx_run {
 	sbx_callbacks cb;
 	pid_t pid;
 	int pidfd, in_fd, out_fd, err_fd, rep_fd, ctl_fd, oom_fd;
-	const char *stdin_data;
+	const char *stdin_data;    /* non-interactive: the caller's bytes */
 	size_t stdin_len, stdin_off;
+	buf stdin_queue;           /* interactive: written but not yet taken by the pipe */
+	bool stdin_close_pending;  /* interactive: close once the queue is empty */
 	bool interactive;
 	loop_timer *wall_timer, *cpu_timer;
 	uint64_t start_ns;
@@ -769,13 +771,22 @@ static void on_stream(loop *l, int fd, unsigned ev, void *arg)
 		close_fd(r, st == SBX_STDOUT ? &r->out_fd : &r->err_fd);
 }
 
+/* Interactive input waiting for the pipe is capped; beyond it writes fail. */
+#define STDIN_QUEUE_MAX (1u << 20)
+
 static void pump_stdin(sbx_run *r)
 {
-	while (r->in_fd >= 0 && r->stdin_off < r->stdin_len) {
-		size_t chunk = r->stdin_len - r->stdin_off;
-		ssize_t n = write(r->in_fd, r->stdin_data + r->stdin_off, chunk > 65536 ? 65536 : chunk);
+	for (;;) {
+		const char *src = r->interactive ? r->stdin_queue.data : r->stdin_data + r->stdin_off;
+		size_t left = r->interactive ? r->stdin_queue.len : r->stdin_len - r->stdin_off;
+		if (r->in_fd < 0 || left == 0)
+			break;
+		ssize_t n = write(r->in_fd, src, left > 65536 ? 65536 : left);
 		if (n > 0) {
-			r->stdin_off += (size_t)n;
+			if (r->interactive)
+				buf_consume(&r->stdin_queue, (size_t)n);
+			else
+				r->stdin_off += (size_t)n;
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
@@ -784,10 +795,11 @@ static void pump_stdin(sbx_run *r)
 			loop_watch(r->l, r->in_fd, LOOP_WRITE, on_stdin, r);
 			return;
 		}
+		buf_reset(&r->stdin_queue);
 		close_fd(r, &r->in_fd);   /* EPIPE: the program does not read stdin */
 		return;
 	}
-	if (r->in_fd >= 0 && !r->interactive)
+	if (r->in_fd >= 0 && (!r->interactive || r->stdin_close_pending))
 		close_fd(r, &r->in_fd);
 }
 
@@ -907,6 +919,7 @@ static void run_finish(sbx_run *r)
 	close_fd(r, &r->err_fd);
 	close_fd(r, &r->in_fd);
 	close_fd(r, &r->ctl_fd);
+	buf_free(&r->stdin_queue);
 	if (r->oom_fd >= 0) {
 		loop_unwatch(r->l, r->oom_fd);
 		r->oom_fd = -1;    /* owned by the cgroup slot */
@@ -1097,28 +1110,29 @@ fail:;
 
 int sbx_write_stdin(sbx_run *r, const void *data, size_t n)
 {
-	if (!r->interactive || r->in_fd < 0) {
+	if (!r->interactive || r->in_fd < 0 || r->stdin_close_pending) {
 		errno = EPIPE;
 		return -1;
 	}
-	/* Interactive input is small and paced by a person; a full pipe means
-	 * the program does not read, and the excess is dropped. */
-	const char *p = data;
-	while (n) {
-		ssize_t k = write(r->in_fd, p, n);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return -1;
-		p += k;
-		n -= (size_t)k;
+	if (r->stdin_queue.len + n > STDIN_QUEUE_MAX) {
+		errno = ENOBUFS;
+		return -1;
 	}
+	buf_append(&r->stdin_queue, data, n);
+	if (buf_failed(&r->stdin_queue)) {
+		errno = ENOMEM;
+		return -1;
+	}
+	if (r->stdin_queue.len == n)   /* nothing was waiting: try the pipe now */
+		pump_stdin(r);
 	return 0;
 }
 
 void sbx_close_stdin(sbx_run *r)
 {
-	close_fd(r, &r->in_fd);
+	r->stdin_close_pending = true;
+	if (r->stdin_queue.len == 0)
+		close_fd(r, &r->in_fd);
 }
 
 int sbx_signal(sbx_run *r, int signo)
@@ -1147,6 +1161,7 @@ void sbx_cancel(sbx_run *r)
 	if (r->cpu_timer)
 		loop_timer_cancel(r->l, r->cpu_timer);
 	run_free_fds(r);
+	buf_free(&r->stdin_queue);
 	sbx_result_free(&r->res);
 	free(r);
 }

@@ -103,7 +103,10 @@ void sbx_box_destroy(sbx_box *b);
 /* Start a stage. On failure to start, returns NULL and fills err. */
 sbx_run *sbx_start(sbx_system *s, loop *l, const sbx_spec *spec, const sbx_callbacks *cb,
                    char *err, size_t errlen);
-int sbx_write_stdin(sbx_run *r, const void *data, size_t n);  /* interactive only */
+/* Interactive only: queue bytes for the program's stdin (fed as it reads;
+ * at most 1 MiB waiting, beyond that -1 with ENOBUFS). 0, or -1 with errno. */
+int sbx_write_stdin(sbx_run *r, const void *data, size_t n);
+/* Close stdin once everything queued has been taken. */
 void sbx_close_stdin(sbx_run *r);
 int sbx_signal(sbx_run *r, int signo);    /* to the program (not our init) */
 /* Kill the stage now; on_done will not be called; resources are released. */

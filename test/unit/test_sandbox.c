@@ -250,6 +250,20 @@ int main(void)
 		sbx_result_free(&s.res);
 	}
 
+	/* Interactive input larger than a pipe is queued, then EOF after it. */
+	r = start(sys, l, box, 1, &s, "wc -c", true);
+	if (r) {
+		size_t bign = 200000;
+		char *big = malloc(bign);
+		memset(big, 'a', bign);
+		CHECK(sbx_write_stdin(r, big, bign / 2) == 0 && sbx_write_stdin(r, big, bign / 2) == 0);
+		free(big);
+		sbx_close_stdin(r);
+		loop_run(l);
+		CHECKF(s.done == 1 && !strcmp(out_of(&s), "200000\n"), "%s %s", out_of(&s), s.res.message);
+		sbx_result_free(&s.res);
+	}
+
 	/* Cancel: no callback, nothing left. */
 	r = start(sys, l, box, 2, &s, "sleep 100", false);
 	if (r) {
