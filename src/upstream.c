@@ -376,7 +376,6 @@ static bool try_complete(up_call *c, bool eof)
 		c->raw_pos = c->head_len;
 		c->body_have = 0;
 	}
-	const char *body = c->in.data + c->head_len;
 	size_t body_len = 0;
 	bool complete = false, reusable = true;
 	switch (c->kind) {
@@ -423,6 +422,12 @@ static bool try_complete(up_call *c, bool eof)
 		}
 		return false;
 	}
+	/* c->in may have moved since the head was parsed: parse it again so the
+	 * header pointers point into the buffer as it is now. */
+	if (http_parse_response(c->in.data, c->head_len, UP_MAX_HEAD, &c->head) != (ssize_t)c->head_len) {
+		call_finish(c, UP_ERR_PROTOCOL, NULL, false);
+		return true;
+	}
 	size_t conn_len = 0;
 	const char *conn = find_header(&c->head, "Connection", &conn_len);
 	if (c->head.minor_version == 0 ? !(conn && http_header_has_token(conn, conn_len, "keep-alive"))
@@ -430,7 +435,7 @@ static bool try_complete(up_call *c, bool eof)
 		reusable = false;
 	if (eof)
 		reusable = false;
-	up_response res = {.status = c->head.status, .body = body, .body_len = body_len};
+	up_response res = {.status = c->head.status, .body = c->in.data + c->head_len, .body_len = body_len};
 	res.content_type = find_header(&c->head, "Content-Type", &res.content_type_len);
 	call_finish(c, UP_OK, &res, reusable);
 	return true;
