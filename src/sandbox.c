@@ -21,6 +21,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -65,6 +66,10 @@ struct sbx_system {
 	unsigned ncpus;
 	uint64_t tmp_size;        /* /tmp and /dev/shm cap */
 	seccomp_prog seccomp;
+	/* Closing a box's mount fd unmounts its tmpfs, which waits for an RCU
+	 * grace period (milliseconds): a helper thread does it, not the loop. */
+	pthread_t closer;
+	int closer_fd;            /* write end: fd numbers to close; -1 without the thread */
 };
 
 struct sbx_box {
@@ -163,6 +168,22 @@ static int netns_make(int home)
 
 /* ---- system ---- */
 
+static void *closer_main(void *arg)
+{
+	int in = (int)(intptr_t)arg, fd;
+	while (read(in, &fd, sizeof fd) == sizeof fd)
+		close(fd);
+	close(in);
+	return NULL;
+}
+
+/* Close fd on the helper thread (inline if there is none). */
+static void close_later(sbx_system *s, int fd)
+{
+	if (s->closer_fd < 0 || write(s->closer_fd, &fd, sizeof fd) != sizeof fd)
+		close(fd);
+}
+
 sbx_system *sbx_system_init(unsigned slots, char *err, size_t errlen)
 {
 	if (slots == 0)
@@ -191,6 +212,22 @@ sbx_system *sbx_system_init(unsigned slots, char *err, size_t errlen)
 	seccomp_build(&s->seccomp);
 	for (unsigned i = 0; i < slots; i++)
 		s->netns[i] = -1;
+	s->closer_fd = -1;
+	int cp[2];
+	if (pipe2(cp, O_CLOEXEC) == 0) {
+		/* The thread must never take a signal meant for the loop's signalfd. */
+		sigset_t all, old;
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &old);
+		int rc = pthread_create(&s->closer, NULL, closer_main, (void *)(intptr_t)cp[0]);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (rc == 0) {
+			s->closer_fd = cp[1];
+		} else {
+			close(cp[0]);
+			close(cp[1]);
+		}
+	}
 	if (cfg.disable_networking) {
 		int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
 		for (unsigned i = 0; home >= 0 && i < slots; i++)
@@ -228,6 +265,10 @@ void sbx_system_free(sbx_system *s)
 		if (s->netns[i] >= 0)
 			close(s->netns[i]);
 	free(s->netns);
+	if (s->closer_fd >= 0) {
+		close(s->closer_fd);          /* EOF: the thread closes what is queued and ends */
+		pthread_join(s->closer, NULL);
+	}
 	cg_system_free(s->cg);
 	free(s);
 }
@@ -356,7 +397,7 @@ void sbx_box_destroy(sbx_box *b)
 {
 	if (!b)
 		return;
-	close(b->mntfd);
+	close_later(b->sys, b->mntfd);
 	free(b);
 }
 
