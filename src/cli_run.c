@@ -51,6 +51,7 @@ static void usage(FILE *f)
 	        "language LANG on a piston engine; prints its output; exits with its exit code.\n\n"
 	        "options:\n"
 	        "  -l, --language-version VERSION  version or semver selector (default *)\n"
+	        "  -f, --files FILE        an extra file (also accepted as a positional FILE)\n"
 	        "  -i, --stdin FILE        give FILE (\"-\" = this terminal's stdin) as the program's stdin\n"
 	        "  -r, --run-timeout MS    run stage wall-time limit\n"
 	        "  -c, --compile-timeout MS compile stage wall-time limit\n"
@@ -108,15 +109,18 @@ static long parse_ms(const char *opt, const char *v)
 
 static int parse_args(int argc, char **argv, run_opts *o)
 {
-	const char **files;
+	const char **files, **extras;
+	size_t nextras = 0;
 	o->version = "*";
 	o->run_timeout = o->compile_timeout = -1;
 	o->url = getenv("PISTON_URL");
 	if (!o->url || !*o->url)
 		o->url = "http://127.0.0.1:2000";
-	files = calloc((size_t)argc, sizeof *files);
+	/* One table: positional files in the first half, -f extras in the second. */
+	files = calloc(2 * (size_t)argc, sizeof *files);
 	if (!files)
 		return -1;
+	extras = files + argc;
 	o->files = files;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -151,6 +155,11 @@ static int parse_args(int argc, char **argv, run_opts *o)
 				goto missing;
 			o->url = next;
 			i++;
+		} else if (!strcmp(a, "-f") || !strcmp(a, "--files")) {
+			if (!next)   /* Piston's CLI spelling for an extra file */
+				goto missing;
+			extras[nextras++] = next;   /* after the positional files: FILE stays first */
+			i++;
 		} else if (!strcmp(a, "-t") || !strcmp(a, "--interactive")) {
 			o->interactive = true;
 		} else if (!strcmp(a, "-s") || !strcmp(a, "--status")) {
@@ -168,6 +177,8 @@ missing:
 		fprintf(stderr, "piston run: %s needs a value\n", a);
 		return -1;
 	}
+	for (size_t k = 0; k < nextras; k++)
+		files[o->nfiles++] = extras[k];
 	if (!o->language || !o->nfiles) {
 		usage(stderr);
 		return -1;

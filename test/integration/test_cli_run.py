@@ -51,8 +51,8 @@ def main():
               (out, err))
         check(err == "oops\n", "stderr of the program", err)
 
-        rc, out, err = run(e, "sh", main_sh, helper, blob, "-i", "-", stdin=b"piped\n")
-        check(rc == 5 and out.endswith("piped\n"), "-i - reads our stdin; alias", (rc, out, err))
+        rc, out, err = run(e, "-f", helper, "sh", main_sh, "--files", blob, "-i", "-", stdin=b"piped\n")
+        check(rc == 5 and out.endswith("piped\n"), "-i - reads our stdin; alias; -f extra files", (rc, out, err))
 
         rc, out, err = run(e, "shell", sleeper, "-r", "300")
         check(rc == 137 and out == "start\n" and "TO" in err, "-r run timeout: message, 128+9", (rc, out, err))
