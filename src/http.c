@@ -292,6 +292,7 @@ static void respond(http_conn *c, int status, const char *content_type, const ch
 /* A response the server makes itself (errors in the request), then close. */
 static void respond_error_close(http_conn *c, int status, const char *message)
 {
+	log_debug("http: %s: %d %s; closing", c->peer, status, message);
 	buf body = BUF_INIT;
 	buf_puts(&body, "{\"message\":");
 	json_escape(&body, message, strlen(message));
@@ -447,6 +448,8 @@ static void dispatch(http_conn *c, http_request *req)
 	else
 		req->keep_alive = !(conn_hdr && http_header_has_token(conn_hdr, conn_len, "close"));
 	req->peer = c->peer;
+	log_debug("http: %s %.*s %.*s", c->peer, (int)req->method_len, req->method,
+	          (int)(req->path_len > 200 ? 200 : req->path_len), req->path);
 	c->head_request = is_head;
 	c->close_after = !req->keep_alive || s->listen_fd < 0;
 	c->keep_alive_header = req->keep_alive && req->minor_version == 0;
