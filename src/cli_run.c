@@ -594,7 +594,9 @@ static int run_interactive(const run_opts *o, const buf *init)
 			char data[4096];
 			ssize_t n = read(0, data, sizeof data);
 			if (n <= 0) {
-				stdin_open = false;   /* the protocol has no end-of-input message */
+				stdin_open = false;
+				static const char eof[] = "{\"type\":\"data\",\"stream\":\"stdin\",\"eof\":true}";
+				send_frame(&c, eof, sizeof eof - 1);
 			} else {
 				buf m = BUF_INIT;
 				jw w;

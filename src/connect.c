@@ -373,10 +373,18 @@ static void on_message(ws_session *s, const char *data, size_t len)
 			send_close(s, 4003, "Not yet initialized");
 		else if (!json_is(stream, JSON_STRING) || strcmp(stream->u.string, "stdin"))
 			send_close(s, 4004, "Can only write to stdin");
-		else if (!json_is(d, JSON_STRING))
+		else if (d && !json_is(d, JSON_STRING))
 			send_error(s, "data is required as a string");
-		else if (s->job && job_write_stdin(s->job, d->u.string, d->len) < 0)
-			log_debug("connect: stdin for a finished stage dropped");
+		else {
+			/* Extension: "eof": true ends the program's stdin (upstream
+			 * clients never send it; a piped `piston run -t` does). */
+			if (d && s->job && job_write_stdin(s->job, d->u.string, d->len) < 0)
+				log_debug("connect: stdin for a finished stage dropped");
+			if (json_is(json_get(root, "eof"), JSON_TRUE) && s->job)
+				job_close_stdin(s->job);
+			else if (!d)
+				send_error(s, "data is required as a string");
+		}
 	} else if (!strcmp(t, "signal")) {
 		const json_value *sig = json_get(root, "signal");
 		int signo = json_is(sig, JSON_STRING) ? execute_signal_number(sig->u.string) : 0;

@@ -61,6 +61,7 @@ struct job {
 	const char *stdin_data;
 	size_t stdin_len;
 	buf pending_stdin;         /* interactive stdin that arrived before `run` */
+	bool stdin_eof;            /* the client ended stdin (close it once run starts) */
 	sbx_limits compile_limits, run_limits;
 
 	unsigned slot;
@@ -629,6 +630,8 @@ static void stage_start(job *j, bool compile)
 		sbx_write_stdin(j->run, j->pending_stdin.data, j->pending_stdin.len);
 		buf_free(&j->pending_stdin);
 	}
+	if (spec.interactive && j->stdin_eof)
+		sbx_close_stdin(j->run);
 }
 
 static void job_begin(job *j, unsigned slot)
@@ -734,6 +737,15 @@ int job_write_stdin(job *j, const char *data, size_t n)
 		return -1;   /* bounded: a client cannot park unbounded data here */
 	buf_append(&j->pending_stdin, data, n);
 	return buf_failed(&j->pending_stdin) ? -1 : 0;
+}
+
+void job_close_stdin(job *j)
+{
+	if (!j->interactive || j->stdin_eof)
+		return;
+	j->stdin_eof = true;
+	if (j->run && j->stage && j->stage[0] == 'r')
+		sbx_close_stdin(j->run);
 }
 
 int job_signal(job *j, int signo)

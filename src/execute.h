@@ -61,6 +61,8 @@ int job_start(job *j, const job_events *ev, char *msg, size_t msglen);
 void job_cancel(job *j);
 /* Interactive jobs: stdin for the run stage (buffered until it starts). */
 int job_write_stdin(job *j, const char *data, size_t n);
+/* Interactive jobs: end of stdin (the run stage's stdin is closed). */
+void job_close_stdin(job *j);
 int job_signal(job *j, int signo);
 const char *job_language(const job *j);
 const char *job_version(const job *j);

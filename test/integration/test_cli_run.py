@@ -75,6 +75,9 @@ def main():
 
         rc, out, err = run(e, "shell", inter, "-t", stdin=b"typed\n")
         check(rc == 0 and out == "got typed\n", "-t: stdin to the program over the WebSocket", (rc, out, err))
+        catter = write("cat.sh", "cat; echo END\n")
+        rc, out, err = run(e, "shell", catter, "-t", stdin=b"one\ntwo")
+        check(rc == 0 and out == "one\ntwoEND\n", "-t: end of our stdin ends the program's", (rc, out, err))
 
         p = subprocess.Popen([BIN, "run", "shell", trap, "-t", "-u", e.url], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)

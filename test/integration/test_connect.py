@@ -63,6 +63,15 @@ def stdin_and_signals(e):
     check("got early" in seen and "then late" in texts(msgs, "stdout"), "stdin reaches the program", (seen, msgs))
 
     w = WS(e.port)
+    w.send(init("cat; echo END"))
+    w.send({"type": "data", "stream": "stdin", "data": "abc"})
+    w.send({"type": "data", "stream": "stdin", "eof": True})
+    msgs = w.until_close()
+    w.close()
+    check(texts(msgs, "stdout") == "abcEND\n" and last_close(msgs)[1] == 4999,
+          "extension: \"eof\": true closes the program's stdin", msgs)
+
+    w = WS(e.port)
     w.send(init("trap 'echo caught INT; exit 7' INT; echo ready; while :; do sleep 0.05; done"))
     seen = ""
     while "ready" not in seen:
