@@ -1,0 +1,3 @@
+object test {
+  def main(args: Array[String]): Unit = println("O" + "K")
+}
