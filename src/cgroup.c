@@ -231,9 +231,12 @@ static void remove_stale(const char *parent)
 	struct dirent *e;
 	while ((e = readdir(d))) {
 		char *end;
-		if (strncmp(e->d_name, "piston-", 7))
+		/* piston-<pid>: an engine's slots; piston-engine-<pid>: the v2 leaf it moved into. */
+		const char *num = !strncmp(e->d_name, "piston-engine-", 14) ? e->d_name + 14
+		                : !strncmp(e->d_name, "piston-", 7) ? e->d_name + 7 : NULL;
+		if (!num)
 			continue;
-		long pid = strtol(e->d_name + 7, &end, 10);
+		long pid = strtol(num, &end, 10);
 		if (*end || pid <= 0 || pid == (long)getpid() || engine_alive(pid))
 			continue;
 		char path[PATH_MAX];
