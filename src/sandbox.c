@@ -107,6 +107,7 @@ struct sbx_run {
 	loop_timer *wall_timer, *cpu_timer;
 	uint64_t start_ns;
 	enum kill_reason reason;
+	sbx_stream over_stream;    /* which stream hit output_max (OL) */
 	char internal[128];
 	struct init_report rep;
 	size_t rep_len;
@@ -782,8 +783,11 @@ static void take_output(sbx_run *r, sbx_stream st, const char *data, size_t n)
 		if (r->cb.on_output)
 			r->cb.on_output(r->cb.arg, st, data, keep);
 	}
-	if (over)
+	if (over) {
+		if (r->reason == KILL_NONE)
+			r->over_stream = st;
 		run_kill(r, KILL_OUTPUT);
+	}
 }
 
 /* Read what is there; true at EOF (or error). */
@@ -1000,7 +1004,7 @@ static void run_finish(sbx_run *r)
 	switch (r->reason) {
 	case KILL_OUTPUT:
 		set_status(res, "OL", "%s output limit exceeded (%" PRIu64 " bytes)",
-		           res->out.len >= r->lim.output_max ? "stdout" : "stderr", r->lim.output_max);
+		           r->over_stream == SBX_STDERR ? "stderr" : "stdout", r->lim.output_max);
 		break;
 	case KILL_WALL:
 		set_status(res, "TO", "Time limit exceeded: wall time over %" PRIu64 " ms", r->lim.wall_ms);

@@ -108,7 +108,8 @@ sbx_run *sbx_start(sbx_system *s, loop *l, const sbx_spec *spec, const sbx_callb
 int sbx_write_stdin(sbx_run *r, const void *data, size_t n);
 /* Close stdin once everything queued has been taken. */
 void sbx_close_stdin(sbx_run *r);
-int sbx_signal(sbx_run *r, int signo);    /* to the program (not our init) */
+/* Interactive only: deliver signo to the program (not to our init). */
+int sbx_signal(sbx_run *r, int signo);
 /* Kill the stage now; on_done will not be called; resources are released. */
 void sbx_cancel(sbx_run *r);
 

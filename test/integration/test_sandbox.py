@@ -169,6 +169,9 @@ def limits(s):
     r = s.run(["/bin/yes", "flood"], "--output", "1000")
     check("output flood: OL, cut exactly at the cap",
           r["status"] == "OL" and len(r["stdout"]) == 1000 and len(r["output"]) == 1000, r.get("message"))
+    r = s.sh("echo out; yes err >&2", "--output", "1000")
+    check("stderr flood: OL names stderr, stdout kept",
+          r["status"] == "OL" and "stderr" in r["message"] and r["stdout"] == "out\n" and len(r["stderr"]) == 1000, r)
     # Engine memory stays bounded under a flood on both streams.
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     subprocess.run(s.argv(["/bin/sh", "-c", "yes aaaaaaaaaaaaaaaaaaaa & yes bbbbbbbbbbbbbbbbbbbbb >&2 & wait"],
