@@ -21,7 +21,7 @@ tools/mkrepo -o "$repo" "${langs[@]}"
 export PISTON_DATA_DIRECTORY="$data" PISTON_REPO_URL="$repo/index"
 mkdir -p "$data/packages"
 
-ppman_ready() { local o; o=$(./piston ppman list --data "$data" 2>&1 || true); [[ "$o" != *"not built yet"* ]]; }
+ppman_ready() { local o; o=$(./piston ppman --data "$data" list 2>&1 || true); [[ "$o" != *"not built yet"* ]]; }
 
 # Until `piston ppman` exists: the same layout by hand (staging directory, marker last, rename).
 install_by_hand() { # lang version file

@@ -48,6 +48,8 @@ def execute(lang, version, name, content):
         return {"error": str(e)}
 
 for lang_dir in sorted(os.listdir(root) if os.path.isdir(root) else []):
+    if lang_dir.startswith(".") or not os.path.isdir(os.path.join(root, lang_dir)):
+        continue  # ppman's locks, staging and trash entries
     for ver in sorted(os.listdir(os.path.join(root, lang_dir))):
         pdir = os.path.join(root, lang_dir, ver)
         if not os.path.exists(os.path.join(pdir, ".ppman-installed")):
