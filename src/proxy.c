@@ -388,6 +388,7 @@ typedef struct proxy {
 	tunnel *tunnels;
 	size_t ntunnels;
 	bool stopping;
+	uint64_t stop_deadline_ms;     /* shutdown: stop waiting for open connections */
 	/* counters for /metrics */
 	uint64_t responses[6];         /* by status class 1xx..5xx (index 1..5) */
 	uint64_t unauthorized, forbidden, rate_limited, retried, no_engine, reloads, reload_failures;
@@ -1549,7 +1550,7 @@ static void on_hup(loop *l, int signo, void *arg)
 static void stop_check(loop *l, void *arg)
 {
 	proxy *p = arg;
-	if ((http_server_connections(p->http) == 0 && p->ntunnels == 0) || loop_now(l) > p->rr) {
+	if ((http_server_connections(p->http) == 0 && p->ntunnels == 0) || loop_now(l) > p->stop_deadline_ms) {
 		loop_stop(l);
 		return;
 	}
@@ -1570,7 +1571,7 @@ static void on_term(loop *l, int signo, void *arg)
 		loop_timer_cancel(l, p->health_timer);
 		p->health_timer = NULL;
 	}
-	p->rr = loop_now(l) + 10000;   /* reused as the shutdown deadline */
+	p->stop_deadline_ms = loop_now(l) + 10000;
 	stop_check(l, p);
 }
 

@@ -531,10 +531,88 @@ def fake_suite():
         p.stop()
 
 
+def raw_engine_suite():
+    """An engine speaking odd but legal HTTP (until-close bodies, HTTP/1.0),
+    and broken HTTP: the proxy must relay the first and answer 502 JSON to
+    the second, never hang or crash."""
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(64)
+    mode = {"execute": b""}
+    runtimes = json.dumps([{"language": "raw", "version": "1.0.0", "aliases": []}]).encode()
+
+    def serve():
+        while True:
+            try:
+                c, _ = ls.accept()
+            except OSError:
+                return
+            threading.Thread(target=handle, args=(c,), daemon=True).start()
+
+    def handle(c):
+        data = b""
+        try:
+            while True:
+                while b"\r\n\r\n" not in data:
+                    d = c.recv(65536)
+                    if not d:
+                        return
+                    data += d
+                head, _, data = data.partition(b"\r\n\r\n")
+                n = 0
+                for line in head.split(b"\r\n")[1:]:
+                    k, _, v = line.partition(b":")
+                    if k.strip().lower() == b"content-length":
+                        n = int(v)
+                while len(data) < n:
+                    data += c.recv(65536)
+                data = data[n:]
+                if head.startswith(b"GET /api/v2/runtimes"):
+                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(runtimes), runtimes))
+                    continue
+                c.sendall(mode["execute"])
+                c.close()
+                return
+        except OSError:
+            pass
+        finally:
+            c.close()
+    threading.Thread(target=serve, daemon=True).start()
+    url = "http://127.0.0.1:%d" % ls.getsockname()[1]
+    p = Proxy(["--upstream", url, "--anonymous", "1000/s", "--health-interval", "200"])
+    try:
+        wait_until(lambda: p.req("GET", "/api/v2/runtimes")[2] != [], 5)
+        ex = {"language": "raw", "version": "1", "files": [{"content": "x"}]}
+        mode["execute"] = b'HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{"until":"close"}'
+        st, _, body = p.req("POST", "/api/v2/execute", ex)
+        check(st == 200 and body == {"until": "close"}, "a body delimited by the engine closing is relayed", (st, body))
+        mode["execute"] = b"garbage\r\n\r\n"
+        st, _, body = p.req("POST", "/api/v2/execute", ex)
+        check(st == 502 and "malformed" in body.get("message", ""), "a malformed engine answer: 502 JSON", (st, body))
+        mode["execute"] = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort"
+        st, _, body = p.req("POST", "/api/v2/execute", ex)
+        check(st == 502 and "closed" in body.get("message", ""), "an answer cut short: 502 JSON", (st, body))
+        # an engine that hangs up mid-answer is marked down until its next health check
+        up = lambda: p.req("GET", "/api/v2/runtimes")[2] != []  # noqa: E731
+        check(wait_until(up, 5), "the health check brings the engine back")
+        mode["execute"] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
+        st, _, body = p.req("POST", "/api/v2/execute", ex)
+        check(st == 502, "a bad chunked answer: 502", (st, body))
+        mode["execute"] = b""
+        wait_until(up, 5)
+        st, _, body = p.req("POST", "/api/v2/execute", ex)
+        check(st == 502 and "message" in body, "an engine that hangs up without answering: 502 JSON", (st, body))
+        check(p.req("GET", "/")[0] == 200, "the proxy still answers")
+    finally:
+        ls.close()
+        p.stop()
+
+
 def main():
     try:
         config_errors()
         fake_suite()
+        raw_engine_suite()
         main_suite()
     finally:
         for pr in procs:
