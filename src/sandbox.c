@@ -367,11 +367,20 @@ int sbx_box_write(sbx_box *b, const char *relpath, const void *data, size_t len,
 		if (dir < 0)
 			return -1;
 	}
-	int fd = sys_openat2(dir, comp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode & 07777);
+	/* O_NONBLOCK: a FIFO a job left under this name must not hang the engine. */
+	int fd = sys_openat2(dir, comp, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, mode & 0777);
 	saved = errno;
 	if (dir != b->mntfd)
 		close(dir);
 	if (fd < 0) {
+		errno = saved;
+		return -1;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || ftruncate(fd, 0) < 0 ||
+	    fcntl(fd, F_SETFL, 0) < 0) {
+		saved = errno ? errno : EINVAL;
+		close(fd);
 		errno = saved;
 		return -1;
 	}

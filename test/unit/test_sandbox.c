@@ -199,13 +199,15 @@ int main(void)
 	sbx_result_free(&s.res);
 
 	/* Plant links in the box; the engine's writes must not follow them. */
-	snprintf(cmd, sizeof cmd, "ln -s %s link; ln -s %s dirlink; ln -s /proc/self/root/etc etclink", target, tmp);
+	snprintf(cmd, sizeof cmd, "ln -s %s link; ln -s %s dirlink; ln -s /proc/self/root/etc etclink; mkfifo fifo",
+	         target, tmp);
 	run1(sys, l, box, 0, &s, cmd);
 	sbx_result_free(&s.res);
 	CHECK(sbx_box_write(box, "link", "pwned", 5, 0644) < 0);
 	CHECK(sbx_box_write(box, "dirlink/host-secret", "pwned", 5, 0644) < 0);
 	CHECK(sbx_box_write(box, "dirlink/new-file", "pwned", 5, 0644) < 0);
 	CHECK(sbx_box_write(box, "etclink/passwd", "pwned", 5, 0644) < 0);
+	CHECK(sbx_box_write(box, "fifo", "blocked?", 8, 0644) < 0);      /* returns, does not hang */
 	char back[16] = "";
 	tfd = open(target, O_RDONLY);
 	CHECK(tfd >= 0 && read(tfd, back, sizeof back) == 8 && !memcmp(back, "original", 8));
