@@ -570,7 +570,10 @@ def raw_engine_suite():
                 if head.startswith(b"GET /api/v2/runtimes"):
                     c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(runtimes), runtimes))
                     continue
-                c.sendall(mode["execute"])
+                if mode["execute"] == b"hang":
+                    time.sleep(3)
+                else:
+                    c.sendall(mode["execute"])
                 c.close()
                 return
         except OSError:
@@ -579,7 +582,7 @@ def raw_engine_suite():
             c.close()
     threading.Thread(target=serve, daemon=True).start()
     url = "http://127.0.0.1:%d" % ls.getsockname()[1]
-    p = Proxy(["--upstream", url, "--anonymous", "1000/s", "--health-interval", "200"])
+    p = Proxy(["--upstream", url, "--anonymous", "1000/s", "--health-interval", "200", "--upstream-timeout", "700"])
     try:
         wait_until(lambda: p.req("GET", "/api/v2/runtimes")[2] != [], 5)
         ex = {"language": "raw", "version": "1", "files": [{"content": "x"}]}
@@ -602,6 +605,12 @@ def raw_engine_suite():
         wait_until(up, 5)
         st, _, body = p.req("POST", "/api/v2/execute", ex)
         check(st == 502 and "message" in body, "an engine that hangs up without answering: 502 JSON", (st, body))
+        wait_until(up, 5)
+        mode["execute"] = b"hang"
+        t0 = time.time()
+        st, _, body = p.req("POST", "/api/v2/execute", ex)
+        check(st == 504 and "in time" in body.get("message", "") and time.time() - t0 < 2.5,
+              "an engine that does not answer within --upstream-timeout: 504 JSON", (st, body))
         check(p.req("GET", "/")[0] == 200, "the proxy still answers")
     finally:
         ls.close()
