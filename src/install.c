@@ -95,13 +95,24 @@ static int open_packages_dir(const char *data_dir, char *msg, size_t msglen)
 	return pfd;
 }
 
-/* flock on DATA/packages/.lock-LANG-VERSION; returns the fd (close = unlock). */
+/* flock on DATA/.ppman-locks/LANG-VERSION (outside packages/, so nothing
+ * that lists packages ever sees a lock); returns the fd (close = unlock). */
 static int lock_package(int pfd, const char *language, const char *version, bool wait,
                         char *msg, size_t msglen)
 {
 	char name[160];
-	snprintf(name, sizeof name, ".lock-%s-%s", language, version);
-	int fd = openat(pfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	snprintf(name, sizeof name, "%s-%s", language, version);
+	int fd = -1;
+	int dfd = openat(pfd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0 && (mkdirat(dfd, ".ppman-locks", 0700) == 0 || errno == EEXIST)) {
+		int lfd = openat(dfd, ".ppman-locks", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (lfd >= 0) {
+			fd = openat(lfd, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+			close(lfd);
+		}
+	}
+	if (dfd >= 0)
+		close(dfd);
 	if (fd < 0) {
 		snprintf(msg, msglen, "cannot create lock %s: %s", name, strerror(errno));
 		return -1;

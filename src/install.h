@@ -17,7 +17,7 @@
  *   directory is renamed to DATA/packages/LANG/VERSION. A failure at any
  *   point (kill -9 included) leaves nothing listed as installed.
  * - Installs and uninstalls of one LANG-VERSION are serialised across
- *   processes by flock on DATA/packages/.lock-LANG-VERSION.
+ *   processes by flock on DATA/.ppman-locks/LANG-VERSION.
  * - Uninstall renames the package to .trash-* (atomic), then deletes it.
  *   install_cleanup removes .staging-* and .trash-* leftovers (not a staging
  *   directory that a live install still holds locked).

@@ -266,6 +266,8 @@ def local_installs():
     rc, out, err = ppman(d, "install", "demo", repo=REPO)
     C.check(rc == 0 and "demo-1.2.0" in out and installed(d, "demo", "1.2.0"),
             "install newest from a directory path", (rc, out, err))
+    C.check(os.listdir(os.path.join(d, "packages")) == ["demo"], "packages/ holds only the language (no locks)",
+            os.listdir(os.path.join(d, "packages")))
     p = os.path.join(d, "packages", "demo", "1.2.0")
     st = os.stat(os.path.join(p, "usr/bin/tool"))
     C.check(st.st_mode & 0o7777 == 0o755, "setuid bit dropped", oct(st.st_mode))
