@@ -577,7 +577,7 @@ static _Noreturn void run_command(const struct child_args *a, int exec_w)
 	}
 	if (lim->cpu_ms) {
 		/* A per-process backstop; the cgroup counter is the real limit. */
-		rlim_t secs = (rlim_t)(lim->cpu_ms + 999) / 1000 + 1;
+		rlim_t secs = (rlim_t)(lim->cpu_ms + 999) / 1000;
 		rl = (struct rlimit){ secs, secs + 1 };
 		setrlimit(RLIMIT_CPU, &rl);
 	}

@@ -272,6 +272,25 @@ def failures_and_crashes(s):
           (stale, left, r))
 
 
+def without_cgroups(s):
+    """No cgroup hierarchy mounted: the engine still runs, says what it cannot
+    enforce, and falls back to rlimits and rusage."""
+    script = ('for m in /sys/fs/cgroup/*; do umount -l "$m"; done; umount -l /sys/fs/cgroup; '
+              'exec "$@"')
+    p = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh",
+                        *s.argv(["/bin/sh", "-c", "while :; do :; done"], ["--time", "700", "--wall", "20000"])],
+                       capture_output=True, env=s.env, timeout=120)
+    try:
+        r = json.loads(p.stdout)
+    except ValueError:
+        r = {}
+    err = p.stderr.decode(errors="replace")
+    check("without cgroups: the engine says which limits it cannot enforce",
+          "cannot enforce: memory" in err, err[:300])
+    check("without cgroups: CPU limit still ends the job (TO via RLIMIT_CPU)",
+          r.get("status") == "TO" and r.get("cpu_time", 0) >= 700, r)
+
+
 def concurrent(s):
     a = subprocess.Popen(s.argv(["/box/hostile", "serve", "pistontest", "4555", "4242", "3"], ["--wall", "8000"]),
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=s.env)
@@ -301,7 +320,7 @@ def main():
         os.mkdir(s.box)
         subprocess.run(["musl-gcc", "-static", "-O1", "-pthread", "-o", os.path.join(s.box, "hostile"),
                         os.path.join(ROOT, "test/sandbox/hostile.c")], check=True)
-        for part in (basics, root_tree, seccomp, limits, escapes, failures_and_crashes, concurrent):
+        for part in (basics, root_tree, seccomp, limits, escapes, failures_and_crashes, without_cgroups, concurrent):
             try:
                 part(s)
             except Exception as e:  # a crash in one part is one failure, not the end of the suite
