@@ -88,6 +88,8 @@ struct job_queue {
 	engine *e;
 	job_list waiting, running;
 	unsigned *free_slots;      /* stack of free slot numbers */
+	sbx_box **spare;           /* per slot: a fresh empty box made after the
+	                              last job answered, off the latency path */
 	unsigned nfree, nslots;
 	json_doc *overrides;       /* PISTON_LIMIT_OVERRIDES, or NULL */
 	bool dispatching;
@@ -550,12 +552,20 @@ static void job_finish(job *j)
 		sbx_box_destroy(j->box);
 		j->box = NULL;
 	}
+	bool had_slot = j->has_slot;
+	unsigned slot = j->slot;
 	if (j->has_slot) {
 		q->free_slots[q->nfree++] = j->slot;
 		j->has_slot = false;
 	}
 	job_free(j);
 	dispatch(q);
+	/* The slot is on top of the free stack, so the next job takes it: give
+	 * it an empty box now, while the client reads its answer. */
+	if (had_slot && q->nfree && q->free_slots[q->nfree - 1] == slot && !q->spare[slot] && !e->shutting_down) {
+		char err[256];
+		q->spare[slot] = sbx_box_create(e->sandbox, slot, cfg.box_size, err, sizeof err);
+	}
 }
 
 static void job_fail(job *j, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -643,7 +653,10 @@ static void job_begin(job *j, unsigned slot)
 	list_push(&q->running, j);
 	j->t_start = loop_now(j->e->loop);
 	char err[256] = "";
-	j->box = sbx_box_create(j->e->sandbox, slot, cfg.box_size, err, sizeof err);
+	j->box = q->spare[slot];
+	q->spare[slot] = NULL;
+	if (!j->box)
+		j->box = sbx_box_create(j->e->sandbox, slot, cfg.box_size, err, sizeof err);
 	if (!j->box) {
 		job_fail(j, 500, "could not create the job's box: %s", err);
 		return;
@@ -878,8 +891,11 @@ void execute_register(engine *e)
 {
 	job_queue *q = calloc(1, sizeof *q);
 	unsigned slots = cfg.max_concurrent_jobs ? cfg.max_concurrent_jobs : 1;
-	if (!q || !(q->free_slots = malloc(slots * sizeof *q->free_slots))) {
+	if (!q || !(q->free_slots = malloc(slots * sizeof *q->free_slots)) ||
+	    !(q->spare = calloc(slots, sizeof *q->spare))) {
 		log_error("execute: out of memory");
+		if (q)
+			free(q->free_slots);
 		free(q);
 		return;
 	}
@@ -911,6 +927,10 @@ void execute_unregister(engine *e)
 		job_cancel(q->waiting.head);
 	while (q->running.head)
 		job_cancel(q->running.head);
+	for (unsigned i = 0; i < q->nslots; i++)
+		if (q->spare[i])
+			sbx_box_destroy(q->spare[i]);
+	free(q->spare);
 	json_free(q->overrides);
 	free(q->free_slots);
 	free(q);
