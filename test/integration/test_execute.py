@@ -171,6 +171,8 @@ def statuses(e):
     check(st == 200 and run["status"] == "EL" and run["stdout"] == "", "EL: memory limit", run)
     st, r, run = run_ok(e, "sleep 0.2; echo done", run_timeout=1, run_cpu_time=1)
     check(st == 200 and run["status"] == "TO", "1 ms limits honoured", run)
+    st, r, run = run_ok(e, "sleep 0.5; echo done", run_timeout=0.5, run_cpu_time=0.5)
+    check(st == 200 and run["status"] == "TO", "fractional limits round up, never to 'no limit'", run)
     st, r, run = run_ok(e, "sleep 0.2; echo done", run_timeout=0)
     check(st == 200 and run["stdout"] == "done\n", "0 means the default", run)
 
