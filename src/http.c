@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,7 +32,7 @@
 #include "json.h"
 #include "log.h"
 
-#define HTTP_MAX_CONNECTIONS 10000
+#define HTTP_MAX_CONNECTIONS 10000   /* further ones get a 503 and are closed */
 #define HTTP_MAX_ROUTES 64
 #define SCRATCH_SIZE (64 * 1024)
 #define LINGER_MS 2000            /* how long a closing connection drains input */
@@ -97,6 +98,8 @@ struct http_server {
 	size_t nroutes;
 	http_conn *conns;
 	size_t nconns;
+	size_t max_conns;         /* HTTP_MAX_CONNECTIONS, or less if descriptors are few
+	                             (set at the first accept, once other modules hold theirs) */
 	http_request req;         /* the request handed to a handler (one at a time) */
 	time_t date_sec;          /* the second `date` was formatted for */
 	char date[40];            /* "\r\nDate: Wed, 25 Nov 2026 20:14:45 GMT" */
@@ -410,6 +413,9 @@ static void flush(http_conn *c)
 			return;
 		}
 		c->out_off += (size_t)n;
+		/* A client that reads what we send is not idle. */
+		if (c->state == ST_READ && c->out_off < c->out.len)
+			arm_deadline(c, cfg.idle_timeout_ms);
 	}
 	c->out_off = 0;
 	if (c->out.cap > OUT_KEEP_CAP)
@@ -743,6 +749,21 @@ static void peer_text(const struct sockaddr_storage *ss, char *out, size_t n)
 	}
 }
 
+/* Leave descriptors for jobs (pipes, pidfds, boxes): a flood of connections
+ * must not make the sandbox fail. first_fd: the lowest free descriptor at
+ * the first accept, about how many the engine holds for itself. */
+static size_t connection_cap(int first_fd)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return HTTP_MAX_CONNECTIONS;
+	rlim_t reserve = rl.rlim_cur / 4 < 256 ? rl.rlim_cur / 4 : 256;
+	rlim_t used = (rlim_t)first_fd + reserve;
+	if (rl.rlim_cur <= used + 16)
+		return 16;
+	return rl.rlim_cur - used < HTTP_MAX_CONNECTIONS ? (size_t)(rl.rlim_cur - used) : HTTP_MAX_CONNECTIONS;
+}
+
 static void on_accept(loop *l, int fd, unsigned events, void *arg)
 {
 	http_server *s = arg;
@@ -763,10 +784,16 @@ static void on_accept(loop *l, int fd, unsigned events, void *arg)
 			}
 			return;
 		}
-		if (s->nconns >= HTTP_MAX_CONNECTIONS) {
+		if (!s->max_conns) {
+			s->max_conns = connection_cap(cfd);
+			log_debug("http: at most %zu connections", s->max_conns);
+		}
+		if (s->nconns >= s->max_conns) {
+#define BUSY_BODY "{\"message\":\"Too many open connections\"}"
 			static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-			                           "Content-Length: 40\r\nConnection: close\r\n\r\n"
-			                           "{\"message\":\"Too many open connections\"}";
+			                           "Connection: close\r\nContent-Length: 39\r\n\r\n" BUSY_BODY;
+			_Static_assert(sizeof BUSY_BODY - 1 == 39, "Content-Length of the 503 body");
+#undef BUSY_BODY
 			(void)send(cfd, busy, sizeof busy - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
 			close(cfd);
 			continue;

@@ -132,12 +132,13 @@ def wait_closed(sock, timeout=10.0):
 
 
 class Server:
-    def __init__(self, env=None, args=(), data_dir=None, start_timeout=20.0):
+    def __init__(self, env=None, args=(), data_dir=None, start_timeout=20.0, preexec_fn=None):
         self.extra_env = dict(env or {})
         self.args = list(args)
         self.own_data_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="piston-test-")
         self.start_timeout = start_timeout
+        self.preexec_fn = preexec_fn  # e.g. to set resource limits of the server
         self.proc = None
         self.port = None
         self.log_path = None
@@ -156,7 +157,7 @@ class Server:
             self.log_path = os.path.join(tempfile.gettempdir(), "piston-test-%d.log" % self.port)
             log = open(self.log_path, "wb")
             self.proc = subprocess.Popen([PISTON_BIN, "serve"] + self.args, env=env,
-                                         stdout=log, stderr=subprocess.STDOUT)
+                                         stdout=log, stderr=subprocess.STDOUT, preexec_fn=self.preexec_fn)
             log.close()
             if self._wait_ready():
                 return self

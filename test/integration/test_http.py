@@ -342,6 +342,43 @@ def test_config_errors():
             t.check(False, "address in use: exit 1", "still running")
 
 
+def test_connection_cap():
+    """With few descriptors the server keeps some for jobs: connections
+    beyond its cap get a 503 and are closed; the others are served."""
+    import select
+    nofile = 400  # cap = 400 - (descriptors in use, ~30) - min(256, 400 / 4) = about 270
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
+    with Server(preexec_fn=limit, args=["--max-concurrent-jobs", "2"]) as s:
+        socks = [s.connect(timeout=20) for _ in range(330)]
+        time.sleep(0.5)
+        ready, _, _ = select.select(socks, [], [], 0)  # the refused ones were answered at once
+        refused = served = other = 0
+        for sk in ready:
+            try:
+                status, _, body = read_response(sk, timeout=5)
+                refused += status == 503 and b"message" in body
+                other += not (status == 503 and b"message" in body)
+            except (EOFError, OSError):
+                other += 1
+        rest = [sk for sk in socks if sk not in ready]
+        for sk in rest:
+            sk.sendall(b"GET / HTTP/1.1\r\n\r\n")
+        for sk in rest:
+            try:
+                served += read_response(sk, timeout=20)[0] == 200
+            except (EOFError, OSError):
+                other += 1
+        for sk in socks:
+            sk.close()
+        t.check(200 <= served <= 320 and refused >= 10 and served + refused == 330 and other == 0,
+                "connections over the cap get 503 (served %d, refused %d, other %d)" % (served, refused, other))
+        time.sleep(0.3)
+        alive(s, "the connection cap")
+
+
 def test_graceful_shutdown():
     """SIGTERM lets a running job finish and its answer go out; new
     connections are refused meanwhile; the grace period bounds the wait."""
@@ -460,6 +497,7 @@ def main():
         t.check(rc == 0 and time.time() - start < 10, "SIGTERM exits 0 promptly", rc)
         sock.close()
     test_config_errors()
+    test_connection_cap()
     test_graceful_shutdown()
     test_ipv6()
     t.done()
