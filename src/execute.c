@@ -314,10 +314,10 @@ static int parse_limits(job *j, const json_value *root, int *status, char *msg, 
 					            "%s cannot exceed the configured limit of %.17g", name, configured);
 				if (configured > 0 && value < 0)
 					return fail(status, msg, msglen, 400, "%s must be non-negative", name);
-				/* Round fractions up: 0.5 ms must not become 0 = "no limit". */
-				if (value > 0)
-					value = ceil(value);
 			}
+			/* Round fractions up: 0.5 ms must not become 0 = "no limit". */
+			if (value > 0)
+				value = ceil(value);
 			sbx_limits *l = run ? &j->run_limits : &j->compile_limits;
 			if (ci == 0)
 				l->memory_bytes = value > 0 ? (int64_t)fmin(value, 9.2e18) : -1;
