@@ -420,9 +420,9 @@ def test_graceful_shutdown():
     finally:
         s.__exit__(None, None, None)
 
-    s = start(["--shutdown-grace", "300"])
+    s = start(["--shutdown-grace", "300", "--run-timeout", "30000"])
     try:
-        slow = {"language": "shell", "version": "*", "files": [{"content": "sleep 2.5; echo late"}]}
+        slow = {"language": "shell", "version": "*", "files": [{"content": "sleep 10; echo late"}]}
         def cut_short():
             try:
                 s.json("POST", "/api/v2/execute", slow)
@@ -436,7 +436,7 @@ def test_graceful_shutdown():
         s.proc.send_signal(signal.SIGTERM)
         rc = s.proc.wait(30)
         took = time.time() - start_t
-        t.check(rc == 0 and took < 1.8, "grace period bounds the wait (exit 0 after %.1fs)" % took, rc)
+        t.check(rc == 0 and took < 6, "grace period bounds the wait (exit 0 after %.1fs)" % took, rc)
     finally:
         s.__exit__(None, None, None)
 
