@@ -550,11 +550,11 @@ static void health_check_all(proxy *p)
 		upstream_expire_idle(&e->u, loop_now(p->l));
 		if (e->check)
 			continue;
-		char req[400];
-		int n = snprintf(req, sizeof req, "GET /api/v2/runtimes HTTP/1.1\r\nHost: %s\r\nUser-Agent: piston-proxy\r\n\r\n",
-		                 e->u.host_header);
+		buf req = BUF_INIT;
+		buf_printf(&req, "GET /api/v2/runtimes HTTP/1.1\r\nHost: %s\r\nUser-Agent: piston-proxy\r\n\r\n",
+		           e->u.host_header);
 		uint64_t timeout = p->o.health_interval_ms < 5000 ? 5000 : p->o.health_interval_ms;
-		e->check = up_call_start(&e->u, req, (size_t)n, false, timeout, health_done, e);
+		e->check = up_call_start(&e->u, &req, false, timeout, health_done, e);
 	}
 }
 
@@ -576,7 +576,8 @@ static void health_schedule(proxy *p)
 
 typedef struct admission {
 	char rl[256];                  /* RateLimit-* (+ Retry-After) header lines */
-	const key_entry *key;          /* NULL for anonymous */
+	uint32_t rate;                 /* the bucket's refill rate (no pointer into the
+	                                  keys set: SIGHUP may free it meanwhile) */
 } admission;
 
 /* Checks the key, role and rate. Returns true when the request may go on;
@@ -584,7 +585,7 @@ typedef struct admission {
 static bool admit(proxy *p, http_conn *c, const http_request *req, bool need_admin, admission *a)
 {
 	a->rl[0] = 0;
-	a->key = NULL;
+	a->rate = 0;
 	size_t hl = 0;
 	const char *h = http_header_get(req, "Authorization", &hl);
 	const char *k = NULL;
@@ -603,7 +604,7 @@ static bool admit(proxy *p, http_conn *c, const http_request *req, bool need_adm
 			return false;
 		}
 		tb_take(&e->bucket, e->rate, e->burst, loop_now(p->l), &v);
-		a->key = e;
+		a->rate = e->rate;
 	} else if (h && hl) {
 		p->unauthorized++;
 		respond_msg(p, c, 401, NULL, "Malformed Authorization header: send \"Bearer KEY\"");
@@ -615,13 +616,14 @@ static bool admit(proxy *p, http_conn *c, const http_request *req, bool need_adm
 		return false;
 	} else {
 		addr_limiter_take(p->anon, req->peer ? req->peer : "", loop_now(p->l), &v);
+		a->rate = p->o.anon_rate;
 	}
 	tb_format_headers(&v, a->rl, sizeof a->rl);
 	if (!v.allowed) {
 		p->rate_limited++;
 		char msg[160];
 		snprintf(msg, sizeof msg, "Rate limit exceeded (%u requests, refilled at %u/s); retry after %u s",
-		         v.limit, a->key ? a->key->rate : p->o.anon_rate, v.retry_after_s);
+		         v.limit, a->rate, v.retry_after_s);
 		respond_msg(p, c, 429, a->rl, msg);
 		return false;
 	}
@@ -730,11 +732,10 @@ static bool fwd_send(fwd *f)
 	f->e = e;
 	f->tried |= 1ull << (size_t)(e - p->ups);
 	buf req = BUF_INIT;
+	buf_reserve(&req, 256 + f->body.len);
 	build_request(f, e, &req);
 	f->call_ns = mono_ns();
-	f->call = buf_failed(&req) ? NULL
-	                           : up_call_start(&e->u, req.data, req.len, f->head, p->o.upstream_timeout_ms, fwd_done, f);
-	buf_free(&req);
+	f->call = up_call_start(&e->u, &req, f->head, p->o.upstream_timeout_ms, fwd_done, f);
 	if (!f->call)
 		return false;
 	return true;

@@ -270,23 +270,21 @@ static bool call_connect(up_call *c)
 	return loop_watch(c->u->l, c->fd, LOOP_WRITE, call_io, c) == 0;
 }
 
-up_call *up_call_start(upstream *u, const void *request, size_t len, bool head_request,
+up_call *up_call_start(upstream *u, buf *request, bool head_request,
                        uint64_t timeout_ms, up_done_fn *fn, void *arg)
 {
-	up_call *c = calloc(1, sizeof *c);
-	if (!c)
+	up_call *c = buf_failed(request) || !request->len ? NULL : calloc(1, sizeof *c);
+	if (!c) {
+		buf_free(request);
 		return NULL;
+	}
 	c->u = u;
 	c->fn = fn;
 	c->arg = arg;
 	c->head_request = head_request;
 	c->fd = -1;
-	buf_append(&c->out, request, len);
-	if (buf_failed(&c->out)) {
-		buf_free(&c->out);
-		free(c);
-		return NULL;
-	}
+	c->out = *request;
+	*request = (buf)BUF_INIT;
 	u->in_flight++;
 	u->requests++;
 	c->timer = loop_timer_add(u->l, timeout_ms, call_timeout, c);

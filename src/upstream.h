@@ -72,9 +72,10 @@ typedef struct up_response {
 typedef void up_done_fn(void *arg, up_result r, const up_response *res);
 typedef struct up_call up_call;
 
-/* Send request (a complete HTTP/1.1 request: head and body; copied) to u.
- * timeout_ms bounds the whole call. Returns NULL only when out of memory. */
-up_call *up_call_start(upstream *u, const void *request, size_t len, bool head_request,
+/* Send request (a complete HTTP/1.1 request: head and body) to u; the call
+ * takes the buffer over (request is left empty either way). timeout_ms
+ * bounds the whole call. Returns NULL only when out of memory. */
+up_call *up_call_start(upstream *u, buf *request, bool head_request,
                        uint64_t timeout_ms, up_done_fn *fn, void *arg);
 /* Abandon a call: no callback; its connection is closed, not pooled. */
 void up_call_cancel(up_call *c);
