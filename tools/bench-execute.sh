@@ -115,7 +115,9 @@ try:
     busybox = shutil.which("busybox") or "/bin/busybox"
     bench("shell: echo hi", "shell", "echo hi", [busybox, "sh", "-c", "echo hi"], {1: 32, 16: 57})
     if py_pkgs:
-        bench("python: print(42)", "python", "print(42)", [shutil.which("python3"), "-c", "print(42)"], {1: 21, 16: 41})
+        # the system interpreter, not a version-manager shim (pyenv's is a shell script)
+        host_python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else shutil.which("python3")
+        bench("python: print(42)", "python", "print(42)", [host_python, "-c", "print(42)"], {1: 21, 16: 41})
     else:
         print("== python: skipped (no python package under %s/packages)" % os.environ["BENCH_DATA"])
     st, stats = engine.request("GET", "/api/v2/stats")
