@@ -112,6 +112,8 @@ def bench(name, lang, code, bare_argv, piston_ref):
 
 
 try:
+    print("load average before: %.2f %.2f %.2f (on %d CPUs; numbers mean little on a busy machine)"
+          % (os.getloadavg() + (os.cpu_count(),)))
     busybox = shutil.which("busybox") or "/bin/busybox"
     bench("shell: echo hi", "shell", "echo hi", [busybox, "sh", "-c", "echo hi"], {1: 32, 16: 57})
     if py_pkgs:
