@@ -269,12 +269,16 @@ def stats(e):
 
 
 def overload():
-    e = Engine(env={"PISTON_MAX_CONCURRENT_JOBS": "1", "PISTON_MAX_QUEUED_JOBS": "1",
+    e = Engine(env={"PISTON_MAX_CONCURRENT_JOBS": "1", "PISTON_MAX_QUEUED_JOBS": "1", "PISTON_BOX_SIZE": "1048576",
                     "PISTON_LIMIT_OVERRIDES": json.dumps({"shell": {"run_timeout": 1234}})})
     try:
         st, r = e.execute(sh("", run_timeout=1235))
         check(st == 400 and r.get("message") == "run_timeout cannot exceed the configured limit of 1234",
               "PISTON_LIMIT_OVERRIDES wins", (st, r))
+        st, r = e.execute(sh("echo small", files=[{"content": "echo small"}, {"name": "big", "content": "x" * 2000000}]))
+        check(st == 413 and "box" in r.get("message", ""), "files over the box size -> 413 with a message", (st, r))
+        st, r, run = run_ok(e, "echo after")
+        check(st == 200 and run["stdout"] == "after\n", "engine fine after a too-big job", (st, r))
         results = []
         lock = threading.Lock()
 
