@@ -4,7 +4,8 @@
  *
  * A stage: cgroup slot prepared (limits, counters reset) -> clone3 with new
  * mount/PID/IPC/UTS namespaces and a pidfd -> the child enters the slot's
- * pooled network namespace and cgroup, builds a tmpfs root from detached
+ * pooled network namespace and the slot cgroup (then a cgroup namespace
+ * rooted there: clone3 would root it at the engine's), builds a tmpfs root from detached
  * mounts (open_tree clones of the package and of the box), pivots into it,
  * forks the command (setsid, rlimits, uid/gid, no_new_privs, seccomp, exec),
  * reaps everything and reports the command's status through a pipe before
@@ -52,8 +53,8 @@
 #define P_PIDFD 3
 #endif
 
-/* Sizes of the per-stage tmpfs mounts (the box has its own, per job). */
-#define ROOT_TMPFS_OPTS "size=256k,nr_inodes=64,mode=0755"
+/* Sizes of the per-stage tmpfs mounts: /dev (the root is 256k, 64 inodes);
+ * the box, /tmp and /dev/shm are capped at the box size and BOX_INODES. */
 #define DEV_TMPFS_OPTS "size=64k,nr_inodes=64,mode=0755"
 #define BOX_INODES 16384u
 
