@@ -20,9 +20,17 @@
 #include "log.h"
 #include "repo.h"
 
+#define MAX_WORKERS 16   /* package worker processes at once; more requests get 503 */
+
+/* The routes' context: the engine and how many workers are running. */
+typedef struct pkg_api {
+	engine *e;
+	unsigned workers;
+} pkg_api;
+
 /* One request being served by a child process. */
 typedef struct pkg_op {
-	engine *e;
+	pkg_api *api;
 	http_conn *conn;        /* NULL once the client went away (or nobody waits) */
 	pid_t pid;
 	int fd;                 /* read end of the result pipe */
@@ -167,20 +175,26 @@ static void op_readable(loop *l, int fd, unsigned events, void *arg)
 		;
 	bool ok = op->out.len >= 4 && !memcmp(op->out.data, "200\n", 4);
 	if (op->rescan && ok)
-		engine_rescan(op->e);
+		engine_rescan(op->api->e);
 	if (!ok && op->what[0])
 		log_warn("%s failed: %.300s", op->what, op->out.len > 4 ? op->out.data + 4 : "worker died");
 	else if (op->what[0])
 		log_info("%s done", op->what);
 	op_respond(op);
+	op->api->workers--;
 	buf_free(&op->out);
 	free(op);
 }
 
 /* Run work(args) in a child; its result answers conn (may be NULL). */
-static void spawn(engine *e, http_conn *conn, void (*work)(const pkg_args *, buf *),
+static void spawn(pkg_api *api, http_conn *conn, void (*work)(const pkg_args *, buf *),
                   const pkg_args *args, bool rescan, const char *what)
 {
+	if (api->workers >= MAX_WORKERS) {
+		if (conn)
+			http_respond_error(conn, 503, "too many package operations in progress; try again later");
+		return;
+	}
 	pkg_op *op = calloc(1, sizeof *op);
 	int p[2];
 	if (!op || pipe2(p, O_CLOEXEC) < 0) {
@@ -232,13 +246,13 @@ static void spawn(engine *e, http_conn *conn, void (*work)(const pkg_args *, buf
 	}
 	close(p[1]);
 	fcntl(p[0], F_SETFL, O_NONBLOCK);
-	op->e = e;
+	op->api = api;
 	op->conn = conn;
 	op->pid = pid;
 	op->fd = p[0];
 	op->rescan = rescan;
 	snprintf(op->what, sizeof op->what, "%s", what ? what : "");
-	if (loop_watch(e->loop, p[0], LOOP_READ, op_readable, op) < 0) {
+	if (loop_watch(api->e->loop, p[0], LOOP_READ, op_readable, op) < 0) {
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		close(p[0]);
@@ -247,6 +261,7 @@ static void spawn(engine *e, http_conn *conn, void (*work)(const pkg_args *, buf
 			http_respond_error(conn, 500, "cannot watch the package worker");
 		return;
 	}
+	api->workers++;
 	if (conn)
 		http_conn_on_close(conn, op_client_gone, op);
 }
@@ -295,7 +310,8 @@ static void handle_install(http_conn *c, const http_request *req, void *ctx)
 
 static void handle_uninstall(http_conn *c, const http_request *req, void *ctx)
 {
-	engine *e = ctx;
+	pkg_api *api = ctx;
+	engine *e = api->e;
 	pkg_args a;
 	if (!parse_body(c, req, &a))
 		return;
@@ -333,13 +349,20 @@ static void handle_uninstall(http_conn *c, const http_request *req, void *ctx)
 	http_respond_json(c, 200, out.data + 4, out.len - 4);
 	buf_free(&out);
 	pkg_args none = {0};
-	spawn(e, NULL, work_cleanup, &none, false, NULL);   /* delete the renamed tree off the loop */
+	spawn(api, NULL, work_cleanup, &none, false, NULL);   /* delete the renamed tree off the loop */
 }
 
 void packages_register(engine *e)
 {
 	install_cleanup(cfg.data_directory);
-	http_route(e->http, "GET", "/api/v2/packages", handle_list, e);
-	http_route(e->http, "POST", "/api/v2/packages", handle_install, e);
-	http_route(e->http, "DELETE", "/api/v2/packages", handle_uninstall, e);
+	/* lives as long as the engine's routes do: the whole process */
+	pkg_api *api = calloc(1, sizeof *api);
+	if (!api) {
+		log_error("packages: out of memory; /api/v2/packages is not available");
+		return;
+	}
+	api->e = e;
+	http_route(e->http, "GET", "/api/v2/packages", handle_list, api);
+	http_route(e->http, "POST", "/api/v2/packages", handle_install, api);
+	http_route(e->http, "DELETE", "/api/v2/packages", handle_uninstall, api);
 }

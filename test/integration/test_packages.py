@@ -610,6 +610,24 @@ def engine_api():
         C.check(codes == [200, 409, 409], "concurrent POSTs are serialised", res)
     finally:
         eng.stop()
+    # package workers are bounded: a burst of slow GETs gets some 503s, and the engine recovers
+    os.environ["SLOW_SECONDS"] = "2"
+    eng = Engine(packages=False, env={"PISTON_REPO_URL": "http://127.0.0.1:%d/slow/%s" % (
+        srv.server_address[1], os.path.basename(idx))})
+    try:
+        res = []
+        ts = [threading.Thread(target=lambda: res.append(eng.request("GET", "/api/v2/packages")[0]))
+              for _ in range(24)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        C.check(res.count(200) >= 16 and res.count(503) >= 1 and set(res) <= {200, 503},
+                "package workers are bounded (503 beyond)", sorted(res))
+        st, body = eng.request("GET", "/api/v2/packages")
+        C.check(st == 200 and len(body) == 5, "GET works again after the burst", (st, body))
+    finally:
+        eng.stop()
         srv.shutdown()
         srv.server_close()
     engine_kill_during_install()
