@@ -942,7 +942,8 @@ size_t http_server_busy(const http_server *s)
 {
 	size_t n = 0;
 	for (const http_conn *c = s->conns; c; c = c->next)
-		n += c->state == ST_HANDLER || c->out.len > c->out_off;
+		n += c->state == ST_HANDLER || c->out.len > c->out_off ||
+		     (c->state == ST_READ && (c->have_head || c->in.len));   /* a request arriving */
 	return n;
 }
 

@@ -57,7 +57,9 @@ int http_route(http_server *s, const char *method, const char *path, http_handle
 /* Stop accepting new connections (graceful shutdown); open ones finish. */
 void http_server_stop_accepting(http_server *s);
 size_t http_server_connections(const http_server *s);
-/* Connections with a request in a handler or a response not fully written. */
+/* Connections with a request arriving or in a handler, or a response not
+ * fully written (graceful shutdown waits for them; the idle timeout bounds
+ * a request that never completes). */
 size_t http_server_busy(const http_server *s);
 /* The bound port (useful with port 0). */
 int http_server_port(const http_server *s);

@@ -401,10 +401,22 @@ def test_graceful_shutdown():
         result = {}
         worker = th.Thread(target=lambda: result.update(r=s.json("POST", "/api/v2/execute", code)))
         worker.start()
+        upload = s.connect()
+        body = json.dumps({"language": "shell", "version": "*", "files": [{"content": "echo uploaded"}]}).encode()
+        upload.sendall(b"POST /api/v2/execute HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:10])
         time.sleep(0.5)
         start_t = time.time()
         s.proc.send_signal(signal.SIGTERM)
         time.sleep(0.2)
+        upload.sendall(body[10:])
+        try:
+            status, headers, answer = read_response(upload, timeout=20)
+            answer = json.loads(answer)
+        except (EOFError, OSError, ValueError) as e:
+            status, headers, answer = None, {}, repr(e)
+        upload.close()
+        t.check(status == 200 and answer["run"]["stdout"] == "uploaded\n" and headers.get("connection") == "close",
+                "a request arriving during shutdown is finished and answered (then closed)", (status, answer))
         refused = False
         try:
             s.request("GET", "/", timeout=2)
