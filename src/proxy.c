@@ -1173,59 +1173,101 @@ static void tunnel_next_engine(tunnel *t)
 	}
 }
 
-/* Has the client's first frame arrived? Then take language and version
- * from it (when it is an init message) and pick an engine. */
+/* One client frame at d[0..n): 1 complete (header fields filled), 0 need
+ * more bytes, -1 not a frame the proxy should read (unmasked, too big). */
+static int peek_frame(const unsigned char *d, size_t n, unsigned *op, bool *fin, size_t *hl, uint64_t *len)
+{
+	if (n < 2)
+		return 0;
+	*op = d[0] & 0x0f;
+	*fin = d[0] & 0x80;
+	if (!(d[1] & 0x80))
+		return -1;
+	*len = d[1] & 0x7f;
+	*hl = 2;
+	if (*len == 126) {
+		if (n < 4)
+			return 0;
+		*len = (uint64_t)d[2] << 8 | d[3];
+		*hl = 4;
+	} else if (*len == 127) {
+		if (n < 10)
+			return 0;
+		*len = 0;
+		for (int i = 0; i < 8; i++)
+			*len = *len << 8 | d[2 + i];
+		*hl = 10;
+	}
+	*hl += 4;   /* the mask key */
+	if (*len > TUNNEL_FIRST_MAX)
+		return -1;
+	return n >= *hl + *len ? 1 : 0;
+}
+
+/* Has the client's first message arrived (fragments reassembled, control
+ * frames in between skipped)? Then take language and version from it when
+ * it is an init message, and pick an engine. The bytes are not changed:
+ * the engine gets them exactly as the client sent them. */
 static void tunnel_check_first(tunnel *t, bool give_up)
 {
 	const unsigned char *d = (const unsigned char *)t->first.data;
-	size_t n = t->first.len;
-	bool complete = false;
-	if (n >= 2) {
-		uint64_t len = d[1] & 0x7f;
-		size_t hl = 2;
-		if (len == 126 && n >= 4) {
-			len = (uint64_t)d[2] << 8 | d[3];
-			hl = 4;
-		} else if (len == 127 && n >= 10) {
-			len = 0;
-			for (int i = 0; i < 8; i++)
-				len = len << 8 | d[2 + i];
-			hl = 10;
-		} else if (len >= 126) {
-			hl = SIZE_MAX;
+	size_t n = t->first.len, pos = 0;
+	buf msg = BUF_INIT;
+	bool decided = false, text = false;
+	while (!decided) {
+		unsigned op;
+		bool fin;
+		size_t hl;
+		uint64_t len;
+		int r = peek_frame(d + pos, n - pos, &op, &fin, &hl, &len);
+		if (r == 0)
+			break;
+		if (r < 0) {
+			decided = true;   /* the engine will judge it */
+			break;
 		}
-		bool masked = d[1] & 0x80;
-		if (hl != SIZE_MAX && masked && len <= TUNNEL_FIRST_MAX && n >= hl + 4 + len) {
-			complete = true;
-			if ((d[0] & 0x8f) == 0x81) {   /* a final text frame: read it */
-				char *payload = malloc(len + 1);
-				if (payload) {
-					memcpy(payload, d + hl + 4, len);
-					ws_mask(payload, len, d + hl, 0);
-					json_error err;
-					json_doc *doc = json_parse(payload, len, &err);
-					const json_value *root = doc ? json_root(doc) : NULL;
-					const json_value *ty = json_get(root, "type"), *l = json_get(root, "language"),
-					                 *v = json_get(root, "version");
-					if (same_string(ty, &(json_value){.type = JSON_STRING, .len = 4, .u.string = "init"})) {
-						if (json_is(l, JSON_STRING) && l->len < sizeof t->lang && !memchr(l->u.string, 0, l->len))
-							memcpy(t->lang, l->u.string, l->len + 1);
-						if (json_is(v, JSON_STRING) && v->len < sizeof t->version &&
-						    !memchr(v->u.string, 0, v->len))
-							memcpy(t->version, v->u.string, v->len + 1);
-					}
-					json_free(doc);
-					free(payload);
-				}
+		const unsigned char *key = d + pos + hl - 4;
+		if (op >= 8) {
+			pos += hl + (size_t)len;   /* ping/pong/close between fragments */
+			if (op == 8)
+				decided = true;
+			continue;
+		}
+		if ((msg.len == 0 && !text && op != 1) || (text && op != 0)) {
+			decided = true;   /* not a text message: no language to read */
+			break;
+		}
+		text = true;
+		size_t at = msg.len;
+		buf_append(&msg, d + pos + hl, (size_t)len);
+		if (buf_failed(&msg) || msg.len > TUNNEL_FIRST_MAX) {
+			decided = true;
+			break;
+		}
+		if (len)
+			ws_mask(msg.data + at, (size_t)len, key, 0);
+		pos += hl + (size_t)len;
+		if (fin) {
+			json_error err;
+			json_doc *doc = json_parse(msg.data ? msg.data : "", msg.len, &err);
+			const json_value *root = doc ? json_root(doc) : NULL;
+			const json_value *ty = json_get(root, "type"), *l = json_get(root, "language"),
+			                 *v = json_get(root, "version");
+			if (json_is(ty, JSON_STRING) && !strcmp(ty->u.string, "init")) {
+				if (json_is(l, JSON_STRING) && l->len < sizeof t->lang && !memchr(l->u.string, 0, l->len))
+					memcpy(t->lang, l->u.string, l->len + 1);
+				if (json_is(v, JSON_STRING) && v->len < sizeof t->version && !memchr(v->u.string, 0, v->len))
+					memcpy(t->version, v->u.string, v->len + 1);
 			}
-		} else if (hl != SIZE_MAX && (!masked || len > TUNNEL_FIRST_MAX)) {
-			complete = true;   /* not for us to judge: the engine closes it */
+			json_free(doc);
+			decided = true;
 		}
 	}
-	if (complete || give_up || t->first.len >= TUNNEL_FIRST_MAX)
+	buf_free(&msg);
+	if (decided || give_up || t->first.len >= TUNNEL_FIRST_MAX)
 		tunnel_next_engine(t);
 	else
-		tunnel_rewatch(t);   /* wait for the rest of the frame */
+		tunnel_rewatch(t);   /* wait for the rest of the message */
 }
 
 static void tunnel_init_wait(loop *l, void *arg)

@@ -356,6 +356,27 @@ def main_suite():
                                 and m.get("stream") == "stdout"))
         check(all(o.endswith("cc-ws\n") for o in outs[:3]) and "lang=mlang1\nm1-ws\n" == outs[3],
               "WebSocket sessions are routed by the init message's language", outs)
+        # odd first frames are not the proxy's to judge: the engine answers them
+        ws = ws_connect(p.port, {"Authorization": "Bearer " + user})
+        init = json.dumps({"type": "init", "language": "cc", "version": "*", "files": [{"content": "echo frag"}]})
+        ws.send_frame(1, init[:20], fin=False)
+        ws.send_frame(0, init[20:])
+        msgs = ws.until_close()
+        ws.close()
+        check(any(isinstance(m, dict) and m.get("data") == "frag\n" for m in msgs),
+              "a fragmented init goes through (routed when complete)", msgs)
+        ws = ws_connect(p.port, {"Authorization": "Bearer " + user})
+        ws.send_frame(1, init, mask=False)
+        msgs = ws.until_close()
+        ws.close()
+        check(msgs and msgs[-1][0] == "close" and msgs[-1][1] == 1002, "an unmasked first frame: the engine's 1002",
+              msgs)
+        ws = ws_connect(p.port, {"Authorization": "Bearer " + user})
+        ws.sock.sendall(bytes([0x81, 0xFF]) + (1 << 40).to_bytes(8, "big") + b"abcd")
+        msgs = ws.until_close()
+        ws.close()
+        check(msgs and msgs[-1][0] == "close" and msgs[-1][1] == 1009, "a huge first frame: the engine's 1009", msgs)
+        check(p.req("GET", "/", key=user)[0] == 200, "the proxy is still there")
         ws = ws_connect(p.port, {"Authorization": "Bearer " + user})
         t0 = time.time()
         msgs = ws.until_close()
