@@ -62,6 +62,7 @@ struct sbx_system {
 	unsigned slots;
 	cg_system *cg;
 	int *netns;               /* per slot: an empty network namespace with lo up, or -1 */
+	int empty_mntns;          /* a mount namespace holding one empty read-only tmpfs */
 	uid_t uid_base;
 	gid_t gid_base;
 	unsigned ncpus;
@@ -168,6 +169,53 @@ static int netns_make(int home)
 	return fd;
 }
 
+/* ---- the empty mount namespace ---- */
+
+/* A mount namespace whose only mount is an empty read-only tmpfs. Stages
+ * copy it (unshare) instead of the host's mount table: nothing of the host
+ * is in their namespace, there is nothing to unmount before the job runs,
+ * and chroot into the stage's root leaves only that empty tmpfs beneath.
+ * Made once by a short-lived child; -1 on failure. */
+static int empty_mntns_make(void)
+{
+	int ready[2];
+	if (pipe2(ready, O_CLOEXEC) < 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(ready[0]);
+		int fs = -1, root = -1;
+		struct mount_attr ro = { .attr_set = MOUNT_ATTR_RDONLY };
+		if (unshare(CLONE_NEWNS) == 0 && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 &&
+		    (fs = (int)sys_fsopen("tmpfs", FSOPEN_CLOEXEC)) >= 0 &&
+		    sys_fsconfig(fs, FSCONFIG_SET_STRING, "size", "4k", 0) == 0 &&
+		    sys_fsconfig(fs, FSCONFIG_SET_STRING, "nr_inodes", "4", 0) == 0 &&
+		    sys_fsconfig(fs, FSCONFIG_SET_STRING, "mode", "0755", 0) == 0 &&
+		    sys_fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) == 0 &&
+		    (root = (int)sys_fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+		                                                  MOUNT_ATTR_NOEXEC)) >= 0 &&
+		    sys_move_mount(root, "", AT_FDCWD, "/", MOVE_MOUNT_F_EMPTY_PATH) == 0 && fchdir(root) == 0 &&
+		    syscall(SYS_pivot_root, ".", ".") == 0 && umount2(".", MNT_DETACH) == 0 && chdir("/") == 0 &&
+		    sys_mount_setattr(AT_FDCWD, "/", 0, &ro) == 0 && write(ready[1], "1", 1) == 1)
+			pause();
+		_exit(1);
+	}
+	close(ready[1]);
+	char c;
+	int fd = -1;
+	if (pid > 0 && read(ready[0], &c, 1) == 1) {
+		char path[64];
+		snprintf(path, sizeof path, "/proc/%ld/ns/mnt", (long)pid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
+	close(ready[0]);
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	return fd;
+}
+
 /* ---- system ---- */
 
 static void *closer_main(void *arg)
@@ -215,6 +263,12 @@ sbx_system *sbx_system_init(unsigned slots, char *err, size_t errlen)
 	for (unsigned i = 0; i < slots; i++)
 		s->netns[i] = -1;
 	s->closer_fd = -1;
+	if ((s->empty_mntns = empty_mntns_make()) < 0) {
+		snprintf(err, errlen, "cannot create the sandbox's empty mount namespace: %s", strerror(errno));
+		free(s->netns);
+		free(s);
+		return NULL;
+	}
 	int cp[2];
 	if (pipe2(cp, O_CLOEXEC) == 0) {
 		/* The thread must never take a signal meant for the loop's signalfd. */
@@ -267,6 +321,8 @@ void sbx_system_free(sbx_system *s)
 		if (s->netns[i] >= 0)
 			close(s->netns[i]);
 	free(s->netns);
+	if (s->empty_mntns >= 0)
+		close(s->empty_mntns);
 	if (s->closer_fd >= 0) {
 		close(s->closer_fd);          /* EOF: the thread closes what is queued and ends */
 		pthread_join(s->closer, NULL);
@@ -468,8 +524,8 @@ static const char *build_root(const struct child_args *a)
 {
 	const sbx_spec *sp = a->spec;
 	char path[PATH_MAX];
-	if (mount(NULL, "/", NULL, MS_PRIVATE, NULL) < 0)   /* pivot_root refuses shared mounts */
-		return "make / private";
+	/* Still in the engine's mount namespace: only detached mounts are made
+	 * here, the namespace itself is never changed. */
 	if (snprintf(path, sizeof path, "%s/usr", sp->pkg_dir) >= (int)sizeof path)
 		return "package path";
 	int usr = tree_clone_ro(path, AT_FDCWD, AT_RECURSIVE);
@@ -510,15 +566,17 @@ static const char *build_root(const struct child_args *a)
 	    write_file_at(etc, "hosts", "127.0.0.1\tlocalhost piston\n::1\tlocalhost\n") < 0)
 		return "write /etc/group";
 	close(etc);
-	if (sys_move_mount(usr, "", root, "usr", MOVE_MOUNT_F_EMPTY_PATH) < 0 ||
+	/* Into a private copy of the empty namespace, then stack the root on its
+	 * "/" and enter it: beneath it there is only the empty tmpfs. */
+	if (setns(a->sys->empty_mntns, CLONE_NEWNS) < 0 || unshare(CLONE_NEWNS) < 0)
+		return "enter the empty mount namespace";
+	if (sys_move_mount(root, "", AT_FDCWD, "/", MOVE_MOUNT_F_EMPTY_PATH) < 0 ||
+	    sys_move_mount(usr, "", root, "usr", MOVE_MOUNT_F_EMPTY_PATH) < 0 ||
 	    sys_move_mount(pkg, "", root, "pkg", MOVE_MOUNT_F_EMPTY_PATH) < 0 ||
 	    (box >= 0 && sys_move_mount(box, "", root, "box", MOVE_MOUNT_F_EMPTY_PATH) < 0))
-		return "attach /usr, /pkg, /box";
-	/* Stack the root on top of "/" and pivot: the host's tree is detached. */
-	if (sys_move_mount(root, "", AT_FDCWD, "/", MOVE_MOUNT_F_EMPTY_PATH) < 0 || fchdir(root) < 0)
-		return "attach the root";
-	if (syscall(SYS_pivot_root, ".", ".") < 0 || umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
-		return "pivot_root";
+		return "attach the root, /usr, /pkg, /box";
+	if (fchdir(root) < 0 || chroot(".") < 0 || chdir("/") < 0)
+		return "enter the root";
 	char opts[96];
 	snprintf(opts, sizeof opts, "size=%" PRIu64 ",nr_inodes=%u,mode=1777", a->sys->tmp_size, BOX_INODES);
 	if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
@@ -1100,7 +1158,7 @@ sbx_run *sbx_start(sbx_system *s, loop *l, const sbx_spec *spec, const sbx_callb
 	}
 	int cgfd = cg_slot_dirfd(s->cg, spec->slot);
 	struct clone_args ca = {
-		.flags = CLONE_PIDFD | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS |
+		.flags = CLONE_PIDFD | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS |
 		         CLONE_CLEAR_SIGHAND | (cgfd >= 0 ? CLONE_INTO_CGROUP : 0),
 		.pidfd = (uint64_t)(uintptr_t)&r->pidfd,
 		.exit_signal = SIGCHLD,
