@@ -5,8 +5,10 @@
  * A stage: cgroup slot prepared (limits, counters reset) -> clone3 with new
  * mount/PID/IPC/UTS namespaces and a pidfd -> the child enters the slot's
  * pooled network namespace and the slot cgroup (then a cgroup namespace
- * rooted there: clone3 would root it at the engine's), builds a tmpfs root from detached
- * mounts (open_tree clones of the package and of the box), pivots into it,
+ * rooted there: clone3 would root it at the engine's), builds a tmpfs root
+ * from detached mounts (open_tree clones of the package and of the box),
+ * moves it into a private copy of a pre-made empty mount namespace (nothing
+ * of the host in it, nothing to unmount) and chroots into it,
  * forks the command (setsid, rlimits, uid/gid, no_new_privs, seccomp, exec),
  * reaps everything and reports the command's status through a pipe before
  * exiting. Its exit tears the PID namespace down, killing every process of
