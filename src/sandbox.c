@@ -3,7 +3,7 @@
  * stage's init (PID 1 of the new PID namespace, our own code, no exec).
  *
  * A stage: cgroup slot prepared (limits, counters reset) -> clone3 with new
- * mount/PID/IPC/UTS namespaces and a pidfd -> the child enters the slot's
+ * PID/IPC/UTS namespaces and a pidfd -> the child enters the slot's
  * pooled network namespace and the slot cgroup (then a cgroup namespace
  * rooted there: clone3 would root it at the engine's), builds a tmpfs root
  * from detached mounts (open_tree clones of the package and of the box),
