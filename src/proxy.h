@@ -13,8 +13,12 @@
  * - GET /api/v2/runtimes answers the union of the healthy engines' runtimes,
  *   refreshed by a background health check (GET /api/v2/runtimes on each
  *   engine every health interval, on the loop).
- * - GET /api/v2/connect (WebSocket) is tunnelled byte for byte to the
- *   least-loaded healthy engine.
+ * - GET /api/v2/connect (WebSocket): the proxy answers the handshake, reads
+ *   the client's first message (the init, fragments reassembled) to learn
+ *   the language, opens the WebSocket of the least-loaded healthy engine that
+ *   has it, replays the client's bytes unchanged and from then on moves bytes
+ *   both ways untouched. No init within 1 s: any engine (its own init
+ *   timeout applies). No engine: an error message and close 1013.
  * - /api/v2/packages (GET/POST/DELETE) and /metrics need an admin key;
  *   POST/DELETE go to every healthy engine.
  * - Keys (keys.h) from the Authorization header ("Bearer KEY" or the bare
