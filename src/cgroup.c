@@ -159,7 +159,8 @@ static bool own_cgroup(const char *controller, char *out, size_t outlen)
 		if (!c2)
 			continue;
 		*c2 = 0;
-		if (controller[0] ? has_word(c1 + 1, controller) : (!strcmp(line, "0") && !c1[1])) {
+		/* v1: "N:ctrl,ctrl:/path"; v2: "0::/path" */
+		if (controller[0] ? has_word(c1 + 1, controller) : (c1 == line + 1 && line[0] == '0' && !c1[1])) {
 			snprintf(out, outlen, "%s", c2 + 1);
 			found = true;
 		}
