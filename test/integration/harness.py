@@ -156,8 +156,13 @@ class Server:
             env.update(self.extra_env)
             self.log_path = os.path.join(tempfile.gettempdir(), "piston-test-%d.log" % self.port)
             log = open(self.log_path, "wb")
-            self.proc = subprocess.Popen([PISTON_BIN, "serve"] + self.args, env=env,
-                                         stdout=log, stderr=subprocess.STDOUT, preexec_fn=self.preexec_fn)
+            try:
+                self.proc = subprocess.Popen([PISTON_BIN, "serve"] + self.args, env=env,
+                                             stdout=log, stderr=subprocess.STDOUT, preexec_fn=self.preexec_fn)
+            except OSError as e:
+                log.close()
+                os.unlink(self.log_path)
+                raise RuntimeError("cannot start %s: %s" % (PISTON_BIN, e))
             log.close()
             if self._wait_ready():
                 return self
@@ -206,7 +211,13 @@ class Server:
             self.proc.wait()
 
     def __enter__(self):
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.kill()
+            if self.own_data_dir:
+                shutil.rmtree(self.data_dir, ignore_errors=True)
+            raise
 
     def __exit__(self, *exc):
         self.kill()

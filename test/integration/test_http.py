@@ -488,6 +488,14 @@ def test_ipv6():
 
 
 def main():
+    try:
+        run_all()
+    except Exception as e:  # e.g. the server does not start: report, do not hide the summary
+        t.check(False, "test run completed", repr(e))
+    t.done()
+
+
+def run_all():
     srv = Server(args=["--idle-timeout", str(IDLE_MS), "--max-body-size=%d" % MAX_BODY])
     make_packages(srv.data_dir)
     with srv as s:
@@ -512,7 +520,6 @@ def main():
     test_connection_cap()
     test_graceful_shutdown()
     test_ipv6()
-    t.done()
 
 
 main()
