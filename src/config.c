@@ -111,13 +111,13 @@ static const char *check_address(const char *s)
 	return NULL;
 }
 
-static const char *check_overrides(const char *text)
+/* Returns NULL, or why text is bad (a literal or written into msg). */
+static const char *check_overrides(const char *text, char *msg, size_t msglen)
 {
-	static char msg[160];
 	json_error jerr;
 	json_doc *doc = json_parse(text, strlen(text), &jerr);
 	if (!doc) {
-		snprintf(msg, sizeof msg, "invalid JSON: %s", jerr.message);
+		snprintf(msg, msglen, "invalid JSON: %s", jerr.message);
 		return msg;
 	}
 	const json_value *root = json_root(doc);
@@ -127,7 +127,7 @@ static const char *check_overrides(const char *text)
 	for (uint32_t i = 0; !err && i < root->len; i++) {
 		const json_value *lang = &root->u.children[i];
 		if (!json_is(lang, JSON_OBJECT)) {
-			snprintf(msg, sizeof msg, "\"%.40s\" must map to an object of limits", lang->key);
+			snprintf(msg, msglen, "\"%.40s\" must map to an object of limits", lang->key);
 			err = msg;
 			break;
 		}
@@ -137,13 +137,13 @@ static const char *check_overrides(const char *text)
 			for (size_t k = 0; k < sizeof limit_keys / sizeof limit_keys[0]; k++)
 				known |= !strcmp(v->key, limit_keys[k]);
 			if (!known) {
-				snprintf(msg, sizeof msg, "\"%.40s\": unknown limit \"%.40s\"", lang->key, v->key);
+				snprintf(msg, msglen, "\"%.40s\": unknown limit \"%.40s\"", lang->key, v->key);
 				err = msg;
 				break;
 			}
 			bool memory = strstr(v->key, "memory_limit") != NULL;
 			if (!json_is(v, JSON_NUMBER) || !v->is_integer || v->integer < (memory ? -1 : 0)) {
-				snprintf(msg, sizeof msg, "\"%.40s\".%s must be a %s integer", lang->key, v->key,
+				snprintf(msg, msglen, "\"%.40s\".%s must be a %s integer", lang->key, v->key,
 				         memory ? "-1 or non-negative" : "non-negative");
 				err = msg;
 				break;
@@ -154,10 +154,16 @@ static const char *check_overrides(const char *text)
 	return err;
 }
 
-/* Sets one key from text; returns NULL or the reason it is bad. */
-static const char *set_key(config *c, const key *k, const char *val)
+typedef struct reason {
+	char text[160];
+} reason;
+
+/* Sets one key from text; returns NULL or the reason it is bad (a literal
+ * or written into *why). */
+static const char *set_key(config *c, const key *k, const char *val, reason *why_buf)
 {
-	static char msg[160];
+	char *msg = why_buf->text;
+	size_t msglen = sizeof why_buf->text;
 	char *field = (char *)c + k->offset;
 	uint64_t v;
 	switch (k->type) {
@@ -200,7 +206,7 @@ static const char *set_key(config *c, const key *k, const char *val)
 	case K_U32:
 	case K_U64:
 		if (parse_uint(val, &v) < 0 || v < k->min || v > k->max) {
-			snprintf(msg, sizeof msg, "expected %san integer from %llu to %llu",
+			snprintf(msg, msglen, "expected %san integer from %llu to %llu",
 			         k->type == K_MEM ? "-1 or " : "", (unsigned long long)k->min,
 			         (unsigned long long)k->max);
 			return msg;
@@ -219,7 +225,7 @@ static const char *set_key(config *c, const key *k, const char *val)
 			*slot = NULL;
 			return NULL;
 		}
-		const char *why = check_overrides(val);
+		const char *why = check_overrides(val, msg, msglen);
 		if (why)
 			return why;
 		char *copy = strdup(val);
@@ -236,8 +242,9 @@ static const char *set_key(config *c, const key *k, const char *val)
 void config_defaults(config *c)
 {
 	memset(c, 0, sizeof *c);
+	reason unused;
 	for (size_t i = 0; i < NKEYS; i++)
-		(void)set_key(c, &keys[i], keys[i].def);
+		(void)set_key(c, &keys[i], keys[i].def, &unused);
 }
 
 /* "--run-timeout" for "PISTON_RUN_TIMEOUT". */
@@ -274,11 +281,12 @@ int config_load(int argc, char **argv)
 {
 	free(cfg.limit_overrides_json);   /* a reload (tests) replaces everything */
 	config_defaults(&cfg);
+	reason r;
 	for (size_t i = 0; i < NKEYS; i++) {
 		const char *v = getenv(keys[i].env);
 		if (!v)
 			continue;
-		const char *why = set_key(&cfg, &keys[i], v);
+		const char *why = set_key(&cfg, &keys[i], v, &r);
 		if (why)
 			return bad(&keys[i], why);
 	}
@@ -313,7 +321,7 @@ int config_load(int argc, char **argv)
 			fprintf(stderr, "piston: %s: unknown option '%s' (see piston %s --help)\n", prog, arg, prog);
 			return -1;
 		}
-		const char *why = set_key(&cfg, k, val);
+		const char *why = set_key(&cfg, k, val, &r);
 		if (why)
 			return bad(k, why);
 	}

@@ -99,7 +99,7 @@ int cmd_serve(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit();
 
-	static serve_state st;   /* lives for the whole command; not shared */
+	serve_state st = {0};   /* lives until the loop returns, below */
 	engine *e = &st.e;
 	e->loop = loop_new();
 	if (!e->loop) {
