@@ -1,4 +1,12 @@
+/*
+ * proxy: `piston proxy` (promises in proxy.h). This file: options, body
+ * clamping, the runtimes union and health checks, admission (keys, rate
+ * limits), forwarding with failover, package fan-out, metrics, main.
+ * The WebSocket tunnel is in proxy_ws.c; keys and buckets in keys.c; the
+ * engine client in upstream.c.
+ */
 #include "proxy.h"
+#include "proxy_int.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -18,25 +26,8 @@
 #include "loop.h"
 #include "semver.h"
 #include "upstream.h"
-#include "ws.h"
-
-#define PROXY_MAX_UPSTREAMS 64
 
 /* ================================================================ options */
-
-typedef struct proxy_opts {
-	char bind[256];
-	char keys_path[4096];
-	char *upstreams[PROXY_MAX_UPSTREAMS];
-	size_t nupstreams;
-	bool anonymous;
-	uint32_t anon_rate, anon_burst;
-	proxy_limits max;
-	uint64_t max_body_size;
-	uint64_t health_interval_ms;
-	uint64_t upstream_timeout_ms;
-	log_level level;
-} proxy_opts;
 
 typedef enum { O_STR, O_UPSTREAMS, O_RATE, O_U64, O_MEM, O_LOG } opt_kind;
 
@@ -362,42 +353,11 @@ int proxy_clamp_body(const char *body, size_t len, const proxy_limits *lim, buf 
 	return buf_failed(out) ? -1 : 1;
 }
 
-/* ================================================================ state */
-
-typedef struct engine_up {
-	upstream u;
-	json_doc *runtimes;            /* last good /api/v2/runtimes answer */
-	buf runtimes_raw;
-	up_call *check;                /* health check in progress */
-	struct proxy *p;
-} engine_up;
-
-typedef struct tunnel tunnel;
-
-typedef struct proxy {
-	loop *l;
-	http_server *http;
-	proxy_opts o;
-	engine_up ups[PROXY_MAX_UPSTREAMS];
-	size_t nups;
-	size_t rr;                     /* round-robin start among equals */
-	keys_set *keys;
-	addr_limiter *anon;
-	buf runtimes_json;             /* union, rendered when a snapshot changes */
-	loop_timer *health_timer;
-	tunnel *tunnels;
-	size_t ntunnels;
-	bool stopping;
-	uint64_t stop_deadline_ms;     /* shutdown: stop waiting for open connections */
-	/* counters for /metrics */
-	uint64_t responses[6];         /* by status class 1xx..5xx (index 1..5) */
-	uint64_t unauthorized, forbidden, rate_limited, retried, no_engine, reloads, reload_failures;
-	uint64_t added_ns_total, added_count;   /* execute: proxy time excluding the engine */
-} proxy;
+/* ================================================================ responses */
 
 /* Requests carry no cookies, so the wildcards hold (and "*" exposes the
  * RateLimit-* and Retry-After headers to scripts). */
-static const char cors_headers[] =
+const char proxy_cors_headers[] =
 	"Access-Control-Allow-Origin: *\r\n"
 	"Access-Control-Expose-Headers: *\r\n";
 
@@ -405,12 +365,12 @@ static void respond(proxy *p, http_conn *c, int status, const char *ctype, const
                     const void *body, size_t len)
 {
 	char extra[768];
-	snprintf(extra, sizeof extra, "%s%s", cors_headers, rl ? rl : "");
+	snprintf(extra, sizeof extra, "%s%s", proxy_cors_headers, rl ? rl : "");
 	p->responses[status / 100 % 6]++;
 	http_respond_ex(c, status, ctype, extra, body, len);
 }
 
-static void respond_msg(proxy *p, http_conn *c, int status, const char *rl, const char *msg)
+void proxy_respond_msg(proxy *p, http_conn *c, int status, const char *rl, const char *msg)
 {
 	buf b = BUF_INIT;
 	buf_puts(&b, "{\"message\":");
@@ -466,7 +426,7 @@ static void render_union(proxy *p)
 }
 
 /* Does engine e list a runtime for language (or alias) matching selector? */
-static bool engine_has(const engine_up *e, const char *lang, const char *selector)
+bool proxy_engine_has(const engine_up *e, const char *lang, const char *selector)
 {
 	if (!e->runtimes)
 		return false;
@@ -492,7 +452,7 @@ static bool engine_has(const engine_up *e, const char *lang, const char *selecto
 	return false;
 }
 
-static void mark_down(proxy *p, engine_up *e, const char *why)
+void proxy_mark_down(proxy *p, engine_up *e, const char *why)
 {
 	if (e->u.healthy)
 		log_warn("proxy: engine %s is down: %s", e->u.url, why);
@@ -516,7 +476,7 @@ static void health_done(void *arg, up_result r, const up_response *res)
 			snprintf(why, sizeof why, "health check: %s", up_result_text(r));
 		else
 			snprintf(why, sizeof why, "health check: GET /api/v2/runtimes answered %d", res->status);
-		mark_down(p, e, why);
+		proxy_mark_down(p, e, why);
 		return;
 	}
 	bool changed = !e->runtimes || e->runtimes_raw.len != res->body_len ||
@@ -526,7 +486,7 @@ static void health_done(void *arg, up_result r, const up_response *res)
 		json_doc *doc = json_parse(res->body, res->body_len, &err);
 		if (!doc || !json_is(json_root(doc), JSON_ARRAY)) {
 			json_free(doc);
-			mark_down(p, e, "health check: /api/v2/runtimes is not a JSON array");
+			proxy_mark_down(p, e, "health check: /api/v2/runtimes is not a JSON array");
 			return;
 		}
 		json_free(e->runtimes);
@@ -574,15 +534,9 @@ static void health_schedule(proxy *p)
 
 /* ================================================================ admission */
 
-typedef struct admission {
-	char rl[256];                  /* RateLimit-* (+ Retry-After) header lines */
-	uint32_t rate;                 /* the bucket's refill rate (no pointer into the
-	                                  keys set: SIGHUP may free it meanwhile) */
-} admission;
-
 /* Checks the key, role and rate. Returns true when the request may go on;
  * otherwise the response has been sent. */
-static bool admit(proxy *p, http_conn *c, const http_request *req, bool need_admin, admission *a)
+bool proxy_admit(proxy *p, http_conn *c, const http_request *req, bool need_admin, admission *a)
 {
 	a->rl[0] = 0;
 	a->rate = 0;
@@ -595,23 +549,23 @@ static bool admit(proxy *p, http_conn *c, const http_request *req, bool need_adm
 		key_entry *e = keys_lookup(p->keys, k, kl);
 		if (!e) {
 			p->unauthorized++;
-			respond_msg(p, c, 401, NULL, "Invalid API key");
+			proxy_respond_msg(p, c, 401, NULL, "Invalid API key");
 			return false;
 		}
 		if (need_admin && e->role != KEY_ROLE_ADMIN) {
 			p->forbidden++;
-			respond_msg(p, c, 403, NULL, "This endpoint needs an admin API key");
+			proxy_respond_msg(p, c, 403, NULL, "This endpoint needs an admin API key");
 			return false;
 		}
 		tb_take(&e->bucket, e->rate, e->burst, loop_now(p->l), &v);
 		a->rate = e->rate;
 	} else if (h && hl) {
 		p->unauthorized++;
-		respond_msg(p, c, 401, NULL, "Malformed Authorization header: send \"Bearer KEY\"");
+		proxy_respond_msg(p, c, 401, NULL, "Malformed Authorization header: send \"Bearer KEY\"");
 		return false;
 	} else if (!p->anon || need_admin) {
 		p->unauthorized++;
-		respond_msg(p, c, 401, NULL, need_admin ? "This endpoint needs an admin API key"
+		proxy_respond_msg(p, c, 401, NULL, need_admin ? "This endpoint needs an admin API key"
 		                                        : "An API key is required (Authorization: Bearer KEY)");
 		return false;
 	} else {
@@ -624,7 +578,7 @@ static bool admit(proxy *p, http_conn *c, const http_request *req, bool need_adm
 		char msg[160];
 		snprintf(msg, sizeof msg, "Rate limit exceeded (%u requests, refilled at %u/s); retry after %u s",
 		         v.limit, a->rate, v.retry_after_s);
-		respond_msg(p, c, 429, a->rl, msg);
+		proxy_respond_msg(p, c, 429, a->rl, msg);
 		return false;
 	}
 	return true;
@@ -690,7 +644,7 @@ static engine_up *pick_engine(proxy *p, fwd *f)
 		engine_up *e = &p->ups[i];
 		if (!e->u.healthy || (f->tried >> i & 1))
 			continue;
-		if (f->by_language && !engine_has(e, f->lang, f->version))
+		if (f->by_language && !proxy_engine_has(e, f->lang, f->version))
 			continue;
 		if (!best || e->u.in_flight < best->u.in_flight)
 			best = e;
@@ -724,7 +678,7 @@ static bool fwd_send(fwd *f)
 		f->by_language = false;
 		e = pick_engine(p, f);
 		f->by_language = true;
-		if (e && engine_has(e, f->lang, f->version))
+		if (e && proxy_engine_has(e, f->lang, f->version))
 			e = NULL;
 	}
 	if (!e)
@@ -774,7 +728,7 @@ static void fwd_done(void *arg, up_result r, const up_response *res)
 	f->call = NULL;
 	engine_up *e = f->e;
 	if (r == UP_ERR_CONNECT) {
-		mark_down(p, e, "connection refused or failed");
+		proxy_mark_down(p, e, "connection refused or failed");
 		p->retried++;
 		if (fwd_send(f))
 			return;
@@ -786,7 +740,7 @@ static void fwd_done(void *arg, up_result r, const up_response *res)
 		char msg[300];
 		snprintf(msg, sizeof msg, "Engine %s failed during the request: %s", e->u.url, up_result_text(r));
 		if (r == UP_ERR_BROKEN)
-			mark_down(p, e, "closed a connection with a request in flight");
+			proxy_mark_down(p, e, "closed a connection with a request in flight");
 		fwd_error(f, r == UP_ERR_TIMEOUT ? 504 : 502, msg);
 		return;
 	}
@@ -799,18 +753,18 @@ static void fwd_done(void *arg, up_result r, const up_response *res)
 	fwd_answer(f, res->status, ct, res->body, res->body_len);
 }
 
-static void set_xff(fwd *f, const http_request *req)
+void proxy_set_xff(char *out, size_t n_out, const http_request *req)
 {
 	size_t n = 0;
 	const char *prev = http_header_get(req, "X-Forwarded-For", &n);
 	const char *peer = req->peer ? req->peer : "unknown";
-	bool ok = prev && n && n + strlen(peer) + 3 < sizeof f->xff;
+	bool ok = prev && n && n + strlen(peer) + 3 < n_out;
 	for (size_t i = 0; ok && i < n; i++)   /* never pass control bytes on */
 		ok = (unsigned char)prev[i] >= 0x20 && prev[i] != 0x7f;
 	if (ok)
-		snprintf(f->xff, sizeof f->xff, "%.*s, %s", (int)n, prev, peer);
+		snprintf(out, n_out, "%.*s, %s", (int)n, prev, peer);
 	else
-		snprintf(f->xff, sizeof f->xff, "%s", peer);
+		snprintf(out, n_out, "%s", peer);
 }
 
 static fwd *fwd_new(proxy *p, http_conn *c, const http_request *req, const char *path)
@@ -827,7 +781,7 @@ static fwd *fwd_new(proxy *p, http_conn *c, const http_request *req, const char 
 		f->head = true;
 	}
 	snprintf(f->path, sizeof f->path, "%s", path);
-	set_xff(f, req);
+	proxy_set_xff(f->xff, sizeof f->xff, req);
 	return f;
 }
 
@@ -836,11 +790,11 @@ static void on_execute(http_conn *c, const http_request *req, void *ctx)
 	proxy *p = ctx;
 	uint64_t t0 = mono_ns();
 	admission a;
-	if (!admit(p, c, req, false, &a))
+	if (!proxy_admit(p, c, req, false, &a))
 		return;
 	fwd *f = fwd_new(p, c, req, "/api/v2/execute");
 	if (!f) {
-		respond_msg(p, c, 500, a.rl, "Out of memory");
+		proxy_respond_msg(p, c, 500, a.rl, "Out of memory");
 		return;
 	}
 	f->start_ns = t0;
@@ -848,7 +802,7 @@ static void on_execute(http_conn *c, const http_request *req, void *ctx)
 	int rc = proxy_clamp_body(req->body, req->body_len, &p->o.max, &f->body, f->lang, f->version, sizeof f->lang);
 	if (rc < 0) {
 		fwd_free(f);
-		respond_msg(p, c, 500, a.rl, "Out of memory");
+		proxy_respond_msg(p, c, 500, a.rl, "Out of memory");
 		return;
 	}
 	if (rc == 0) {
@@ -868,7 +822,7 @@ static void on_runtimes(http_conn *c, const http_request *req, void *ctx)
 {
 	proxy *p = ctx;
 	admission a;
-	if (!admit(p, c, req, false, &a))
+	if (!proxy_admit(p, c, req, false, &a))
 		return;
 	if (!p->runtimes_json.len)
 		render_union(p);
@@ -899,7 +853,7 @@ static void fan_finish(fanout *fo)
 		if (fo->best_status)
 			respond(p, fo->c, fo->best_status, fo->best_ctype, fo->adm.rl, fo->best_body.data, fo->best_body.len);
 		else
-			respond_msg(p, fo->c, 503, fo->adm.rl, "No engine is available for this request");
+			proxy_respond_msg(p, fo->c, 503, fo->adm.rl, "No engine is available for this request");
 	}
 	buf_free(&fo->best_body);
 	free(fo);
@@ -934,14 +888,14 @@ static void on_packages(http_conn *c, const http_request *req, void *ctx)
 {
 	proxy *p = ctx;
 	admission a;
-	if (!admit(p, c, req, true, &a))
+	if (!proxy_admit(p, c, req, true, &a))
 		return;
 	bool change = !(req->method_len == 3 && !memcmp(req->method, "GET", 3)) &&
 	              !(req->method_len == 4 && !memcmp(req->method, "HEAD", 4));
 	if (!change) {
 		fwd *f = fwd_new(p, c, req, "/api/v2/packages");
 		if (!f) {
-			respond_msg(p, c, 500, a.rl, "Out of memory");
+			proxy_respond_msg(p, c, 500, a.rl, "Out of memory");
 			return;
 		}
 		f->adm = a;
@@ -954,7 +908,7 @@ static void on_packages(http_conn *c, const http_request *req, void *ctx)
 	}
 	fanout *fo = calloc(1, sizeof *fo);
 	if (!fo) {
-		respond_msg(p, c, 500, a.rl, "Out of memory");
+		proxy_respond_msg(p, c, 500, a.rl, "Out of memory");
 		return;
 	}
 	fo->p = p;
@@ -984,538 +938,13 @@ static void on_packages(http_conn *c, const http_request *req, void *ctx)
 		fan_finish(fo);
 }
 
-/* ================================================================ WebSocket tunnel */
-
-/*
- * The proxy answers the handshake itself, reads the client's first frame
- * (the init message) to learn the language, then opens the engine's
- * WebSocket with the same key, checks its 101, and from there moves bytes
- * both ways untouched. The init frame and anything behind it is replayed
- * to the engine right behind its handshake request.
- */
-
-#define TUNNEL_CHUNK (64 * 1024)
-#define TUNNEL_FIRST_MAX (1024 * 1024)   /* bytes held while waiting for init */
-#define TUNNEL_INIT_WAIT_MS 1000         /* then route without a language */
-
-typedef enum { T_AWAIT_INIT, T_CONNECTING, T_HANDSHAKE, T_PUMP } tunnel_state;
-
-typedef struct pipe_dir {
-	int from, to;
-	buf pending;                   /* read from `from`, not yet written to `to` */
-	size_t off;
-	bool eof, shut;
-} pipe_dir;
-
-struct tunnel {
-	proxy *p;
-	tunnel *prev, *next;
-	tunnel_state state;
-	engine_up *e;
-	int cfd, ufd;
-	uint64_t tried;
-	pipe_dir up, down;             /* up: client -> engine; down: engine -> client */
-	buf head;                      /* the upgrade request for the engine */
-	buf first;                     /* client bytes read before an engine was chosen */
-	buf reply;                     /* the engine's handshake answer, until complete */
-	char lang[64], version[64];
-	loop_timer *timer;
-};
-
-static void tunnel_io(loop *l, int fd, unsigned events, void *arg);
-
-static void tunnel_free(tunnel *t)
-{
-	proxy *p = t->p;
-	if (t->timer)
-		loop_timer_cancel(p->l, t->timer);
-	if (t->cfd >= 0) {
-		loop_unwatch(p->l, t->cfd);
-		close(t->cfd);
-	}
-	if (t->ufd >= 0) {
-		loop_unwatch(p->l, t->ufd);
-		close(t->ufd);
-	}
-	if (t->e)
-		t->e->u.in_flight--;
-	if (t->prev)
-		t->prev->next = t->next;
-	else
-		p->tunnels = t->next;
-	if (t->next)
-		t->next->prev = t->prev;
-	p->ntunnels--;
-	buf_free(&t->up.pending);
-	buf_free(&t->down.pending);
-	buf_free(&t->head);
-	buf_free(&t->first);
-	buf_free(&t->reply);
-	free(t);
-}
-
-/* No engine: tell the client in the protocol's own terms, then close. */
-static void tunnel_fail(tunnel *t, const char *msg)
-{
-	buf b = BUF_INIT, m = BUF_INIT;
-	buf_append(&b, t->down.pending.data + t->down.off, t->down.pending.len - t->down.off);
-	buf_puts(&m, "{\"type\":\"error\",\"message\":");
-	json_escape(&m, msg, strlen(msg));
-	buf_putc(&m, '}');
-	ws_encode(&b, WS_OP_TEXT, m.data, m.len, NULL);
-	ws_encode_close(&b, 1013, "Try Again Later", 15, NULL);
-	if (!buf_failed(&b))
-		(void)send(t->cfd, b.data, b.len, MSG_NOSIGNAL | MSG_DONTWAIT);
-	t->p->no_engine++;
-	buf_free(&b);
-	buf_free(&m);
-	tunnel_free(t);
-}
-
-static void tunnel_rewatch(tunnel *t)
-{
-	proxy *p = t->p;
-	unsigned ce = 0, ue = 0;
-	bool down_pending = t->down.pending.len > t->down.off;
-	switch (t->state) {
-	case T_AWAIT_INIT:
-		ce = LOOP_READ | (down_pending ? LOOP_WRITE : 0);
-		break;
-	case T_CONNECTING:
-		ce = down_pending ? LOOP_WRITE : 0;
-		ue = LOOP_WRITE;
-		break;
-	case T_HANDSHAKE:
-		ce = down_pending ? LOOP_WRITE : 0;
-		ue = LOOP_READ | (t->up.pending.len > t->up.off ? LOOP_WRITE : 0);
-		break;
-	case T_PUMP:
-		if (!t->up.eof && t->up.pending.len == t->up.off)
-			ce |= LOOP_READ;
-		if (!t->down.eof && !down_pending)
-			ue |= LOOP_READ;
-		if (t->up.pending.len > t->up.off)
-			ue |= LOOP_WRITE;
-		if (down_pending)
-			ce |= LOOP_WRITE;
-		break;
-	}
-	loop_watch(p->l, t->cfd, ce, tunnel_io, t);
-	if (t->ufd >= 0)
-		loop_watch(p->l, t->ufd, ue, tunnel_io, t);
-}
-
-/* Connect to the next engine (least loaded, with the language when known). */
-static void tunnel_next_engine(tunnel *t)
-{
-	proxy *p = t->p;
-	if (t->timer) {
-		loop_timer_cancel(p->l, t->timer);
-		t->timer = NULL;
-	}
-	if (t->ufd >= 0) {
-		loop_unwatch(p->l, t->ufd);
-		close(t->ufd);
-		t->ufd = -1;
-	}
-	if (t->e) {
-		t->e->u.in_flight--;
-		t->e = NULL;
-	}
-	for (;;) {
-		engine_up *best = NULL;
-		for (int pass = 0; pass < 2 && !best; pass++)
-			for (size_t i = 0; i < p->nups; i++) {
-				engine_up *e = &p->ups[i];
-				if (!e->u.healthy || (t->tried >> i & 1))
-					continue;
-				/* pass 0: engines with the language; pass 1 (none has it):
-				 * any engine, which then reports the unknown runtime */
-				if (pass == 0 && t->lang[0] && !engine_has(e, t->lang, t->version[0] ? t->version : "*"))
-					continue;
-				if (pass == 1 && t->lang[0]) {
-					bool anyone = false;
-					for (size_t j = 0; j < p->nups && !anyone; j++)
-						anyone = p->ups[j].u.healthy && !(t->tried >> j & 1) &&
-						         engine_has(&p->ups[j], t->lang, t->version[0] ? t->version : "*");
-					if (anyone)
-						continue;
-				}
-				if (!best || e->u.in_flight < best->u.in_flight)
-					best = e;
-			}
-		if (!best) {
-			tunnel_fail(t, "No engine is available for this request");
-			return;
-		}
-		t->tried |= 1ull << (size_t)(best - p->ups);
-		int fd = upstream_connect(&best->u);
-		if (fd < 0) {
-			mark_down(p, best, "connection refused or failed");
-			continue;
-		}
-		t->e = best;
-		best->u.in_flight++;
-		t->ufd = fd;
-		t->state = T_CONNECTING;
-		t->up.to = t->down.from = fd;
-		buf_reset(&t->up.pending);
-		t->up.off = 0;
-		buf_append(&t->up.pending, t->head.data, t->head.len);
-		buf_append(&t->up.pending, t->first.data, t->first.len);
-		buf_reset(&t->reply);
-		if (buf_failed(&t->up.pending)) {
-			tunnel_fail(t, "Out of memory");
-			return;
-		}
-		tunnel_rewatch(t);
-		return;
-	}
-}
-
-/* One client frame at d[0..n): 1 complete (header fields filled), 0 need
- * more bytes, -1 not a frame the proxy should read (unmasked, too big). */
-static int peek_frame(const unsigned char *d, size_t n, unsigned *op, bool *fin, size_t *hl, uint64_t *len)
-{
-	if (n < 2)
-		return 0;
-	*op = d[0] & 0x0f;
-	*fin = d[0] & 0x80;
-	if (!(d[1] & 0x80))
-		return -1;
-	*len = d[1] & 0x7f;
-	*hl = 2;
-	if (*len == 126) {
-		if (n < 4)
-			return 0;
-		*len = (uint64_t)d[2] << 8 | d[3];
-		*hl = 4;
-	} else if (*len == 127) {
-		if (n < 10)
-			return 0;
-		*len = 0;
-		for (int i = 0; i < 8; i++)
-			*len = *len << 8 | d[2 + i];
-		*hl = 10;
-	}
-	*hl += 4;   /* the mask key */
-	if (*len > TUNNEL_FIRST_MAX)
-		return -1;
-	return n >= *hl + *len ? 1 : 0;
-}
-
-/* Has the client's first message arrived (fragments reassembled, control
- * frames in between skipped)? Then take language and version from it when
- * it is an init message, and pick an engine. The bytes are not changed:
- * the engine gets them exactly as the client sent them. */
-static void tunnel_check_first(tunnel *t, bool give_up)
-{
-	const unsigned char *d = (const unsigned char *)t->first.data;
-	size_t n = t->first.len, pos = 0;
-	buf msg = BUF_INIT;
-	bool decided = false, text = false;
-	while (!decided) {
-		unsigned op;
-		bool fin;
-		size_t hl;
-		uint64_t len;
-		int r = peek_frame(d + pos, n - pos, &op, &fin, &hl, &len);
-		if (r == 0)
-			break;
-		if (r < 0) {
-			decided = true;   /* the engine will judge it */
-			break;
-		}
-		const unsigned char *key = d + pos + hl - 4;
-		if (op >= 8) {
-			pos += hl + (size_t)len;   /* ping/pong/close between fragments */
-			if (op == 8)
-				decided = true;
-			continue;
-		}
-		if ((msg.len == 0 && !text && op != 1) || (text && op != 0)) {
-			decided = true;   /* not a text message: no language to read */
-			break;
-		}
-		text = true;
-		size_t at = msg.len;
-		buf_append(&msg, d + pos + hl, (size_t)len);
-		if (buf_failed(&msg) || msg.len > TUNNEL_FIRST_MAX) {
-			decided = true;
-			break;
-		}
-		if (len)
-			ws_mask(msg.data + at, (size_t)len, key, 0);
-		pos += hl + (size_t)len;
-		if (fin) {
-			json_error err;
-			json_doc *doc = json_parse(msg.data ? msg.data : "", msg.len, &err);
-			const json_value *root = doc ? json_root(doc) : NULL;
-			const json_value *ty = json_get(root, "type"), *l = json_get(root, "language"),
-			                 *v = json_get(root, "version");
-			if (json_is(ty, JSON_STRING) && !strcmp(ty->u.string, "init")) {
-				if (json_is(l, JSON_STRING) && l->len < sizeof t->lang && !memchr(l->u.string, 0, l->len))
-					memcpy(t->lang, l->u.string, l->len + 1);
-				if (json_is(v, JSON_STRING) && v->len < sizeof t->version && !memchr(v->u.string, 0, v->len))
-					memcpy(t->version, v->u.string, v->len + 1);
-			}
-			json_free(doc);
-			decided = true;
-		}
-	}
-	buf_free(&msg);
-	if (decided || give_up || t->first.len >= TUNNEL_FIRST_MAX)
-		tunnel_next_engine(t);
-	else
-		tunnel_rewatch(t);   /* wait for the rest of the message */
-}
-
-static void tunnel_init_wait(loop *l, void *arg)
-{
-	tunnel *t = arg;
-	t->timer = NULL;
-	if (t->state == T_AWAIT_INIT)
-		tunnel_check_first(t, true);
-}
-
-/* Move bytes one way; false when the tunnel must close. */
-static bool pump(pipe_dir *d, bool can_read, bool can_write)
-{
-	if (can_write && d->pending.len > d->off) {
-		ssize_t n = send(d->to, d->pending.data + d->off, d->pending.len - d->off, MSG_NOSIGNAL);
-		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-			return false;
-		if (n > 0)
-			d->off += (size_t)n;
-		if (d->off == d->pending.len) {
-			buf_reset(&d->pending);
-			d->off = 0;
-		}
-	}
-	if (can_read && !d->eof && d->pending.len == d->off) {
-		if (!buf_reserve(&d->pending, TUNNEL_CHUNK))
-			return false;
-		ssize_t n = recv(d->from, d->pending.data, TUNNEL_CHUNK, 0);
-		if (n == 0) {
-			d->eof = true;
-		} else if (n < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-				return false;
-		} else {
-			d->pending.len = (size_t)n;
-			d->off = 0;
-			ssize_t w = send(d->to, d->pending.data, d->pending.len, MSG_NOSIGNAL | MSG_DONTWAIT);
-			if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-				return false;
-			if (w > 0)
-				d->off = (size_t)w;
-			if (d->off == d->pending.len) {
-				buf_reset(&d->pending);
-				d->off = 0;
-			}
-		}
-	}
-	if (d->eof && d->pending.len == d->off && !d->shut) {
-		shutdown(d->to, SHUT_WR);
-		d->shut = true;
-	}
-	return true;
-}
-
-/* Bytes from the engine while its handshake answer is incomplete. */
-static void tunnel_read_reply(tunnel *t)
-{
-	char tmp[4096];
-	for (;;) {
-		ssize_t n = recv(t->ufd, tmp, sizeof tmp, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return;
-		if (n <= 0) {
-			mark_down(t->p, t->e, "closed the connection during a WebSocket handshake");
-			tunnel_next_engine(t);
-			return;
-		}
-		buf_append(&t->reply, tmp, (size_t)n);
-		http_response_head h;
-		ssize_t hl = http_parse_response(t->reply.data, t->reply.len, 16384, &h);
-		if (hl == HTTP_PARSE_INCOMPLETE && !buf_failed(&t->reply))
-			continue;
-		if (hl < 0 || h.status != 101) {
-			log_warn("proxy: engine %s refused a WebSocket (status %d)", t->e->u.url, hl < 0 ? 0 : h.status);
-			tunnel_next_engine(t);
-			return;
-		}
-		/* the client already has our 101: what follows the engine's goes on */
-		buf_append(&t->down.pending, t->reply.data + hl, t->reply.len - (size_t)hl);
-		buf_free(&t->reply);
-		buf_free(&t->first);
-		t->state = T_PUMP;
-		return;
-	}
-}
-
-static void tunnel_io(loop *l, int fd, unsigned events, void *arg)
-{
-	tunnel *t = arg;
-	bool from_client = fd == t->cfd;
-	bool rd = events & (LOOP_READ | LOOP_ERROR), wr = events & (LOOP_WRITE | LOOP_ERROR);
-	if (from_client && wr && !pump(&t->down, false, true)) {
-		tunnel_free(t);
-		return;
-	}
-	switch (t->state) {
-	case T_AWAIT_INIT:
-		if (from_client && rd) {
-			if (!buf_reserve(&t->first, TUNNEL_CHUNK)) {
-				tunnel_free(t);
-				return;
-			}
-			ssize_t n = recv(fd, t->first.data + t->first.len, TUNNEL_CHUNK, 0);
-			if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-				tunnel_free(t);   /* the client left before saying anything */
-				return;
-			}
-			if (n > 0)
-				t->first.len += (size_t)n;
-			tunnel_check_first(t, false);
-			return;   /* the tunnel may be gone; the next state re-watched */
-		}
-		break;
-	case T_CONNECTING: {
-		if (from_client)
-			break;
-		int soerr = 0;
-		socklen_t sl = sizeof soerr;
-		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 || soerr) {
-			mark_down(t->p, t->e, "connection refused or failed");
-			tunnel_next_engine(t);
-			return;
-		}
-		t->state = T_HANDSHAKE;
-	}
-		/* fall through */
-	case T_HANDSHAKE:
-		if (from_client)
-			break;
-		if (wr || t->up.pending.len > t->up.off) {
-			if (!pump(&t->up, false, true)) {
-				mark_down(t->p, t->e, "closed the connection during a WebSocket handshake");
-				tunnel_next_engine(t);
-				return;
-			}
-		}
-		if (rd) {
-			tunnel_read_reply(t);
-			if (t->state != T_PUMP)
-				return;   /* re-watched by tunnel_next_engine, or waiting */
-		}
-		break;
-	case T_PUMP:
-		if (from_client ? !pump(&t->up, rd, false) : !(pump(&t->down, rd, false) && pump(&t->up, false, wr))) {
-			tunnel_free(t);
-			return;
-		}
-		if (t->up.shut && t->down.shut) {
-			tunnel_free(t);
-			return;
-		}
-		break;
-	}
-	tunnel_rewatch(t);
-}
-
-static bool header_skipped(const http_header *h)
-{
-	static const char *const skip[] = {"Host", "Authorization", "X-Forwarded-For", "Content-Length"};
-	for (size_t i = 0; i < sizeof skip / sizeof skip[0]; i++)
-		if (h->name_len == strlen(skip[i]) && !strncasecmp(h->name, skip[i], h->name_len))
-			return true;
-	return false;
-}
-
-static void on_connect(http_conn *c, const http_request *req, void *ctx)
-{
-	proxy *p = ctx;
-	admission a;
-	if (!admit(p, c, req, false, &a))
-		return;
-	size_t ul = 0, kl = 0, vl = 0;
-	const char *up = http_header_get(req, "Upgrade", &ul);
-	const char *key = http_header_get(req, "Sec-WebSocket-Key", &kl);
-	const char *ver = http_header_get(req, "Sec-WebSocket-Version", &vl);
-	if (!up || !http_header_has_token(up, ul, "websocket")) {
-		respond_msg(p, c, 426, a.rl, "This endpoint needs a WebSocket upgrade");
-		return;
-	}
-	if (!ver || vl != 2 || memcmp(ver, "13", 2)) {
-		respond_msg(p, c, 426, a.rl, "Unsupported WebSocket version (13 is supported)");
-		return;
-	}
-	if (!key || !ws_key_valid(key, kl)) {
-		respond_msg(p, c, 400, a.rl, "Missing or invalid Sec-WebSocket-Key");
-		return;
-	}
-	tunnel *t = calloc(1, sizeof *t);
-	if (!t) {
-		respond_msg(p, c, 500, a.rl, "Out of memory");
-		return;
-	}
-	t->p = p;
-	t->ufd = -1;
-	fwd tmp;   /* only for the X-Forwarded-For text */
-	set_xff(&tmp, req);
-	buf_printf(&t->head, "GET /api/v2/connect%s%.*s HTTP/1.1\r\nHost: %s\r\nX-Forwarded-For: %s\r\n",
-	           req->query ? "?" : "", req->query ? (int)req->query_len : 0, req->query ? req->query : "",
-	           "engine", tmp.xff);
-	for (size_t i = 0; i < req->nheaders; i++) {
-		const http_header *h = &req->headers[i];
-		if (header_skipped(h))
-			continue;
-		buf_append(&t->head, h->name, h->name_len);
-		buf_append(&t->head, ": ", 2);
-		buf_append(&t->head, h->value, h->value_len);
-		buf_append(&t->head, "\r\n", 2);
-	}
-	buf_append(&t->head, "\r\n", 2);
-	char accept[29];
-	ws_accept_key(key, kl, accept);
-	buf_printf(&t->down.pending, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-	                             "Sec-WebSocket-Accept: %s\r\n%s%s\r\n", accept, cors_headers, a.rl);
-	int cfd = -1;
-	http_conn_detach(c, &cfd, &t->first);
-	t->cfd = cfd;
-	t->up.from = t->down.to = cfd;
-	p->responses[1]++;
-	t->next = p->tunnels;
-	if (p->tunnels)
-		p->tunnels->prev = t;
-	p->tunnels = t;
-	p->ntunnels++;
-	if (buf_failed(&t->head) || buf_failed(&t->down.pending) || buf_failed(&t->first)) {
-		tunnel_free(t);
-		return;
-	}
-	t->state = T_AWAIT_INIT;
-	if (!pump(&t->down, false, true)) {
-		tunnel_free(t);
-		return;
-	}
-	t->timer = loop_timer_add(p->l, TUNNEL_INIT_WAIT_MS, tunnel_init_wait, t);
-	if (t->first.len)
-		tunnel_check_first(t, false);   /* the init came right behind the handshake */
-	else
-		tunnel_rewatch(t);
-}
-
 /* ================================================================ metrics */
 
 static void on_metrics(http_conn *c, const http_request *req, void *ctx)
 {
 	proxy *p = ctx;
 	admission a;
-	if (!admit(p, c, req, true, &a))
+	if (!proxy_admit(p, c, req, true, &a))
 		return;
 	buf b = BUF_INIT;
 	buf_puts(&b, "# HELP piston_proxy_responses_total Responses by status class.\n"
@@ -1563,7 +992,7 @@ static void on_metrics(http_conn *c, const http_request *req, void *ctx)
 		buf_printf(&b, "piston_proxy_engine_failures_total{engine=\"%s\"} %llu\n", p->ups[i].u.url,
 		           (unsigned long long)p->ups[i].u.failures);
 	if (buf_failed(&b))
-		respond_msg(p, c, 500, a.rl, "Out of memory");
+		proxy_respond_msg(p, c, 500, a.rl, "Out of memory");
 	else
 		respond(p, c, 200, "text/plain; version=0.0.4", a.rl, b.data, b.len);
 	buf_free(&b);
@@ -1679,7 +1108,7 @@ int cmd_proxy(int argc, char **argv)
 		{"GET", "/", on_root},
 		{"POST", "/api/v2/execute", on_execute},
 		{"GET", "/api/v2/runtimes", on_runtimes},
-		{"GET", "/api/v2/connect", on_connect},
+		{"GET", "/api/v2/connect", proxy_ws_connect},
 		{"GET", "/api/v2/packages", on_packages},
 		{"POST", "/api/v2/packages", on_packages},
 		{"DELETE", "/api/v2/packages", on_packages},
@@ -1710,7 +1139,7 @@ int cmd_proxy(int argc, char **argv)
 	log_info("proxy: stopped");
 out:
 	while (p->tunnels)
-		tunnel_free(p->tunnels);
+		proxy_tunnel_free(p->tunnels);
 	for (size_t i = 0; i < p->nups; i++) {
 		if (p->ups[i].check)
 			up_call_cancel(p->ups[i].check);
