@@ -95,13 +95,10 @@ static int open_packages_dir(const char *data_dir, char *msg, size_t msglen)
 	return pfd;
 }
 
-/* flock on DATA/.ppman-locks/LANG-VERSION (outside packages/, so nothing
- * that lists packages ever sees a lock); returns the fd (close = unlock). */
-static int lock_package(int pfd, const char *language, const char *version, bool wait,
-                        char *msg, size_t msglen)
+/* DATA/.ppman-locks/NAME, created if needed (outside packages/, so nothing
+ * that lists packages ever sees a lock); -1 with errno on failure. */
+static int open_lock(int pfd, const char *name)
 {
-	char name[160];
-	snprintf(name, sizeof name, "%s-%s", language, version);
 	int fd = -1;
 	int dfd = openat(pfd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd >= 0 && (mkdirat(dfd, ".ppman-locks", 0700) == 0 || errno == EEXIST)) {
@@ -111,8 +108,26 @@ static int lock_package(int pfd, const char *language, const char *version, bool
 			close(lfd);
 		}
 	}
+	int saved = errno;
 	if (dfd >= 0)
 		close(dfd);
+	errno = saved;
+	return fd;
+}
+
+static void flock_wait(int fd, int op)
+{
+	while (flock(fd, op) < 0 && errno == EINTR)
+		;
+}
+
+/* flock on DATA/.ppman-locks/LANG-VERSION; returns the fd (close = unlock). */
+static int lock_package(int pfd, const char *language, const char *version, bool wait,
+                        char *msg, size_t msglen)
+{
+	char name[160];
+	snprintf(name, sizeof name, "%s-%s", language, version);
+	int fd = open_lock(pfd, name);
 	if (fd < 0) {
 		snprintf(msg, msglen, "cannot create lock %s: %s", name, strerror(errno));
 		return -1;
@@ -472,13 +487,22 @@ int install_from(const install_request *rq, const char *version, const char *loc
 	}
 	snprintf(staging, sizeof staging, ".staging-%s-%s-%ld", lang, version, (long)getpid());
 	remove_tree_at(pfd, staging, 0);   /* our own pid's leftover: certainly dead */
+	/* The staging directory is created and locked while holding the cleanup
+	 * lock shared, so install_cleanup (exclusive) never sees it unlocked. */
+	int cl = open_lock(pfd, ".cleanup");
+	if (cl >= 0)
+		flock_wait(cl, LOCK_SH);
 	if (mkdirat(pfd, staging, 0755) < 0 ||
 	    (sfd = openat(pfd, staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
 		snprintf(msg, msglen, "cannot create staging directory: %s", strerror(errno));
 		staging[0] = '\0';
+		if (cl >= 0)
+			close(cl);
 		goto out;
 	}
-	flock(sfd, LOCK_EX);   /* tells install_cleanup this staging directory is alive */
+	flock_wait(sfd, LOCK_EX);   /* tells install_cleanup this staging directory is alive */
+	if (cl >= 0)
+		close(cl);
 	fchmod(sfd, 0755);
 
 	pl = calloc(1, sizeof *pl);
@@ -707,6 +731,9 @@ void install_cleanup(const char *data_dir)
 	int pfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (pfd < 0)
 		return;
+	int cl = open_lock(pfd, ".cleanup");
+	if (cl >= 0)
+		flock_wait(cl, LOCK_EX);   /* no install is between creating and locking its staging dir */
 	int dfd = dup(pfd);
 	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
 	struct dirent *de;
@@ -732,5 +759,7 @@ void install_cleanup(const char *data_dir)
 	}
 	if (d)
 		closedir(d);
+	if (cl >= 0)
+		close(cl);
 	close(pfd);
 }

@@ -502,6 +502,19 @@ def kill_during_install():
     already = [r for r in results if "Already installed" in r[2]]
     C.check(len(oks) == 1 and len(already) == 2 and installed(d, "slow", "1.0.0") and not leftovers(d),
             "concurrent installs are serialised", results)
+    # many racing installs (each ppman run also cleans leftovers at its start): never a lost staging dir
+    fast = package_bytes("race", "1.0.0", extra=lambda tf: [add(tf, "./usr/f%d" % i, b"x" * 5000) for i in range(200)])
+    idx_r = index("index-race", [("race", "1.0.0", publish("race-1.0.0.pkg.tar.gz", fast), "race-1.0.0.pkg.tar.gz")])
+    bad = []
+    for _ in range(4):
+        d = fresh()
+        procs = [subprocess.Popen([BIN, "ppman", "--data", d, "--repo", idx_r, "install", "race"], env=e,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(6)]
+        results = [(q.wait(timeout=120), q.stdout.read(), q.stderr.read()) for q in procs]
+        if (sum(r[0] == 0 for r in results) != 1 or
+                sum("Already installed" in r[2] for r in results) != 5 or leftovers(d)):
+            bad.append(results)
+    C.check(not bad, "racing installs and cleanups: exactly one install, no errors", bad[:1])
     srv.shutdown()
     srv.server_close()
 
@@ -611,7 +624,7 @@ def engine_api():
     finally:
         eng.stop()
     # package workers are bounded: a burst of slow GETs gets some 503s, and the engine recovers
-    os.environ["SLOW_SECONDS"] = "2"
+    os.environ["SLOW_SECONDS"] = "4"
     eng = Engine(packages=False, env={"PISTON_REPO_URL": "http://127.0.0.1:%d/slow/%s" % (
         srv.server_address[1], os.path.basename(idx))})
     try:
