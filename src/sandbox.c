@@ -982,11 +982,10 @@ static void on_exit_pidfd(loop *l, int fd, unsigned ev, void *arg)
 {
 	sbx_run *r = arg;
 	siginfo_t si = {0};
-	if (syscall(SYS_waitid, P_PIDFD, r->pidfd, &si, WEXITED | WNOHANG | __WALL, NULL) < 0 || si.si_pid == 0) {
-		if (!(ev & LOOP_ERROR))
-			return;
-	}
-	run_finish(r);
+	long rc = syscall(SYS_waitid, P_PIDFD, r->pidfd, &si, WEXITED | WNOHANG | __WALL, NULL);
+	if (rc == 0 && si.si_pid == 0 && !(ev & LOOP_ERROR))
+		return;                   /* not yet */
+	run_finish(r);                    /* reaped (by us or, ECHILD, by someone else) */
 }
 
 static const char *signal_name(int sig)
@@ -1163,7 +1162,9 @@ sbx_run *sbx_start(sbx_system *s, loop *l, const sbx_spec *spec, const sbx_callb
 		.flags = CLONE_PIDFD | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS |
 		         CLONE_CLEAR_SIGHAND | (cgfd >= 0 ? CLONE_INTO_CGROUP : 0),
 		.pidfd = (uint64_t)(uintptr_t)&r->pidfd,
-		.exit_signal = SIGCHLD,
+		/* No SIGCHLD: the engine's own child handling (waitpid without
+		 * __WALL) never sees, or reaps, a stage; the pidfd tells us. */
+		.exit_signal = 0,
 		.cgroup = cgfd >= 0 ? (uint64_t)cgfd : 0,
 	};
 	struct child_args a = {
