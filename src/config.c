@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <strings.h>
+#include <unistd.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,8 +184,21 @@ static const char *set_key(config *c, const key *k, const char *val, reason *why
 			if (why)
 				return why;
 		}
-		if (k->offset == offsetof(config, data_directory) && !*val)
-			return "must not be empty";
+		if (k->offset == offsetof(config, data_directory)) {
+			if (!*val)
+				return "must not be empty";
+			if (*val != '/') {
+				/* Absolute, so package paths mean the same to every
+				 * module (and inside the sandbox set-up) whatever the cwd. */
+				char cwd[4096];
+				if (!getcwd(cwd, sizeof cwd))
+					return "relative, and the current directory is unknown";
+				if (strlen(cwd) + 1 + strlen(val) >= k->size)
+					return "too long";
+				snprintf(field, k->size, "%s/%s", strcmp(cwd, "/") ? cwd : "", val);
+				return NULL;
+			}
+		}
 		memcpy(field, val, strlen(val) + 1);
 		return NULL;
 	case K_BOOL: {

@@ -1,6 +1,7 @@
 /* Unit tests for config: defaults, environment, flags, bad values. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "t.h"
@@ -46,6 +47,11 @@ static void test_env_and_flags(void)
 	CHECK(!strcmp(cfg.bind_address, "[::]:2001"));
 	CHECK(cfg.compile_timeout == 7);
 	CHECK(!strcmp(cfg.data_directory, "/tmp/x"));
+	/* a relative data directory is made absolute */
+	char cwd[4096], want[4200];
+	CHECK(getcwd(cwd, sizeof cwd) != NULL);
+	snprintf(want, sizeof want, "%s/rel/data", cwd);
+	CHECK(LOAD("--data-directory=rel/data") == 0 && !strcmp(cfg.data_directory, want));
 	/* the flag wins over the environment */
 	CHECK(LOAD("--run-timeout=42") == 0 && cfg.run_timeout == 42);
 	unsetenv("PISTON_RUN_TIMEOUT");
