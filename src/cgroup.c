@@ -27,6 +27,9 @@ struct cg_slot {
 	uint64_t cpu_base_ns;    /* v2 cpu.stat usage at prepare */
 	uint64_t oom_base;       /* oom_kill counter at prepare */
 	bool memsw;              /* v1 memory.memsw.* exists */
+	bool limits_set;         /* the two below are what the files hold */
+	int64_t memory_limit;
+	uint32_t pids_limit;
 };
 
 struct cg_system {
@@ -465,6 +468,10 @@ int cg_slot_prepare(cg_system *c, unsigned slot, int64_t memory_bytes, uint32_t 
 	if (c->mode == CG_NONE)
 		return 0;
 	struct cg_slot *s = &c->slots[slot];
+	/* Consecutive stages mostly share limits: write only what changed. */
+	bool same_mem = s->limits_set && s->memory_limit == memory_bytes;
+	bool same_pids = s->limits_set && s->pids_limit == max_procs;
+	s->limits_set = false;   /* until every write below succeeded */
 	char v[32], pids[32];
 	if (max_procs)
 		snprintf(pids, sizeof pids, "%" PRIu32, max_procs);
@@ -473,9 +480,10 @@ int cg_slot_prepare(cg_system *c, unsigned slot, int64_t memory_bytes, uint32_t 
 	if (c->mode == CG_V2) {
 		int d = s->dir[0];
 		write_limit(v, sizeof v, memory_bytes, "max");
-		if (write_at(d, "memory.max", v) < 0 || write_at(d, "pids.max", pids) < 0)
+		if ((!same_mem && write_at(d, "memory.max", v) < 0) || (!same_pids && write_at(d, "pids.max", pids) < 0))
 			return -1;
-		write_at(d, "memory.swap.max", memory_bytes < 0 ? "max" : "0");   /* absent without swap */
+		if (!same_mem)
+			write_at(d, "memory.swap.max", memory_bytes < 0 ? "max" : "0");   /* absent without swap */
 		if (s->peak_fd >= 0)
 			close(s->peak_fd);
 		/* Since 6.12 a write resets the peak seen through this open file. */
@@ -489,17 +497,19 @@ int cg_slot_prepare(cg_system *c, unsigned slot, int64_t memory_bytes, uint32_t 
 		uint64_t us = 0;
 		read_key_at(d, "cpu.stat", "usage_usec", &us);
 		s->cpu_base_ns = us * 1000;
-		return 0;
+		goto done;
 	}
 	int m = s->dir[H_MEMORY];
 	if (m >= 0) {
 		write_limit(v, sizeof v, memory_bytes, "-1");
-		if (s->memsw)
-			write_at(m, "memory.memsw.limit_in_bytes", "-1");   /* memsw >= mem at every step */
-		if (write_at(m, "memory.limit_in_bytes", v) < 0)
-			return -1;
-		if (s->memsw && memory_bytes >= 0)
-			write_at(m, "memory.memsw.limit_in_bytes", v);      /* no escape into swap */
+		if (!same_mem) {
+			if (s->memsw)
+				write_at(m, "memory.memsw.limit_in_bytes", "-1");   /* memsw >= mem at every step */
+			if (write_at(m, "memory.limit_in_bytes", v) < 0)
+				return -1;
+			if (s->memsw && memory_bytes >= 0)
+				write_at(m, "memory.memsw.limit_in_bytes", v);      /* no escape into swap */
+		}
 		write_at(m, "memory.max_usage_in_bytes", "0");
 		s->oom_base = 0;
 		read_key_at(m, "memory.oom_control", "oom_kill", &s->oom_base);
@@ -507,10 +517,14 @@ int cg_slot_prepare(cg_system *c, unsigned slot, int64_t memory_bytes, uint32_t 
 		if (s->oom_efd >= 0 && read(s->oom_efd, &drain, sizeof drain) < 0 && errno != EAGAIN)
 			return -1;
 	}
-	if (s->dir[H_PIDS] >= 0 && write_at(s->dir[H_PIDS], "pids.max", pids) < 0)
+	if (!same_pids && s->dir[H_PIDS] >= 0 && write_at(s->dir[H_PIDS], "pids.max", pids) < 0)
 		return -1;
 	if (s->dir[H_CPU] >= 0 && write_at(s->dir[H_CPU], "cpuacct.usage", "0") < 0)
 		return -1;
+done:
+	s->limits_set = true;
+	s->memory_limit = memory_bytes;
+	s->pids_limit = max_procs;
 	return 0;
 }
 

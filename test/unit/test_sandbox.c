@@ -51,15 +51,18 @@ static void on_done(void *arg, sbx_result *res)
 static const char *pkg_dir;
 static const char *const envp[] = { "PATH=/usr/bin:/bin", "HOME=/tmp", NULL };
 
-static sbx_run *start(sbx_system *sys, loop *l, sbx_box *box, unsigned slot, stage *s, const char *script,
-                      bool interactive)
+static const sbx_limits default_limits = {
+	.wall_ms = 20000, .cpu_ms = 10000, .memory_bytes = 256 << 20, .max_procs = 64,
+	.max_open_files = 256, .max_file_size = 1 << 20, .output_max = 65536,
+};
+
+static sbx_run *start_with(sbx_system *sys, loop *l, sbx_box *box, unsigned slot, stage *s, const char *script,
+                           bool interactive, const sbx_limits *lim)
 {
 	const char *argv[] = { "/bin/sh", "-c", script, NULL };
 	sbx_spec spec = {
 		.pkg_dir = pkg_dir, .box = box, .slot = slot, .argv = argv, .envp = envp,
-		.interactive = interactive,
-		.limits = { .wall_ms = 20000, .cpu_ms = 10000, .memory_bytes = 256 << 20, .max_procs = 64,
-		            .max_open_files = 256, .max_file_size = 1 << 20, .output_max = 65536 },
+		.interactive = interactive, .limits = *lim,
 	};
 	memset(s, 0, sizeof *s);
 	s->l = l;
@@ -68,6 +71,12 @@ static sbx_run *start(sbx_system *sys, loop *l, sbx_box *box, unsigned slot, sta
 	sbx_run *r = sbx_start(sys, l, &spec, &cb, err, sizeof err);
 	CHECKF(r != NULL, "sbx_start: %s", err);
 	return r;
+}
+
+static sbx_run *start(sbx_system *sys, loop *l, sbx_box *box, unsigned slot, stage *s, const char *script,
+                      bool interactive)
+{
+	return start_with(sys, l, box, slot, s, script, interactive, &default_limits);
 }
 
 /* Run one stage to completion. */
@@ -265,6 +274,24 @@ int main(void)
 		CHECKF(s.done == 1 && !strcmp(out_of(&s), "200000\n"), "%s %s", out_of(&s), s.res.message);
 		sbx_result_free(&s.res);
 	}
+
+	/* Limits change between stages of one slot: each stage gets its own. */
+	sbx_limits tight = default_limits;
+	tight.memory_bytes = 16 << 20;
+	tight.max_procs = 4;
+	const char *hog = "dd if=/dev/zero bs=48M count=1 of=/dev/null && echo survived";
+	if (start_with(sys, l, box, 3, &s, hog, false, &tight))
+		loop_run(l);
+	CHECKF(!strcmp(s.res.status, "EL"), "tight memory: %s %s", s.res.status, out_of(&s));
+	sbx_result_free(&s.res);
+	if (start_with(sys, l, box, 3, &s, hog, false, &default_limits))
+		loop_run(l);
+	CHECKF(!s.res.status[0] && strstr(out_of(&s), "survived"), "relaxed memory: %s %s", s.res.status, s.res.message);
+	sbx_result_free(&s.res);
+	if (start_with(sys, l, box, 3, &s, "for i in 1 2 3 4 5 6; do sleep 1 & done; wait; echo ok", false, &tight))
+		loop_run(l);
+	CHECKF(strstr(s.res.err.data ? s.res.err.data : "", "fork") != NULL, "tight pids: %s", out_of(&s));
+	sbx_result_free(&s.res);
 
 	/* Cancel: no callback, nothing left. */
 	r = start(sys, l, box, 2, &s, "sleep 100", false);
