@@ -26,6 +26,8 @@
 #include "execute.h"
 #include "httpc.h"
 #include "json.h"
+#include "loop.h"
+#include "tls.h"
 #include "ws.h"
 
 #define MAX_INPUT_FILE (64u << 20)
@@ -362,12 +364,28 @@ static int run_batch(const run_opts *o, const buf *req)
 
 typedef struct ws_client {
 	int fd;
+	tls_conn *tls;             /* https:// engines (wss://) */
 	buf in, out;
 	ws_parser parser;
 	int exit_code;
 	bool got_exit;
 	bool status;
 } ws_client;
+
+static void conn_write(ws_client *c, const char *p, size_t n)
+{
+	if (c->tls)
+		tls_write_all(c->tls, p, n);
+	else
+		write_all(c->fd, p, n);
+}
+
+/* BearSSL reads one record at a time from the socket, and a 64 KiB buffer
+ * takes a whole record's plaintext, so poll() on the socket stays exact. */
+static ssize_t conn_read(ws_client *c, char *p, size_t n)
+{
+	return c->tls ? tls_read(c->tls, p, n) : read(c->fd, p, n);
+}
 
 static int send_frame(ws_client *c, const char *text, size_t n)
 {
@@ -378,7 +396,7 @@ static int send_frame(ws_client *c, const char *text, size_t n)
 	ws_encode(&c->out, WS_OP_TEXT, text, n, key);
 	if (buf_failed(&c->out))
 		return -1;
-	write_all(c->fd, c->out.data, c->out.len);
+	conn_write(c, c->out.data, c->out.len);
 	return 0;
 }
 
@@ -428,7 +446,7 @@ static int ws_handshake(ws_client *c, const httpc_url *u, char *err, size_t errl
 	buf_printf(&req, "GET %s HTTP/1.1\r\nHost: %s:%u\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
 	                 "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n",
 	           path, u->host, u->port, key);
-	write_all(c->fd, req.data, req.len);
+	conn_write(c, req.data, req.len);
 	buf_free(&req);
 	for (;;) {
 		char *end = c->in.len ? memmem(c->in.data, c->in.len, "\r\n\r\n", 4) : NULL;
@@ -446,12 +464,12 @@ static int ws_handshake(ws_client *c, const httpc_url *u, char *err, size_t errl
 			buf_consume(&c->in, head);
 			return 0;
 		}
-		if (c->in.len > 65536 || !buf_reserve(&c->in, 4096)) {
+		if (c->in.len > 65536 || !buf_reserve(&c->in, 65536)) {
 			snprintf(err, errlen, "the engine's answer is too long");
 			return -1;
 		}
-		ssize_t n = read(c->fd, c->in.data + c->in.len, 4096);
-		if (n < 0 && errno == EINTR)
+		ssize_t n = conn_read(c, c->in.data + c->in.len, 65536);
+		if (n < 0 && errno == EINTR && !c->tls)
 			continue;
 		if (n <= 0) {
 			snprintf(err, errlen, "the engine closed the connection during the handshake");
@@ -538,15 +556,23 @@ static int run_interactive(const run_opts *o, const buf *init)
 		fprintf(stderr, "piston run: not an http(s) URL: %s\n", o->url);
 		return 1;
 	}
-	if (u.https) {
-		fprintf(stderr, "piston run: -t works with http:// engines only (use the proxy's http side)\n");
-		return 1;
-	}
 	ws_client c = {.fd = -1, .status = o->status};
+	tls_trust *trust = NULL;
 	ws_parser_init(&c.parser, true, 64u << 20);
 	c.fd = dial(&u, err, sizeof err);
-	if (c.fd < 0 || ws_handshake(&c, &u, err, sizeof err) < 0) {
+	if (c.fd >= 0 && u.https) {
+		const char *ca = getenv("PISTON_CA_FILE");
+		trust = tls_trust_load(ca && *ca ? ca : TLS_SYSTEM_CA_FILE, err, sizeof err);
+		if (trust)
+			c.tls = tls_connect(c.fd, u.host, trust, mono_ns() + 15000000000ull, err, sizeof err);
+		if (c.tls)   /* an interactive session may be quiet for long */
+			tls_set_deadline(c.tls, UINT64_MAX);
+	}
+	if (c.fd < 0 || (u.https && !c.tls) || ws_handshake(&c, &u, err, sizeof err) < 0) {
 		fprintf(stderr, "piston run: cannot reach the engine at %s: %s\n", o->url, err);
+		if (c.tls)
+			tls_free(c.tls);
+		tls_trust_free(trust);
 		if (c.fd >= 0)
 			close(c.fd);
 		ws_parser_free(&c.parser);
@@ -616,8 +642,8 @@ static int run_interactive(const run_opts *o, const buf *init)
 		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
 			if (!buf_reserve(&c.in, 65536))
 				break;
-			ssize_t n = read(c.fd, c.in.data + c.in.len, 65536);
-			if (n < 0 && errno == EINTR)
+			ssize_t n = conn_read(&c, c.in.data + c.in.len, 65536);
+			if (n < 0 && errno == EINTR && !c.tls)
 				continue;
 			if (n <= 0) {
 				if (!c.got_exit) {
@@ -633,7 +659,10 @@ static int run_interactive(const run_opts *o, const buf *init)
 	unsigned char key[4] = {1, 2, 3, 4};
 	buf_reset(&c.out);
 	ws_encode_close(&c.out, WS_CLOSE_NORMAL, "", 0, key);
-	write_all(c.fd, c.out.data, c.out.len);
+	conn_write(&c, c.out.data, c.out.len);
+	if (c.tls)
+		tls_free(c.tls);
+	tls_trust_free(trust);
 	close(c.fd);
 	if (sfd >= 0)
 		close(sfd);

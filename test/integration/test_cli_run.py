@@ -25,6 +25,65 @@ def run(e, *args, stdin=b"", timeout=60):
     return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
 
 
+def https_front(e, tmp, program):
+    """The engine behind nginx with TLS (a self-signed certificate for
+    localhost, trusted through PISTON_CA_FILE): batch and -t over https."""
+    import shutil
+    import socket
+    if not shutil.which("nginx") or not shutil.which("openssl"):
+        print("skipped: https front (nginx or openssl missing)")
+        return
+    cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
+                    "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"],
+                   check=True, capture_output=True)
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    conf = os.path.join(tmp, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write("""daemon off; master_process off; user root; pid %(t)s/nginx.pid; error_log %(t)s/nginx.err;
+events {}
+http {
+  access_log off; client_body_temp_path %(t)s; proxy_temp_path %(t)s; fastcgi_temp_path %(t)s;
+  uwsgi_temp_path %(t)s; scgi_temp_path %(t)s;
+  server {
+    listen 127.0.0.1:%(port)d ssl; ssl_certificate %(cert)s; ssl_certificate_key %(key)s;
+    location / {
+      proxy_pass http://127.0.0.1:%(up)d; proxy_http_version 1.1; proxy_read_timeout 60s;
+      proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection "upgrade";
+    }
+  }
+}
+""" % {"t": tmp, "port": port, "cert": cert, "key": key, "up": e.port})
+    ng = subprocess.Popen(["nginx", "-c", conf, "-p", tmp], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        url = "https://localhost:%d" % port
+        env = dict(os.environ, PISTON_CA_FILE=cert)
+        p = subprocess.run([BIN, "run", "-u", url, "shell", program], input=b"tls\n", env=env,
+                           capture_output=True, timeout=60)
+        check(p.returncode == 0 and p.stdout == b"got\n", "https engine (batch)", (p.returncode, p.stdout, p.stderr))
+        p = subprocess.run([BIN, "run", "-u", url, "-t", "shell", program], input=b"tls\n", env=env,
+                           capture_output=True, timeout=60)
+        check(p.returncode == 0 and p.stdout == b"got tls\n", "https engine (-t over wss)", (p.returncode, p.stdout, p.stderr))
+        p = subprocess.run([BIN, "run", "-u", url, "-t", "shell", program], input=b"tls\n",
+                           env=dict(os.environ, PISTON_CA_FILE="/etc/ssl/certs/ca-certificates.crt"),
+                           capture_output=True, timeout=60)
+        check(p.returncode == 1 and b"cannot reach" in p.stderr, "-t: untrusted certificate refused",
+              (p.returncode, p.stderr))
+    finally:
+        ng.terminate()
+        ng.wait()
+
+
 def main():
     tmp = tempfile.mkdtemp(prefix="piston-cli-")
 
@@ -93,6 +152,7 @@ def main():
 
         rc, out, err = run(e, "shell", inter, "-t", "-u", "http://127.0.0.1:1")
         check(rc == 1 and "cannot reach" in err, "-t unreachable engine", (rc, err))
+        https_front(e, tmp, inter)
     finally:
         e.stop()
         subprocess.run(["rm", "-rf", tmp])
