@@ -4,7 +4,9 @@
  * an engine, prints the program's stdout/stderr, exits with its exit code.
  * -t runs interactively over the WebSocket: the terminal's stdin goes to
  * the program, Ctrl-C (and other terminating signals) reach it as signals;
- * Ctrl-C twice within a second leaves.
+ * Ctrl-C twice within a second leaves; the end of our stdin ends the
+ * program's. Engines are reached over http:// or https:// (also for -t:
+ * wss through BearSSL, trusting PISTON_CA_FILE or the system bundle).
  */
 #include <errno.h>
 #include <fcntl.h>
