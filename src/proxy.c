@@ -452,6 +452,14 @@ bool proxy_engine_has(const engine_up *e, const char *lang, const char *selector
 	return false;
 }
 
+bool proxy_language_known(const proxy *p, const char *lang, const char *selector)
+{
+	for (size_t i = 0; i < p->nups; i++)
+		if (proxy_engine_has(&p->ups[i], lang, selector))
+			return true;
+	return false;
+}
+
 void proxy_mark_down(proxy *p, engine_up *e, const char *why)
 {
 	if (e->u.healthy)
@@ -672,14 +680,13 @@ static bool fwd_send(fwd *f)
 {
 	proxy *p = f->p;
 	engine_up *e = pick_engine(p, f);
-	if (!e && f->by_language) {
-		/* no healthy engine has it: let one engine give Piston's own
-		 * "runtime is unknown" answer */
+	if (!e && f->by_language && !proxy_language_known(p, f->lang, f->version)) {
+		/* no engine has ever listed it: let one give Piston's own
+		 * "runtime is unknown" answer (when its engines are merely down,
+		 * the answer is 503) */
 		f->by_language = false;
 		e = pick_engine(p, f);
 		f->by_language = true;
-		if (e && proxy_engine_has(e, f->lang, f->version))
-			e = NULL;
 	}
 	if (!e)
 		return false;

@@ -81,6 +81,8 @@ bool proxy_admit(proxy *p, http_conn *c, const http_request *req, bool need_admi
 void proxy_respond_msg(proxy *p, http_conn *c, int status, const char *rl, const char *msg);
 /* Does engine e list language (or an alias) in a version matching selector? */
 bool proxy_engine_has(const engine_up *e, const char *lang, const char *selector);
+/* Has any engine, up or down, listed language in a matching version? */
+bool proxy_language_known(const proxy *p, const char *lang, const char *selector);
 /* Take an engine out of rotation until its next good health check. */
 void proxy_mark_down(proxy *p, engine_up *e, const char *why);
 /* X-Forwarded-For value: the client's own list (if sane), then its address. */

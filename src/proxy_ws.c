@@ -154,18 +154,13 @@ static void tunnel_next_engine(tunnel *t)
 				engine_up *e = &p->ups[i];
 				if (!e->u.healthy || (t->tried >> i & 1))
 					continue;
-				/* pass 0: engines with the language; pass 1 (none has it):
-				 * any engine, which then reports the unknown runtime */
+				/* pass 0: engines with the language; pass 1 (no engine has
+				 * ever listed it): any engine, which reports the unknown runtime */
 				if (pass == 0 && t->lang[0] && !proxy_engine_has(e, t->lang, t->version[0] ? t->version : "*"))
 					continue;
-				if (pass == 1 && t->lang[0]) {
-					bool anyone = false;
-					for (size_t j = 0; j < p->nups && !anyone; j++)
-						anyone = p->ups[j].u.healthy && !(t->tried >> j & 1) &&
-						         proxy_engine_has(&p->ups[j], t->lang, t->version[0] ? t->version : "*");
-					if (anyone)
-						continue;
-				}
+				if (pass == 1 && t->lang[0] &&
+				    proxy_language_known(p, t->lang, t->version[0] ? t->version : "*"))
+					break;   /* its engines are down: no engine, not "unknown" */
 				if (!best || e->u.in_flight < best->u.in_flight)
 					best = e;
 			}

@@ -391,9 +391,14 @@ def main_suite():
         steady(p, e1, e2, user)
 
         # ---- no engine left
-        for e in (e2, e3):
-            e.proc.kill()
-            e.proc.wait()
+        e3.proc.kill()
+        e3.proc.wait()
+        st, _, body = p.req("POST", "/api/v2/execute", {"language": "m1", "version": "*",
+                                                        "files": [{"content": "echo x"}]}, key=user)
+        check(st == 503 and "message" in body, "a language whose only engine is down: 503 (not unknown)",
+              (st, body))
+        e2.proc.kill()
+        e2.proc.wait()
         st, _, body = p.req("POST", "/api/v2/execute", sh("echo x"), key=user)
         check(st == 503 and "message" in body, "no engine left: 503 JSON", (st, body))
         check(wait_until(lambda: p.req("GET", "/api/v2/runtimes", key=user)[2] == [], 5),
