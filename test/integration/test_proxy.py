@@ -538,7 +538,8 @@ def fake_suite():
     p = Proxy(["--upstream", url, "--anonymous", "2/s:3", "--health-interval", "200",
                "--max-body-size", "2000", "--max-run-timeout", "1000", "--max-compile-memory-limit", "5000"])
     try:
-        wait_until(lambda: p.req("GET", "/api/v2/runtimes")[2] != [], 5)
+        wait_until(lambda: p.req("GET", "/api/v2/runtimes")[2] != [], 5, 0.5)
+        time.sleep(2)   # polling took anonymous tokens: let the bucket (3 at 2/s) fill up
         body = {"language": "fake", "version": "1", "files": [{"content": "x"}], "run_timeout": 5000,
                 "compile_memory_limit": 9999, "run_cpu_time": 10, "nested": {"k": [1, 2.5, None, True]},
                 "a\u0000b": "\u00e9"}
@@ -558,8 +559,9 @@ def fake_suite():
               and sent["nested"] == body["nested"] and sent["a\u0000b"] == "\u00e9" and sent["files"] == body["files"],
               "over-limit values clamped, everything else kept", sent)
         small = {"language": "fake", "version": "1", "files": [{"content": "x"}], "run_timeout": 10}
-        p.req("POST", "/api/v2/execute", small)
-        check(json.loads(FakeEngine.seen[-1][1]) == small, "a body within limits is passed unchanged")
+        st = p.req("POST", "/api/v2/execute", small)[0]
+        check(st == 200 and json.loads(FakeEngine.seen[-1][1]) == small, "a body within limits is passed unchanged",
+              st)
         st, h, got = p.req("POST", "/api/v2/execute", {"language": "fake", "version": "1",
                                                        "files": [{"content": "x" * 3000}]})
         check(st == 413, "request body over the cap: 413", st)
