@@ -389,7 +389,8 @@ static int keygen_usage(FILE *f)
 {
 	fprintf(f, "usage: piston proxy keygen NAME [--role user|admin] [--rate N/s] [--burst N]\n"
 	           "Prints a fresh random API key, then the line to append to the keys file\n"
-	           "(which holds only the key's SHA-256). Defaults: --role user --rate 10/s --burst 20.\n");
+	           "(which holds only the key's SHA-256). Defaults: --role user --rate 10/s,\n"
+	           "--burst twice the rate.\n");
 	return f == stdout ? 0 : 2;
 }
 

@@ -465,7 +465,7 @@ def steady(p, e1, e2, key):
     kill_at = time.time()
     e1.proc.kill()
     e1.proc.wait()
-    time.sleep(3)
+    time.sleep(4)
     stop.set()
     for th in ths:
         th.join()
@@ -473,7 +473,7 @@ def steady(p, e1, e2, key):
     # SIGKILL takes effect a moment after kill() returns: a request sent in
     # that moment is in flight on the dying engine too
     in_flight = [r for r in bad if r[0] < kill_at + 0.1 and kill_at < r[1]]
-    check(len(results) > 12 and len(bad) == len(in_flight),
+    check(len(results) > 8 and len(bad) == len(in_flight),
           "engine killed under load: only requests in flight at the kill failed (%d of %d)" %
           (len(bad), len(results)), bad)
     check(all(r[2] == 502 and "failed during the request" in r[3].get("message", "") for r in bad),
@@ -566,9 +566,11 @@ def fake_suite():
                                                        "files": [{"content": "x" * 3000}]})
         check(st == 413, "request body over the cap: 413", st)
         time.sleep(2)   # 2/s refills the burst of 3
+        t0 = time.time()
         codes = [p.req("GET", "/api/v2/runtimes")[0] for _ in range(8)]
-        check(codes.count(200) in (3, 4) and codes[:3] == [200] * 3 and 429 in codes,
-              "anonymous use limited per client address (burst 3)", codes)
+        elapsed = time.time() - t0
+        check(3 <= codes.count(200) <= 3 + int(elapsed * 2) and codes[:3] == [200] * 3 and 429 in codes,
+              "anonymous use limited per client address (burst 3, 2/s; %.2fs)" % elapsed, codes)
         st, _, _ = p.req("GET", "/api/v2/packages")
         check(st == 401, "anonymous use never reaches package endpoints", st)
         # the engine goes away: health check notices, then 503
