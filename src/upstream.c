@@ -187,6 +187,15 @@ static int pool_take(upstream *u)
 			pool_remove_at(u, i);
 			continue;
 		}
+		/* The engine may have closed it (or died) a moment ago, before the
+		 * loop delivered the event: a peek costs one syscall and saves a
+		 * request from being sent into a dead connection. */
+		char probe_byte;
+		ssize_t r = recv(fd, &probe_byte, 1, MSG_PEEK | MSG_DONTWAIT);
+		if (!(r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) {
+			pool_remove_at(u, i);
+			continue;
+		}
 		u->nidle--;
 		return fd;   /* still registered: the caller re-watches it (one MOD) */
 	}

@@ -8,7 +8,8 @@
  *   idle connection stays watched: when the engine closes it, it leaves the
  *   pool at once; it is also retired after UP_IDLE_MAX_MS (below the
  *   engine's idle timeout), so a request is not sent on a connection the
- *   engine is about to drop.
+ *   engine is about to drop, and it is peeked at before reuse (a close not
+ *   yet seen by the loop is caught there).
  * - A call ends with exactly one callback, or none after up_call_cancel.
  *   UP_ERR_CONNECT means the request never reached the engine (connect
  *   refused or failed): the caller may send it elsewhere. UP_ERR_BROKEN
