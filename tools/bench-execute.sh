@@ -19,7 +19,7 @@ secs=${1:-5}
 make -s piston >/dev/null
 export PISTON_BIN="$PWD/piston" BENCH_SECS="$secs" BENCH_DATA="${PISTON_BENCH_DATA:-$PWD/data}"
 exec python3 - <<'EOF'
-import glob, http.client, json, os, shutil, statistics, subprocess, sys, threading, time
+import glob, json, os, shutil, subprocess, sys, threading, time
 sys.path.insert(0, "test/integration")
 from exec_fixture import Engine
 
@@ -27,22 +27,6 @@ SECS = float(os.environ["BENCH_SECS"])
 py_pkgs = sorted(glob.glob(os.path.join(os.environ["BENCH_DATA"], "packages", "python", "*", ".ppman-installed")))
 py_pkgs = [os.path.dirname(p) for p in py_pkgs[-1:]]
 engine = Engine(env={"PISTON_LOG_LEVEL": "ERROR"}, link_packages=py_pkgs)
-
-
-def http_worker(body, stop, lat, counts, idx):
-    c = http.client.HTTPConnection("127.0.0.1", engine.port, timeout=60)
-    n = 0
-    while not stop.is_set():
-        t0 = time.perf_counter()
-        c.request("POST", "/api/v2/execute", body=body, headers={"Content-Type": "application/json"})
-        r = c.getresponse()
-        data = r.read()
-        if r.status != 200 or json.loads(data)["run"]["status"] is not None:
-            print("bad answer:", r.status, data[:300]); os._exit(1)
-        lat.append(time.perf_counter() - t0)
-        n += 1
-    counts[idx] = n
-    c.close()
 
 
 def wrk(body, conc, secs):
@@ -96,7 +80,7 @@ def measure(worker, arg, conc, secs):
 
 def bench(name, lang, code, bare_argv, piston_ref):
     body = json.dumps({"language": lang, "version": "*", "files": [{"content": code}]})
-    measure(http_worker, body, 1, 1)          # warm-up
+    wrk(body, 1, 1)                           # warm-up
     measure(bare_worker, bare_argv, 1, 0.5)
     print("== %s" % name)
     _, p50, p99 = wrk(body, 1, SECS)
