@@ -1,1 +1,2 @@
-echo "O" & "K"
+import strutils
+echo "o".toUpperAscii & "K"
