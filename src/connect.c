@@ -136,6 +136,22 @@ static void send_json(ws_session *s, buf *msg)
 	flush(s);
 }
 
+/* Every server message is a JSON object whose first member is its type. */
+static void message_begin(jw *w, buf *m, const char *type)
+{
+	jw_init(w, m);
+	jw_object_begin(w);
+	jw_key(w, "type");
+	jw_string(w, type);
+}
+
+static void message_send(ws_session *s, jw *w, buf *m)
+{
+	jw_object_end(w);
+	send_json(s, m);
+	buf_free(m);
+}
+
 static void linger_over(loop *l, void *arg)
 {
 	ws_session *s = arg;
@@ -161,15 +177,10 @@ static void send_error(ws_session *s, const char *message)
 {
 	buf m = BUF_INIT;
 	jw w;
-	jw_init(&w, &m);
-	jw_object_begin(&w);
-	jw_key(&w, "type");
-	jw_string(&w, "error");
+	message_begin(&w, &m, "error");
 	jw_key(&w, "message");
 	jw_string(&w, message);
-	jw_object_end(&w);
-	send_json(s, &m);
-	buf_free(&m);
+	message_send(s, &w, &m);
 	/* A close reason is limited to 123 bytes: the message goes first. */
 	send_close(s, 4002, "Notified Error");
 }
@@ -181,17 +192,12 @@ static void ev_primed(void *arg, job *j)
 	ws_session *s = arg;
 	buf m = BUF_INIT;
 	jw w;
-	jw_init(&w, &m);
-	jw_object_begin(&w);
-	jw_key(&w, "type");
-	jw_string(&w, "runtime");
+	message_begin(&w, &m, "runtime");
 	jw_key(&w, "language");
 	jw_string(&w, job_language(j));
 	jw_key(&w, "version");
 	jw_string(&w, job_version(j));
-	jw_object_end(&w);
-	send_json(s, &m);
-	buf_free(&m);
+	message_send(s, &w, &m);
 }
 
 static void ev_stage(void *arg, job *j, const char *stage)
@@ -199,15 +205,10 @@ static void ev_stage(void *arg, job *j, const char *stage)
 	ws_session *s = arg;
 	buf m = BUF_INIT;
 	jw w;
-	jw_init(&w, &m);
-	jw_object_begin(&w);
-	jw_key(&w, "type");
-	jw_string(&w, "stage");
+	message_begin(&w, &m, "stage");
 	jw_key(&w, "stage");
 	jw_string(&w, stage);
-	jw_object_end(&w);
-	send_json(s, &m);
-	buf_free(&m);
+	message_send(s, &w, &m);
 }
 
 static void send_data(ws_session *s, int idx, const char *data, size_t n)
@@ -216,17 +217,12 @@ static void send_data(ws_session *s, int idx, const char *data, size_t n)
 		return;
 	buf m = BUF_INIT;
 	jw w;
-	jw_init(&w, &m);
-	jw_object_begin(&w);
-	jw_key(&w, "type");
-	jw_string(&w, "data");
+	message_begin(&w, &m, "data");
 	jw_key(&w, "stream");
 	jw_string(&w, idx ? "stderr" : "stdout");
 	jw_key(&w, "data");
 	jw_string_n(&w, data, n);
-	jw_object_end(&w);
-	send_json(s, &m);
-	buf_free(&m);
+	message_send(s, &w, &m);
 }
 
 static void flush_carry(ws_session *s, int idx)
@@ -273,10 +269,7 @@ static void ev_stage_done(void *arg, job *j, const char *stage, const sbx_result
 	flush_carry(s, 1);
 	buf m = BUF_INIT;
 	jw w;
-	jw_init(&w, &m);
-	jw_object_begin(&w);
-	jw_key(&w, "type");
-	jw_string(&w, "exit");
+	message_begin(&w, &m, "exit");
 	jw_key(&w, "stage");
 	jw_string(&w, stage);
 	jw_key(&w, "code");
@@ -300,9 +293,7 @@ static void ev_stage_done(void *arg, job *j, const char *stage, const sbx_result
 		jw_string(&w, r->message);
 	else
 		jw_null(&w);
-	jw_object_end(&w);
-	send_json(s, &m);
-	buf_free(&m);
+	message_send(s, &w, &m);
 }
 
 static void ev_done(void *arg, job *j)

@@ -836,12 +836,45 @@ void jw_object_end(jw *w) { jw_close(w, '}'); }
 void jw_array_begin(jw *w) { jw_open(w, '['); }
 void jw_array_end(jw *w) { jw_close(w, ']'); }
 
-void jw_key(jw *w, const char *key)
+void jw_key(jw *w, const char *key) { jw_key_n(w, key, strlen(key)); }
+
+void jw_key_n(jw *w, const char *key, size_t n)
 {
 	jw_prefix(w);
-	json_escape(w->out, key, strlen(key));
+	json_escape(w->out, key, n);
 	buf_putc(w->out, ':');
 	w->after_key = true;
+}
+
+void jw_value(jw *w, const json_value *v)
+{
+	switch (v->type) {
+	case JSON_NULL: jw_null(w); break;
+	case JSON_FALSE: jw_bool(w, false); break;
+	case JSON_TRUE: jw_bool(w, true); break;
+	case JSON_NUMBER:
+		if (v->is_integer)
+			jw_int(w, v->integer);
+		else
+			jw_double(w, v->u.number);
+		break;
+	case JSON_STRING: jw_string_n(w, v->u.string, v->len); break;
+	case JSON_ARRAY:
+		jw_array_begin(w);
+		for (uint32_t i = 0; i < v->len; i++)
+			jw_value(w, &v->u.children[i]);
+		jw_array_end(w);
+		break;
+	case JSON_OBJECT:
+		jw_object_begin(w);
+		for (uint32_t i = 0; i < v->len; i++) {
+			const json_value *m = &v->u.children[i];
+			jw_key_n(w, m->key, m->key_len);
+			jw_value(w, m);
+		}
+		jw_object_end(w);
+		break;
+	}
 }
 
 void jw_string(jw *w, const char *s)

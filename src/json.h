@@ -76,6 +76,7 @@ void jw_object_end(jw *w);
 void jw_array_begin(jw *w);
 void jw_array_end(jw *w);
 void jw_key(jw *w, const char *key);
+void jw_key_n(jw *w, const char *key, size_t n);       /* key may hold NUL */
 void jw_string(jw *w, const char *s);
 void jw_string_n(jw *w, const char *s, size_t n);   /* invalid UTF-8 -> U+FFFD */
 void jw_int(jw *w, int64_t v);
@@ -84,6 +85,7 @@ void jw_double(jw *w, double v);                     /* non-finite -> null */
 void jw_bool(jw *w, bool v);
 void jw_null(jw *w);
 void jw_raw(jw *w, const char *json, size_t n);      /* pre-encoded value */
+void jw_value(jw *w, const json_value *v);          /* a parsed tree, written back */
 /* Append s as a JSON string literal (quotes included) to out. */
 void json_escape(buf *out, const char *s, size_t n);
 

@@ -239,48 +239,6 @@ static int proxy_opts_load(proxy_opts *o, int argc, char **argv)
 
 /* ================================================================ body clamp */
 
-/* An object member name that may hold any bytes (NUL included). */
-static void put_key(jw *w, const char *key, size_t n)
-{
-	jw_key(w, "");
-	if (buf_failed(w->out))
-		return;
-	w->out->len -= 3;   /* drop the `"":` just written, keep the comma */
-	json_escape(w->out, key, n);
-	buf_putc(w->out, ':');
-}
-
-static void write_value(jw *w, const json_value *v)
-{
-	switch (v->type) {
-	case JSON_NULL: jw_null(w); break;
-	case JSON_FALSE: jw_bool(w, false); break;
-	case JSON_TRUE: jw_bool(w, true); break;
-	case JSON_NUMBER:
-		if (v->is_integer)
-			jw_int(w, v->integer);
-		else
-			jw_double(w, v->u.number);
-		break;
-	case JSON_STRING: jw_string_n(w, v->u.string, v->len); break;
-	case JSON_ARRAY:
-		jw_array_begin(w);
-		for (uint32_t i = 0; i < v->len; i++)
-			write_value(w, &v->u.children[i]);
-		jw_array_end(w);
-		break;
-	case JSON_OBJECT:
-		jw_object_begin(w);
-		for (uint32_t i = 0; i < v->len; i++) {
-			const json_value *m = &v->u.children[i];
-			put_key(w, m->key, m->key_len);
-			write_value(w, m);
-		}
-		jw_object_end(w);
-		break;
-	}
-}
-
 static const char *const limit_names[6] = {"run_timeout", "compile_timeout", "run_cpu_time",
                                            "compile_cpu_time", "run_memory_limit", "compile_memory_limit"};
 
@@ -341,12 +299,12 @@ int proxy_clamp_body(const char *body, size_t len, const proxy_limits *lim, buf 
 	jw_object_begin(&w);
 	for (uint32_t i = 0; i < root->len; i++) {
 		const json_value *m = &root->u.children[i];
-		put_key(&w, m->key, m->key_len);
+		jw_key_n(&w, m->key, m->key_len);
 		int k = limit_index(m);
 		if (k >= 0 && over_limit(m, limit_max(lim, (size_t)k)))
 			jw_int(&w, limit_max(lim, (size_t)k));
 		else
-			write_value(&w, m);
+			jw_value(&w, m);
 	}
 	jw_object_end(&w);
 	json_free(doc);
@@ -419,7 +377,7 @@ static void render_union(proxy *p)
 				}
 			}
 			if (!dup)
-				write_value(&w, r);
+				jw_value(&w, r);
 		}
 	}
 	jw_array_end(&w);
