@@ -1,2 +1,2 @@
 <?php
-echo "O" . "K" . PHP_EOL;
+echo mb_strtoupper("o") . "K" . PHP_EOL;

@@ -1,1 +1,2 @@
-cat(paste0("O", "K"), "\n", sep = "")
+x <- summary(lm(y ~ x, data.frame(x = 1:3, y = c(2, 4, 6))))
+cat(if (x$r.squared > 0.99) "OK" else "bad", "\n", sep = "")
