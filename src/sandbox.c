@@ -645,7 +645,11 @@ static _Noreturn void run_command(const struct child_args *a, int exec_w)
 	uid_t uid = sbx_slot_uid(a->sys, sp->slot);
 	gid_t gid = sbx_slot_gid(a->sys, sp->slot);
 	const char *step = "drop privileges";
-	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+	/* Raw system calls: this is a vfork child of a raw clone3 child of a
+	 * threaded engine, so libc's "set every thread's ids" machinery must
+	 * not run here (the credentials are this task's alone either way). */
+	if (syscall(SYS_setgroups, 0, NULL) < 0 || syscall(SYS_setresgid, gid, gid, gid) < 0 ||
+	    syscall(SYS_setresuid, uid, uid, uid) < 0)
 		goto fail;
 	step = "no_new_privs";
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
@@ -750,7 +754,11 @@ static _Noreturn void init_main(const struct child_args *a)
 	int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0 || pipe2(exec_pipe, O_CLOEXEC) < 0)
 		init_fail(rep, REPORT_SETUP_FAILED, "init pipes");
-	pid_t cmd = fork();
+	/* vfork: the command shares init's memory until it execs, so no page
+	 * tables are copied for it (the costliest part of starting it here);
+	 * init waits meanwhile, and run_command touches only its own stack,
+	 * per-task state (signal mask, rlimits, ids, seccomp) and exec_w. */
+	pid_t cmd = vfork();
 	if (cmd < 0)
 		init_fail(rep, REPORT_SETUP_FAILED, "fork the command");
 	if (cmd == 0) {
