@@ -71,6 +71,10 @@ static const key keys[] = {
 	{"PISTON_IDLE_TIMEOUT", K_U64, F(idle_timeout_ms), "10000", 1, 86400000,
 	 "ms a client has to send a whole request (408)"},
 	{"PISTON_BOX_SIZE", K_U64, F(box_size), "67108864", 4096, I64MAX, "bytes of the job's /box and /tmp (tmpfs)"},
+	{"PISTON_PACKAGE_MAX_SIZE", K_U64, F(package_max_size), "4294967296", 1, I64MAX,
+	 "largest package, bytes (download and unpacked size)"},
+	{"PISTON_PACKAGE_MAX_FILES", K_U64, F(package_max_files), "500000", 1, U32MAX,
+	 "most entries a package may unpack"},
 	{"PISTON_SHUTDOWN_GRACE", K_U64, F(shutdown_grace_ms), "30000", 0, 86400000,
 	 "ms running jobs get to finish after SIGTERM"},
 };

@@ -37,6 +37,8 @@ typedef struct config {
 	uint64_t max_body_size;           /* PISTON_MAX_BODY_SIZE (16 MiB) */
 	uint64_t idle_timeout_ms;         /* PISTON_IDLE_TIMEOUT (10000): slow/idle clients -> 408 */
 	uint64_t box_size;                /* PISTON_BOX_SIZE (64 MiB): /box and /tmp tmpfs cap */
+	uint64_t package_max_size;        /* PISTON_PACKAGE_MAX_SIZE (4 GiB): download and unpacked */
+	uint64_t package_max_files;       /* PISTON_PACKAGE_MAX_FILES (500000) */
 	uint64_t shutdown_grace_ms;       /* PISTON_SHUTDOWN_GRACE (30000) */
 } config;
 

@@ -1,6 +1,5 @@
 /* install: verified atomic package installs (see install.h). */
 #include "install.h"
-
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "inflate.h"
 #include "log.h"
 #include "repo.h"
@@ -157,21 +157,6 @@ static bool is_installed(int pfd, const char *language, const char *version)
 		return false;
 	close(fd);
 	return true;
-}
-
-static uint64_t env_u64(const char *key, uint64_t dflt)
-{
-	const char *v = getenv(key);
-	if (!v || !*v)
-		return dflt;
-	char *end;
-	errno = 0;
-	unsigned long long n = strtoull(v, &end, 10);
-	if (errno || *end || n == 0) {
-		log_warn("%s: not a positive integer, using %llu", key, (unsigned long long)dflt);
-		return dflt;
-	}
-	return n;
 }
 
 /* ---- extraction ---- */
@@ -506,7 +491,7 @@ int install_from(const install_request *rq, const char *version, const char *loc
 	fchmod(sfd, 0755);
 
 	pl = calloc(1, sizeof *pl);
-	uint64_t max_bytes = rq->max_bytes ? rq->max_bytes : env_u64("PISTON_PACKAGE_MAX_SIZE", INSTALL_DEFAULT_MAX_BYTES);
+	uint64_t max_bytes = rq->max_bytes ? rq->max_bytes : (cfg.package_max_size ? cfg.package_max_size : INSTALL_DEFAULT_MAX_BYTES);
 	if (!pl) {
 		snprintf(msg, msglen, "out of memory");
 		goto out;
@@ -517,7 +502,7 @@ int install_from(const install_request *rq, const char *version, const char *loc
 	pl->x.root_fd = sfd;
 	pl->x.parent_fd = sfd;
 	pl->x.file_fd = -1;
-	pl->x.max_entries = rq->max_entries ? rq->max_entries : env_u64("PISTON_PACKAGE_MAX_FILES", INSTALL_DEFAULT_MAX_ENTRIES);
+	pl->x.max_entries = rq->max_entries ? rq->max_entries : (cfg.package_max_files ? cfg.package_max_files : INSTALL_DEFAULT_MAX_ENTRIES);
 	sha256_init(&pl->sha);
 	tar_callbacks cb = {.entry = on_entry, .data = on_data, .entry_end = on_entry_end, .ctx = &pl->x};
 	pl->tar = tar_init(&cb);

@@ -12,8 +12,10 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "config.h"
 #include "commands.h"
 #include "httpc.h"
+#include "config.h"
 #include "install.h"
 #include "json.h"
 #include "loop.h"
@@ -255,6 +257,10 @@ static int engine_change(const ppman_opts *o, const char *method, const char *sp
 
 int cmd_ppman(int argc, char **argv)
 {
+	/* PISTON_* variables (package caps, ...) are checked like the engine's:
+	 * a bad value exits 1 naming the key. */
+	if (config_load(1, argv) < 0)
+		return 1;
 	ppman_opts o = {.engine = DEFAULT_ENGINE, .tty = isatty(2) == 1};
 	o.repo = getenv("PISTON_REPO_URL");
 	if (!o.repo || !*o.repo)
