@@ -70,3 +70,6 @@ clean:
 	rm -rf $(BUILD) piston piston.unstripped
 
 -include $(OBJS:.o=.d)
+
+# fuzz, fuzz-ci, test-asan, fuzz-regress
+include test/fuzz/fuzz.mk

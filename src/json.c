@@ -853,7 +853,9 @@ void jw_value(jw *w, const json_value *v)
 	case JSON_FALSE: jw_bool(w, false); break;
 	case JSON_TRUE: jw_bool(w, true); break;
 	case JSON_NUMBER:
-		if (v->is_integer)
+		/* "-0" parses as the integer 0 with number -0.0: keep its sign, so
+		 * that writing back what was parsed is stable (found by fuzz_json) */
+		if (v->is_integer && !(v->integer == 0 && signbit(v->u.number)))
 			jw_int(w, v->integer);
 		else
 			jw_double(w, v->u.number);
