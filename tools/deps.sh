@@ -2,8 +2,10 @@
 # Install what building and testing piston needs (Debian 12). Idempotent and
 # quiet when everything is already there.
 set -eu
+# libclang-rt-14-dev: libFuzzer and the sanitizer runtimes (make fuzz, make test-asan)
 pkgs="make gcc musl-tools libbearssl-dev linux-libc-dev clang file bc python3
-busybox-static openssl wrk nginx-light curl ca-certificates iproute2"
+busybox-static openssl wrk nginx-light curl ca-certificates iproute2
+libclang-rt-14-dev"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
