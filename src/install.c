@@ -383,6 +383,12 @@ static int on_entry_end(void *ctx, const tar_entry *e)
 	int rc = 0;
 	if (fchmod(x->file_fd, x->file_mode) < 0)
 		rc = fail(x, "chmod %s: %s", x->path, strerror(errno));
+	/* Keep the archive's modification time: runtimes that compare a source
+	 * file's time with its compiled cache (python's .pyc, guile's .go, java's
+	 * CDS archive) would otherwise recompile or ignore the cache on every run. */
+	struct timespec times[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_sec = (time_t)e->mtime}};
+	if (!rc && e->mtime > 0 && futimens(x->file_fd, times) < 0)
+		rc = fail(x, "setting the time of %s: %s", x->path, strerror(errno));
 	if (close(x->file_fd) < 0 && !rc)
 		rc = fail(x, "writing %s: %s", x->path, strerror(errno));
 	x->file_fd = -1;
