@@ -16,6 +16,7 @@
 
 typedef struct job_queue job_queue;   /* execute.c */
 typedef struct stats stats;           /* stats.c */
+typedef struct pkg_api pkg_api;       /* packages_api.c */
 
 typedef struct engine {
 	loop *loop;
@@ -24,6 +25,7 @@ typedef struct engine {
 	runtime_set *runtimes;            /* current snapshot; swap with engine_rescan */
 	job_queue *jobs;
 	stats *stats;
+	pkg_api *packages;
 	uint64_t started_ms;
 	bool shutting_down;
 } engine;

@@ -355,14 +355,21 @@ static void handle_uninstall(http_conn *c, const http_request *req, void *ctx)
 void packages_register(engine *e)
 {
 	install_cleanup(cfg.data_directory);
-	/* lives as long as the engine's routes do: the whole process */
+	/* lives as long as the engine's routes do; packages_unregister frees it */
 	pkg_api *api = calloc(1, sizeof *api);
 	if (!api) {
 		log_error("packages: out of memory; /api/v2/packages is not available");
 		return;
 	}
 	api->e = e;
+	e->packages = api;
 	http_route(e->http, "GET", "/api/v2/packages", handle_list, api);
 	http_route(e->http, "POST", "/api/v2/packages", handle_install, api);
 	http_route(e->http, "DELETE", "/api/v2/packages", handle_uninstall, api);
+}
+
+void packages_unregister(engine *e)
+{
+	free(e->packages);
+	e->packages = NULL;
 }

@@ -20,5 +20,7 @@
 #include "engine.h"
 
 void packages_register(engine *e);
+/* Releases what packages_register allocated (after the HTTP server is gone). */
+void packages_unregister(engine *e);
 
 #endif

@@ -141,6 +141,7 @@ int cmd_serve(int argc, char **argv)
 	 * through its on_close callback while the job is still alive. */
 	http_server_free(e->http);
 	e->http = NULL;
+	packages_unregister(e);
 	execute_unregister(e);
 	if (e->stats)
 		stats_free(e->stats);
