@@ -121,7 +121,8 @@ def fd_kinds(pid):
     kinds = {}
     for fd in os.listdir("/proc/%d/fd" % pid):
         try:
-            k = re.sub(r"\d+", "N", os.readlink("/proc/%d/fd/%s" % (pid, fd)))
+            # (the binary may be rebuilt while the test runs: "... (deleted)")
+            k = re.sub(r"\d+", "N", os.readlink("/proc/%d/fd/%s" % (pid, fd)).replace(" (deleted)", ""))
         except OSError:
             continue
         kinds[k] = kinds.get(k, 0) + 1
