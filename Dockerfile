@@ -15,9 +15,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
         make gcc musl-tools libbearssl-dev linux-libc-dev ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY Makefile ./
-COPY src ./src
-COPY vendor ./vendor
+COPY . .
 RUN make piston
 # The optional package set goes straight into the data directory (ppman
 # without an engine): an empty PACKAGES gives an image without languages.
