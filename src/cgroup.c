@@ -533,6 +533,15 @@ int cg_slot_dirfd(const cg_system *c, unsigned slot)
 	return c->mode == CG_V2 ? c->slots[slot].dir[0] : -1;
 }
 
+int cg_slot_procs_fds(const cg_system *c, unsigned slot, int out[3])
+{
+	int n = 0;
+	for (int h = 0; c->mode == CG_V1 && h < H_COUNT && n < 3; h++)
+		if (c->slots[slot].procs[h] >= 0)
+			out[n++] = c->slots[slot].procs[h];
+	return n;
+}
+
 int cg_slot_join_self(const cg_system *c, unsigned slot)
 {
 	if (c->mode != CG_V1)

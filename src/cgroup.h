@@ -45,6 +45,9 @@ int cg_slot_dirfd(const cg_system *c, unsigned slot);
 /* v1, in the child before it runs anything of the job: move the calling
  * process into the slot (raw writes, async-signal-safe). 0 or -1. */
 int cg_slot_join_self(const cg_system *c, unsigned slot);
+/* v1: the slot's cgroup.procs files (at most 3, into out) a stage's init
+ * writes "0" to, to join the slot itself; the count (0 unless v1). */
+int cg_slot_procs_fds(const cg_system *c, unsigned slot, int out[3]);
 /* v1: an eventfd that becomes readable when the slot hits an OOM (drain it
  * with read); -1 when unavailable. */
 int cg_slot_oom_eventfd(const cg_system *c, unsigned slot);

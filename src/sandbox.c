@@ -75,6 +75,7 @@ struct sbx_system {
 	pthread_t closer;
 	int closer_fd;            /* write end: fd numbers to close; -1 without the thread */
 	struct slot_root *roots;  /* per slot: the root's fixed parts, made on first use */
+	int self_exe;             /* this binary (O_PATH): each stage's init execs it */
 };
 
 /* The parts of a job's root that never change for a slot -- directories,
@@ -290,8 +291,11 @@ sbx_system *sbx_system_init(unsigned slots, char *err, size_t errlen)
 		s->roots[i] = (struct slot_root){ -1, -1 };
 	}
 	s->closer_fd = -1;
-	if ((s->empty_mntns = empty_mntns_make()) < 0) {
+	s->self_exe = open("/proc/self/exe", O_PATH | O_CLOEXEC);
+	if (s->self_exe < 0 || (s->empty_mntns = empty_mntns_make()) < 0) {
 		snprintf(err, errlen, "cannot create the sandbox's empty mount namespace: %s", strerror(errno));
+		if (s->self_exe >= 0)
+			close(s->self_exe);
 		free(s->netns);
 		free(s->roots);
 		free(s);
@@ -354,6 +358,8 @@ void sbx_system_free(sbx_system *s)
 	free(s->roots);
 	if (s->empty_mntns >= 0)
 		close(s->empty_mntns);
+	if (s->self_exe >= 0)
+		close(s->self_exe);
 	if (s->closer_fd >= 0) {
 		close(s->closer_fd);          /* EOF: the thread closes what is queued and ends */
 		pthread_join(s->closer, NULL);
@@ -516,6 +522,8 @@ struct child_args {
 	int box_mnt;
 	int root_tmpl, dev_tmpl;   /* the slot's struct slot_root */
 	int in_r, out_w, err_w, rep_w, ctl_r;
+	int cg_fds[3], ncg;        /* v1 cgroup.procs files init writes itself into */
+	char **init_argv;          /* see sbx_stage_init */
 };
 
 static void put_str(int fd, const char *s) { (void)!write(fd, s, strlen(s)); }
@@ -670,12 +678,20 @@ static const char *build_root(const struct child_args *a)
 	return NULL;   /* "/" and "/dev" are read-only clones of the slot's templates */
 }
 
+/* What the stage's init needs after it execs itself (argv of the init mode). */
+struct stage_cmd {
+	uid_t uid;
+	gid_t gid;
+	sbx_limits lim;
+	char **argv, **envp;
+	seccomp_prog seccomp;
+};
+
 /* The command: everything that can be done with privileges is done; drop
  * them, lock the process down and exec. On failure the errno goes up exec_w. */
-static _Noreturn void run_command(const struct child_args *a, int exec_w)
+static _Noreturn void run_command(const struct stage_cmd *c, int exec_w)
 {
-	const sbx_spec *sp = a->spec;
-	const sbx_limits *lim = &sp->limits;
+	const sbx_limits *lim = &c->lim;
 	sigset_t none;
 	sigemptyset(&none);
 	for (int sig = 1; sig < 32; sig++)
@@ -704,14 +720,11 @@ static _Noreturn void run_command(const struct child_args *a, int exec_w)
 		rl = (struct rlimit){ secs, secs + 1 };
 		setrlimit(RLIMIT_CPU, &rl);
 	}
-	uid_t uid = sbx_slot_uid(a->sys, sp->slot);
-	gid_t gid = sbx_slot_gid(a->sys, sp->slot);
 	const char *step = "drop privileges";
-	/* Raw system calls: this is a vfork child of a raw clone3 child of a
-	 * threaded engine, so libc's "set every thread's ids" machinery must
-	 * not run here (the credentials are this task's alone either way). */
-	if (syscall(SYS_setgroups, 0, NULL) < 0 || syscall(SYS_setresgid, gid, gid, gid) < 0 ||
-	    syscall(SYS_setresuid, uid, uid, uid) < 0)
+	/* Raw system calls: in a vfork child libc's "set every thread's ids"
+	 * machinery has no business running (the credentials are this task's). */
+	if (syscall(SYS_setgroups, 0, NULL) < 0 || syscall(SYS_setresgid, c->gid, c->gid, c->gid) < 0 ||
+	    syscall(SYS_setresuid, c->uid, c->uid, c->uid) < 0)
 		goto fail;
 	step = "no_new_privs";
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
@@ -720,9 +733,9 @@ static _Noreturn void run_command(const struct child_args *a, int exec_w)
 	if (chdir("/box") < 0)
 		goto fail;
 	step = "seccomp";
-	if (seccomp_install(&a->sys->seccomp) < 0)
+	if (seccomp_install(&c->seccomp) < 0)
 		goto fail;
-	execve(sp->argv[0], (char *const *)sp->argv, (char *const *)sp->envp);
+	execve(c->argv[0], c->argv, c->envp);
 	step = "exec";
 fail:;
 	int e = errno;
@@ -731,83 +744,125 @@ fail:;
 	_exit(127);
 }
 
-/* /proc/1/cmdline is world-readable inside the sandbox: show "init" there,
- * not the engine's command line. This process has its own copy of the
- * engine's memory, so its argument area (fields 48-49 of /proc/self/stat)
- * can simply be overwritten -- unless the stage still needs strings that
- * live there (a caller that passed its own argv), then it is left alone. */
-static bool inside(const void *p, unsigned long lo, unsigned long hi)
-{
-	return (unsigned long)p >= lo && (unsigned long)p < hi;
-}
+/* clone3 that runs fn(arg) in the child on the stack given in ca (which
+ * never returns) and returns in the parent like the system call. Needed for
+ * CLONE_VM: the child must not touch the parent's stack frames. */
+long sbx_clone3_run(struct clone_args *ca, size_t size, void (*fn)(void *), void *arg);
+__asm__(".text\n"
+        ".globl sbx_clone3_run\n"
+        ".type sbx_clone3_run,@function\n"
+        "sbx_clone3_run:\n"
+        "	mov %rdx, %r8\n"
+        "	mov %rcx, %r9\n"
+        "	mov $435, %eax\n"          /* SYS_clone3 */
+        "	syscall\n"
+        "	test %rax, %rax\n"
+        "	jnz 1f\n"
+        "	xor %ebp, %ebp\n"
+        "	mov %r9, %rdi\n"
+        "	call *%r8\n"
+        "	ud2\n"
+        "1:	ret\n"
+        ".size sbx_clone3_run, .-sbx_clone3_run\n");
 
-static void hide_engine_argv(const sbx_spec *sp)
+/* The stage's first moments, in a CLONE_VM|CLONE_VFORK child of the engine
+ * (the engine's thread waits; nothing here allocates or touches the engine's
+ * data beyond reading the arguments): enter the network namespace, build the
+ * root, put the descriptors in place and exec this binary as the stage's
+ * init, which gets a small address space of its own -- the engine's memory
+ * is never copied for a stage. */
+static _Noreturn void stage_child(void *arg)
 {
-	prctl(PR_SET_NAME, "init", 0, 0, 0);
-	char st[1024];
-	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd >= 0 ? read(fd, st, sizeof st - 1) : -1;
-	if (fd >= 0)
-		close(fd);
-	if (n <= 0)
-		return;
-	st[n] = 0;
-	char *p = strrchr(st, ')');
-	unsigned long field[2] = { 0, 0 };
-	for (int i = 3; p && i <= 49; i++) {     /* p sits just before field i */
-		p = strchr(p + 1, ' ');
-		if (p && i >= 48)
-			field[i - 48] = strtoul(p + 1, NULL, 10);
-	}
-	unsigned long lo = field[0], hi = field[1];
-	bool needed = inside(sp->pkg_dir, lo, hi);
-	for (size_t i = 0; sp->argv[i]; i++)
-		needed |= inside(sp->argv[i], lo, hi);
-	for (size_t i = 0; sp->envp && sp->envp[i]; i++)
-		needed |= inside(sp->envp[i], lo, hi);
-	if (!needed && lo && hi > lo + 5 && hi - lo < (1u << 20)) {
-		char *args = (char *)field[0];
-		memset(args, 0, field[1] - field[0]);
-		memcpy(args, "init", 4);
-	}
-}
-
-/* PID 1 of the stage. Never returns. */
-static _Noreturn void init_main(const struct child_args *a)
-{
+	const struct child_args *a = arg;
 	const sbx_spec *sp = a->spec;
 	int rep = a->rep_w;
 	prctl(PR_SET_PDEATHSIG, SIGKILL);       /* the engine died: so does the stage */
-	hide_engine_argv(sp);
 	int netfd = a->sys->netns[sp->slot];
 	if (netfd >= 0 && setns(netfd, CLONE_NEWNET) < 0)
 		init_fail(rep, REPORT_SETUP_FAILED, "enter the network namespace");
-	if (cg_slot_join_self(a->sys->cg, sp->slot) < 0)
-		init_fail(rep, REPORT_SETUP_FAILED, "join the cgroup");
-	if (unshare(CLONE_NEWCGROUP) < 0)
-		init_fail(rep, REPORT_SETUP_FAILED, "new cgroup namespace");
 	if (sethostname("piston", 6) < 0)
 		init_fail(rep, REPORT_SETUP_FAILED, "set the hostname");
 	const char *failed = build_root(a);
 	if (failed)
 		init_fail(rep, REPORT_SETUP_FAILED, failed);
-	/* Only the stage's own descriptors survive, at fixed numbers:
-	 * 0-2 stdio, 3 report, 4 control (or closed). Move them out of the way
-	 * first so no dup2 clobbers another. */
-	int keep[5] = { a->in_r, a->out_w, a->err_w, rep, a->ctl_r };
-	for (int i = 0; i < 5; i++)
-		if (keep[i] >= 0 && (keep[i] = fcntl(keep[i], F_DUPFD, 16)) < 0)
+	/* At fixed numbers: 0-2 stdio, 3 report, 4 control (or closed), then
+	 * the cgroup.procs files init joins, then this binary. Moved out of the
+	 * way first so no dup2 clobbers another. */
+	int keep[5 + 8];
+	int nkeep = 0;
+	keep[nkeep++] = a->in_r;
+	keep[nkeep++] = a->out_w;
+	keep[nkeep++] = a->err_w;
+	keep[nkeep++] = rep;
+	keep[nkeep++] = a->ctl_r;
+	for (int i = 0; i < a->ncg; i++)
+		keep[nkeep++] = a->cg_fds[i];
+	keep[nkeep++] = a->sys->self_exe;
+	for (int i = 0; i < nkeep; i++)
+		if (keep[i] >= 0 && (keep[i] = fcntl(keep[i], F_DUPFD, 32)) < 0)
 			init_fail(rep, REPORT_SETUP_FAILED, "arrange descriptors");
-	for (int i = 0; i < 5; i++) {
+	for (int i = 0; i < nkeep; i++) {
 		if (keep[i] < 0)
 			continue;
 		if (dup2(keep[i], i) < 0)
 			init_fail(keep[3], REPORT_SETUP_FAILED, "arrange descriptors");
 	}
-	rep = 3;
-	syscall(SYS_close_range, 5u, ~0u, 0u);
+	int self = nkeep - 1;
+	syscall(SYS_close_range, (unsigned)nkeep, ~0u, 0u);
 	if (a->ctl_r < 0)
 		close(4);
+	fcntl(self, F_SETFD, FD_CLOEXEC);
+	syscall(SYS_execveat, self, "", a->init_argv, sp->envp, AT_EMPTY_PATH);
+	init_fail(3, REPORT_SETUP_FAILED, "exec the stage's init");
+}
+
+static unsigned long arg_num(const char *s)
+{
+	return s ? strtoul(s, NULL, 10) : 0;
+}
+
+/* PID 1 of the stage, after stage_child exec'd it as
+ * `init sandbox --stage-init UID GID PROCS FILES FSIZE CPU_MS NCG CTL -- CMD...`
+ * (argv here starts at "sandbox"); the environment is the command's. */
+int sbx_stage_init(int argc, char **argv)
+{
+	int rep = 3;
+	prctl(PR_SET_NAME, "init", 0, 0, 0);
+	if (argc < 12 || strcmp(argv[10], "--")) {
+		errno = EINVAL;
+		init_fail(rep, REPORT_SETUP_FAILED, "init arguments");
+	}
+	extern char **environ;
+	struct stage_cmd c = {
+		.uid = (uid_t)arg_num(argv[2]), .gid = (gid_t)arg_num(argv[3]),
+		.lim = { .max_procs = (uint32_t)arg_num(argv[4]), .max_open_files = (uint32_t)arg_num(argv[5]),
+		         .max_file_size = arg_num(argv[6]), .cpu_ms = arg_num(argv[7]) },
+		.envp = environ,
+	};
+	int ncg = (int)arg_num(argv[8]);
+	bool ctl_open = arg_num(argv[9]) != 0;
+	/* Into the slot's cgroups (v1) before anything of the job runs, then a
+	 * cgroup namespace rooted there. */
+	for (int i = 0; i < ncg; i++) {
+		if (write(5 + i, "0", 1) != 1)
+			init_fail(rep, REPORT_SETUP_FAILED, "join the cgroup");
+		close(5 + i);
+	}
+	if (unshare(CLONE_NEWCGROUP) < 0)
+		init_fail(rep, REPORT_SETUP_FAILED, "new cgroup namespace");
+	/* /proc/1/cmdline is world-readable inside the sandbox: keep copies of
+	 * the command's arguments and show only "init" there. */
+	int n = argc - 11;
+	char **cmd = calloc((size_t)n + 1, sizeof *cmd);
+	for (int i = 0; cmd && i < n; i++)
+		if (!(cmd[i] = strdup(argv[11 + i])))
+			cmd = NULL;
+	if (!cmd)
+		init_fail(rep, REPORT_SETUP_FAILED, "out of memory");
+	c.argv = cmd;
+	char *end = argv[argc - 1] + strlen(argv[argc - 1]);
+	memset(argv[0], 0, (size_t)(end - argv[0]));   /* all after "init" */
+	seccomp_build(&c.seccomp);
 	int exec_pipe[2];
 	sigset_t chld;
 	sigemptyset(&chld);
@@ -817,18 +872,18 @@ static _Noreturn void init_main(const struct child_args *a)
 	if (sfd < 0 || pipe2(exec_pipe, O_CLOEXEC) < 0)
 		init_fail(rep, REPORT_SETUP_FAILED, "init pipes");
 	/* vfork: the command shares init's memory until it execs, so no page
-	 * tables are copied for it (the costliest part of starting it here);
-	 * init waits meanwhile, and run_command touches only its own stack,
-	 * per-task state (signal mask, rlimits, ids, seccomp) and exec_w. */
-	pid_t cmd = vfork();
-	if (cmd < 0)
+	 * tables are copied for it; init waits meanwhile, and run_command
+	 * touches only its own stack, per-task state (signal mask, rlimits,
+	 * ids, seccomp) and exec_w. */
+	pid_t cmdpid = vfork();
+	if (cmdpid < 0)
 		init_fail(rep, REPORT_SETUP_FAILED, "fork the command");
-	if (cmd == 0) {
+	if (cmdpid == 0) {
 		close(3);
 		close(4);
 		close(sfd);
 		close(exec_pipe[0]);
-		run_command(a, exec_pipe[1]);
+		run_command(&c, exec_pipe[1]);
 	}
 	close(exec_pipe[1]);
 	/* The command's stdio belongs to it alone: a write end held here would
@@ -838,25 +893,24 @@ static _Noreturn void init_main(const struct child_args *a)
 	close(1);
 	close(2);
 	struct { int e; char step[64]; } ex = { 0, "" };
-	ssize_t n = read(exec_pipe[0], &ex, sizeof ex - 1);
+	ssize_t k = read(exec_pipe[0], &ex, sizeof ex - 1);
 	close(exec_pipe[0]);
 	struct init_report r = { .kind = REPORT_STATUS };
-	if (n > 0) {
+	if (k > 0) {
 		r.kind = REPORT_EXEC_FAILED;
 		r.value = ex.e;
-		snprintf(r.what, sizeof r.what, "%s %s", ex.step, sp->argv[0]);
+		snprintf(r.what, sizeof r.what, "%s %s", ex.step, c.argv[0]);
 	}
-	bool ctl_open = a->ctl_r >= 0;
 	for (bool done = false; !done; ) {
 		struct pollfd p[2] = { { sfd, POLLIN, 0 }, { ctl_open ? 4 : -1, POLLIN, 0 } };
 		if (poll(p, 2, -1) < 0 && errno != EINTR)
 			break;
 		if (p[1].revents) {
 			unsigned char sig;
-			ssize_t k = read(4, &sig, 1);
-			if (k == 1)
-				kill(cmd, sig);
-			else if (k == 0 || (errno != EINTR && errno != EAGAIN))
+			ssize_t got = read(4, &sig, 1);
+			if (got == 1)
+				kill(cmdpid, sig);
+			else if (got == 0 || (errno != EINTR && errno != EAGAIN))
 				ctl_open = false;
 		}
 		struct signalfd_siginfo si;
@@ -864,7 +918,7 @@ static _Noreturn void init_main(const struct child_args *a)
 			;
 		int st;
 		for (pid_t w; (w = waitpid(-1, &st, WNOHANG)) > 0; )
-			if (w == cmd) {
+			if (w == cmdpid) {
 				if (r.kind == REPORT_STATUS)
 					r.value = st;
 				done = true;
@@ -1238,25 +1292,59 @@ sbx_run *sbx_start(sbx_system *s, loop *l, const sbx_spec *spec, const sbx_callb
 		goto fail;
 	}
 	int cgfd = cg_slot_dirfd(s->cg, spec->slot);
+	/* init's arguments (sbx_stage_init), made here: the child allocates nothing. */
+	size_t argc = 0;
+	while (spec->argv[argc])
+		argc++;
+	char nums[8][24];
+	char **init_argv = malloc((argc + 13) * sizeof *init_argv);
+	if (!init_argv) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	struct child_args a = {
+		.sys = s, .spec = spec, .box_mnt = spec->box ? spec->box->mntfd : -1,
+		.root_tmpl = s->roots[spec->slot].root, .dev_tmpl = s->roots[spec->slot].dev,
+		.in_r = in[0], .out_w = out[1], .err_w = er[1], .rep_w = rep[1], .ctl_r = ctl[0],
+		.init_argv = init_argv,
+	};
+	a.ncg = cg_slot_procs_fds(s->cg, spec->slot, a.cg_fds);
+	snprintf(nums[0], sizeof nums[0], "%u", (unsigned)sbx_slot_uid(s, spec->slot));
+	snprintf(nums[1], sizeof nums[1], "%u", (unsigned)sbx_slot_gid(s, spec->slot));
+	snprintf(nums[2], sizeof nums[2], "%" PRIu32, spec->limits.max_procs);
+	snprintf(nums[3], sizeof nums[3], "%" PRIu32, spec->limits.max_open_files);
+	snprintf(nums[4], sizeof nums[4], "%" PRIu64, (uint64_t)spec->limits.max_file_size);
+	snprintf(nums[5], sizeof nums[5], "%" PRIu64, (uint64_t)spec->limits.cpu_ms);
+	snprintf(nums[6], sizeof nums[6], "%d", a.ncg);
+	snprintf(nums[7], sizeof nums[7], "%d", ctl[0] >= 0);
+	size_t k = 0;
+	init_argv[k++] = "init";
+	init_argv[k++] = "sandbox";
+	init_argv[k++] = "--stage-init";
+	for (int i = 0; i < 8; i++)
+		init_argv[k++] = nums[i];
+	init_argv[k++] = "--";
+	for (size_t i = 0; i < argc; i++)
+		init_argv[k++] = (char *)spec->argv[i];
+	init_argv[k] = NULL;
+	/* The child runs on this stack area while this thread waits (CLONE_VFORK). */
+	_Alignas(16) char child_stack[1 << 16];
 	struct clone_args ca = {
-		.flags = CLONE_PIDFD | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS |
+		.flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS |
 		         CLONE_CLEAR_SIGHAND | (cgfd >= 0 ? CLONE_INTO_CGROUP : 0),
+		.stack = (uint64_t)(uintptr_t)child_stack,
+		.stack_size = sizeof child_stack,
 		.pidfd = (uint64_t)(uintptr_t)&r->pidfd,
 		/* No SIGCHLD: the engine's own child handling (waitpid without
 		 * __WALL) never sees, or reaps, a stage; the pidfd tells us. */
 		.exit_signal = 0,
 		.cgroup = cgfd >= 0 ? (uint64_t)cgfd : 0,
 	};
-	struct child_args a = {
-		.sys = s, .spec = spec, .box_mnt = spec->box ? spec->box->mntfd : -1,
-		.root_tmpl = s->roots[spec->slot].root, .dev_tmpl = s->roots[spec->slot].dev,
-		.in_r = in[0], .out_w = out[1], .err_w = er[1], .rep_w = rep[1], .ctl_r = ctl[0],
-	};
 	r->start_ns = mono_ns();
-	long pid = syscall(SYS_clone3, &ca, sizeof ca);
-	if (pid == 0)
-		init_main(&a);
+	long pid = sbx_clone3_run(&ca, sizeof ca, stage_child, &a);
+	free(init_argv);
 	if (pid < 0) {
+		errno = (int)-pid;
 		snprintf(err, errlen, "cannot start the sandbox (clone3): %s", strerror(errno));
 		goto fail;
 	}
