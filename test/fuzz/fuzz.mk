@@ -70,10 +70,10 @@ $(BUILD)/asan/test/%: test/unit/%.c $(ASAN_LIBOBJS) test/unit/t.h
 
 # quarantine_size_mb: ASan keeps freed memory (256 MB by default) before reuse,
 # which test_http's "peak RSS stays within 4 MB" check would count as growth;
-# 4 MB still catches a use after a recent free.
+# 1 MB still catches a use soon after a free (the common case).
 test-asan: $(BUILD)/asan/piston $(ASAN_UNIT_BINS) $(REGRESS_BINS)
 	@PISTON_BIN=$(CURDIR)/$(BUILD)/asan/piston TEST_UNIT_DIR=$(BUILD)/asan/test \
-	  ASAN_OPTIONS=$${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1:quarantine_size_mb=4} \
+	  ASAN_OPTIONS=$${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1:quarantine_size_mb=1} \
 	  UBSAN_OPTIONS=$${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
 	  LSAN_OPTIONS=$${LSAN_OPTIONS:-suppressions=$(CURDIR)/test/fuzz/lsan.supp} test/run
 
