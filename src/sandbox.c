@@ -291,7 +291,14 @@ sbx_system *sbx_system_init(unsigned slots, char *err, size_t errlen)
 		s->roots[i] = (struct slot_root){ -1, -1 };
 	}
 	s->closer_fd = -1;
+#ifdef PISTON_SANDBOX_INIT_EXE
+	/* Sanitizer test builds (make test-asan) are dynamically linked, so they
+	 * cannot be exec'd inside a stage's root (no loader there): their stages'
+	 * init is the static piston built from the same sources. */
+	s->self_exe = open(PISTON_SANDBOX_INIT_EXE, O_PATH | O_CLOEXEC);
+#else
 	s->self_exe = open("/proc/self/exe", O_PATH | O_CLOEXEC);
+#endif
 	if (s->self_exe < 0 || (s->empty_mntns = empty_mntns_make()) < 0) {
 		snprintf(err, errlen, "cannot create the sandbox's empty mount namespace: %s", strerror(errno));
 		if (s->self_exe >= 0)
@@ -1016,7 +1023,7 @@ static void on_stream(loop *l, int fd, unsigned ev, void *arg)
 static void pump_stdin(sbx_run *r)
 {
 	for (;;) {
-		const char *src = r->interactive ? r->stdin_queue.data : r->stdin_data + r->stdin_off;
+		const char *src = r->interactive ? r->stdin_queue.data : r->stdin_data ? r->stdin_data + r->stdin_off : NULL;  /* no NULL + 0 (UBSan) */
 		size_t left = r->interactive ? r->stdin_queue.len : r->stdin_len - r->stdin_off;
 		if (r->in_fd < 0 || left == 0)
 			break;

@@ -32,7 +32,11 @@ $(BUILD)/fuzz/obj/%.o: src/%.c
 
 $(BUILD)/asan/obj/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	$(SAN_CC) $(SAN_CFLAGS) $(SAN_FLAGS) -MMD -MP -c -o $@ $<
+	$(SAN_CC) $(SAN_CFLAGS) $(SAN_DEFS) $(SAN_FLAGS) -MMD -MP -c -o $@ $<
+
+# A stage's init runs inside the job's root, where a dynamic binary finds no
+# loader: the ASan engine and unit tests exec the static ./piston as init.
+$(BUILD)/asan/obj/sandbox.o: SAN_DEFS = -DPISTON_SANDBOX_INIT_EXE='"$(CURDIR)/piston"'
 
 $(BUILD)/fuzz/fuzz_%: test/fuzz/fuzz_%.c $(FUZZ_LIBOBJS)
 	$(SAN_CC) $(SAN_CFLAGS) $(SAN_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIBOBJS) $(SAN_LIBS)
@@ -71,7 +75,7 @@ $(BUILD)/asan/test/%: test/unit/%.c $(ASAN_LIBOBJS) test/unit/t.h
 # quarantine_size_mb: ASan keeps freed memory (256 MB by default) before reuse,
 # which test_http's "peak RSS stays within 4 MB" check would count as growth;
 # 1 MB still catches a use soon after a free (the common case).
-test-asan: $(BUILD)/asan/piston $(ASAN_UNIT_BINS) $(REGRESS_BINS)
+test-asan: piston $(BUILD)/asan/piston $(ASAN_UNIT_BINS) $(REGRESS_BINS)
 	@PISTON_BIN=$(CURDIR)/$(BUILD)/asan/piston TEST_UNIT_DIR=$(BUILD)/asan/test \
 	  ASAN_OPTIONS=$${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1:quarantine_size_mb=1} \
 	  UBSAN_OPTIONS=$${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
