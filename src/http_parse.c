@@ -165,10 +165,12 @@ static int parse_request_head(cursor *c, http_request *req)
 
 ssize_t http_parse_request(const char *data, size_t len, size_t max_head, http_request *req)
 {
-	cursor c = {data, data + len};
 	req->body = NULL;
 	req->body_len = 0;
 	req->nheaders = 0;
+	if (len == 0)   /* data may be NULL (an empty buf): no NULL + 0 (UBSan) */
+		return HTTP_PARSE_INCOMPLETE;
+	cursor c = {data, data + len};
 	int r = parse_request_head(&c, req);
 	return finish(r, data, &c, len, max_head);
 }
@@ -215,10 +217,12 @@ static int parse_response_head(cursor *c, http_response_head *res)
 
 ssize_t http_parse_response(const char *data, size_t len, size_t max_head, http_response_head *res)
 {
-	cursor c = {data, data + len};
 	res->nheaders = 0;
 	res->reason = NULL;
 	res->reason_len = 0;
+	if (len == 0)   /* data may be NULL (an empty buf): no NULL + 0 (UBSan) */
+		return HTTP_PARSE_INCOMPLETE;
+	cursor c = {data, data + len};
 	int r = parse_response_head(&c, res);
 	return finish(r, data, &c, len, max_head);
 }
