@@ -33,7 +33,7 @@ static int decode(inflate_format fmt, const unsigned char *in, size_t len, size_
 {
 	sink_state s = {0};
 	sha256_init(&s.hash);
-	inflate_stream *z = inflate_init(fmt, 1u << 22, sink, &s);
+	inflate_stream *z = inflate_init(fmt, 1u << 18, sink, &s);
 	assert(z);
 	int rc = 0;
 	for (size_t off = 0; off < len && rc == 0; off += step) {
@@ -47,7 +47,7 @@ static int decode(inflate_format fmt, const unsigned char *in, size_t len, size_
 		rc = inflate_finish(z);
 	if (rc < 0)
 		assert(inflate_error(z)[0] != '\0');
-	assert(inflate_total_out(z) == s.total && s.total <= (1u << 22));
+	assert(inflate_total_out(z) == s.total && s.total <= (1u << 18));
 	inflate_free(z);
 	sha256_final_hex(&s.hash, digest);
 	*total = s.total;
