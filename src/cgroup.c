@@ -561,6 +561,8 @@ int cg_slot_oom_eventfd(const cg_system *c, unsigned slot)
 
 bool cg_slot_cpu_ns(const cg_system *c, unsigned slot, uint64_t *ns)
 {
+	if (c->mode == CG_NONE)   /* no slots array: no NULL + offset (UBSan) */
+		return false;
 	const struct cg_slot *s = &c->slots[slot];
 	if (c->mode == CG_V1)
 		return read_u64_at(s->dir[H_CPU], "cpuacct.usage", ns);
@@ -599,6 +601,8 @@ void cg_slot_usage(const cg_system *c, unsigned slot, cg_usage *u)
 
 bool cg_slot_kill(const cg_system *c, unsigned slot)
 {
+	if (c->mode == CG_NONE)   /* no slots array: no NULL + offset (UBSan) */
+		return true;
 	const struct cg_slot *s = &c->slots[slot];
 	if (c->mode == CG_V2) {
 		if (write_at(s->dir[0], "cgroup.kill", "1") < 0)
