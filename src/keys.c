@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base64.h"
+
 #define KEYS_FILE_MAX (16u * 1024 * 1024)
 
 /* ---- token bucket ---- */
@@ -82,17 +84,6 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 static bool parse_u32(const char *s, size_t n, uint32_t min, uint32_t max, uint32_t *out)
@@ -172,13 +163,9 @@ static bool parse_line(const char *s, size_t n, key_entry *e, char *why, size_t 
 		snprintf(why, whylen, "the first field must be 64 hex digits (SHA-256 of the key)");
 		return false;
 	}
-	for (size_t i = 0; i < 32; i++) {
-		int hi = hexval(f[0][2 * i]), lo = hexval(f[0][2 * i + 1]);
-		if (hi < 0 || lo < 0) {
-			snprintf(why, whylen, "the first field must be 64 hex digits (SHA-256 of the key)");
-			return false;
-		}
-		e->digest[i] = (uint8_t)(hi << 4 | lo);
+	if (hex_decode(f[0], 64, e->digest) != 32) {
+		snprintf(why, whylen, "the first field must be 64 hex digits (SHA-256 of the key)");
+		return false;
 	}
 	if (!name_ok(f[1], fl[1])) {
 		snprintf(why, whylen, "bad name (1-63 of A-Z a-z 0-9 . _ @ -)");
