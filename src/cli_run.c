@@ -290,7 +290,7 @@ static int stage_exit_status(const json_value *stage)
 	const json_value *code = json_get(stage, "code");
 	if (json_is(code, JSON_NUMBER))
 		return (int)code->u.number & 255;
-	int signo = execute_signal_number(str_or(json_get(stage, "signal"), NULL));
+	int signo = sbx_signal_number(str_or(json_get(stage, "signal"), NULL));
 	return signo ? 128 + signo : 1;
 }
 
@@ -614,7 +614,7 @@ static int run_interactive(const run_opts *o, const buf *init)
 					last_int = now;
 				char msg[64];
 				int n = snprintf(msg, sizeof msg, "{\"type\":\"signal\",\"signal\":\"%s\"}",
-				                 execute_signal_name((int)si.ssi_signo));
+				                 sbx_signal_name((int)si.ssi_signo));
 				send_frame(&c, msg, (size_t)n);
 			}
 		}

@@ -278,7 +278,7 @@ static void ev_stage_done(void *arg, job *j, const char *stage, const sbx_result
 	else
 		jw_null(&w);
 	jw_key(&w, "signal");
-	const char *sig = execute_signal_name(r->signal);
+	const char *sig = sbx_signal_name(r->signal);
 	if (!r->exited && sig)
 		jw_string(&w, sig);
 	else
@@ -378,7 +378,7 @@ static void on_message(ws_session *s, const char *data, size_t len)
 		}
 	} else if (!strcmp(t, "signal")) {
 		const json_value *sig = json_get(root, "signal");
-		int signo = json_is(sig, JSON_STRING) ? execute_signal_number(sig->u.string) : 0;
+		int signo = json_is(sig, JSON_STRING) ? sbx_signal_number(sig->u.string) : 0;
 		if (!s->initialized)
 			send_close(s, 4003, "Not yet initialized");
 		else if (!signo)

@@ -96,40 +96,6 @@ struct job_queue {
 	char sandbox_error[256];
 };
 
-/* ------------------------------------------------------------- signals */
-
-static const char *const signal_names[65] = {
-	[1] = "SIGHUP", [2] = "SIGINT", [3] = "SIGQUIT", [4] = "SIGILL", [5] = "SIGTRAP",
-	[6] = "SIGABRT", [7] = "SIGBUS", [8] = "SIGFPE", [9] = "SIGKILL", [10] = "SIGUSR1",
-	[11] = "SIGSEGV", [12] = "SIGUSR2", [13] = "SIGPIPE", [14] = "SIGALRM", [15] = "SIGTERM",
-	[16] = "SIGSTKFLT", [17] = "SIGCHLD", [18] = "SIGCONT", [19] = "SIGSTOP", [20] = "SIGTSTP",
-	[21] = "SIGTTIN", [22] = "SIGTTOU", [23] = "SIGURG", [24] = "SIGXCPU", [25] = "SIGXFSZ",
-	[26] = "SIGVTALRM", [27] = "SIGPROF", [28] = "SIGWINCH", [29] = "SIGIO", [30] = "SIGPWR",
-	[31] = "SIGSYS", [34] = "SIGRTMIN", [35] = "SIGRTMIN+1", [36] = "SIGRTMIN+2",
-	[37] = "SIGRTMIN+3", [38] = "SIGRTMIN+4", [39] = "SIGRTMIN+5", [40] = "SIGRTMIN+6",
-	[41] = "SIGRTMIN+7", [42] = "SIGRTMIN+8", [43] = "SIGRTMIN+9", [44] = "SIGRTMIN+10",
-	[45] = "SIGRTMIN+11", [46] = "SIGRTMIN+12", [47] = "SIGRTMIN+13", [48] = "SIGRTMIN+14",
-	[49] = "SIGRTMIN+15", [50] = "SIGRTMAX-14", [51] = "SIGRTMAX-13", [52] = "SIGRTMAX-12",
-	[53] = "SIGRTMAX-11", [54] = "SIGRTMAX-10", [55] = "SIGRTMAX-9", [56] = "SIGRTMAX-8",
-	[57] = "SIGRTMAX-7", [58] = "SIGRTMAX-6", [59] = "SIGRTMAX-5", [60] = "SIGRTMAX-4",
-	[61] = "SIGRTMAX-3", [62] = "SIGRTMAX-2", [63] = "SIGRTMAX-1", [64] = "SIGRTMAX",
-};
-
-const char *execute_signal_name(int signo)
-{
-	return signo > 0 && signo < 65 ? signal_names[signo] : NULL;
-}
-
-int execute_signal_number(const char *name)
-{
-	if (!name)
-		return 0;
-	for (int i = 1; i < 65; i++)
-		if (signal_names[i] && !strcmp(signal_names[i], name))
-			return i;
-	return 0;
-}
-
 /* ---------------------------------------------------------------- lists */
 
 static void list_push(job_list *l, job *j)
@@ -773,45 +739,6 @@ int job_signal(job *j, int signo)
 
 /* ------------------------------------------------------------- response */
 
-static void render_stage(jw *w, const sbx_result *r)
-{
-	jw_object_begin(w);
-	jw_key(w, "stdout");
-	jw_string_n(w, r->out.data ? r->out.data : "", r->out.len);
-	jw_key(w, "stderr");
-	jw_string_n(w, r->err.data ? r->err.data : "", r->err.len);
-	jw_key(w, "output");
-	jw_string_n(w, r->output.data ? r->output.data : "", r->output.len);
-	jw_key(w, "code");
-	if (r->exited)
-		jw_int(w, r->code);
-	else
-		jw_null(w);
-	jw_key(w, "signal");
-	const char *sig = execute_signal_name(r->signal);
-	if (!r->exited && sig)
-		jw_string(w, sig);
-	else
-		jw_null(w);
-	jw_key(w, "message");
-	if (r->status[0] && r->message[0])
-		jw_string(w, r->message);
-	else
-		jw_null(w);
-	jw_key(w, "status");
-	if (r->status[0])
-		jw_string(w, r->status);
-	else
-		jw_null(w);
-	jw_key(w, "memory");
-	jw_uint(w, r->memory);
-	jw_key(w, "cpu_time");
-	jw_uint(w, r->cpu_ms);
-	jw_key(w, "wall_time");
-	jw_uint(w, r->wall_ms);
-	jw_object_end(w);
-}
-
 void job_render(const job *j, buf *out)
 {
 	jw w;
@@ -822,10 +749,10 @@ void job_render(const job *j, buf *out)
 	jw_key(&w, "version");
 	jw_string(&w, j->rt->version);
 	jw_key(&w, "run");
-	render_stage(&w, j->has_run_res ? &j->run_res : &j->compile_res);
+	sbx_result_write_json(&w, j->has_run_res ? &j->run_res : &j->compile_res);
 	if (j->has_compile_res) {
 		jw_key(&w, "compile");
-		render_stage(&w, &j->compile_res);
+		sbx_result_write_json(&w, &j->compile_res);
 	}
 	jw_object_end(&w);
 }

@@ -71,8 +71,4 @@ int job_failed(const job *j, const char **message);
 /* After on_done: the 200 response body {language, version, run, compile?}. */
 void job_render(const job *j, buf *out);
 
-/* "SIGKILL" for 9, NULL if unknown; and back (0 if unknown). */
-const char *execute_signal_name(int signo);
-int execute_signal_number(const char *name);
-
 #endif

@@ -113,8 +113,13 @@ int sbx_signal(sbx_run *r, int signo);
 /* Kill the stage now; on_done will not be called; resources are released. */
 void sbx_cancel(sbx_run *r);
 
-/* "SIGKILL" for 9, ...; "SIGUNKNOWN" outside 1..31. */
+/* "SIGKILL" for 9, NULL if unknown; and back (0 if unknown). */
 const char *sbx_signal_name(int signo);
+int sbx_signal_number(const char *name);
+/* The STAGE object of SPEC section 1 (stdout, stderr, output, code, signal,
+ * message, status, memory, cpu_time, wall_time). */
+struct jw;
+void sbx_result_write_json(struct jw *w, const sbx_result *r);
 /* `piston sandbox --stage-init ...`: PID 1 of a stage, exec'd by the sandbox
  * itself (never by hand): starts the command, reaps, reports. No return.
  * Each stage's init is the running binary (/proc/self/exe) run with argv

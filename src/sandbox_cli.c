@@ -240,40 +240,7 @@ static void print_result(const sbx_result *r)
 	buf out = BUF_INIT;
 	jw w;
 	jw_init(&w, &out);
-	jw_object_begin(&w);
-	jw_key(&w, "stdout");
-	jw_string_n(&w, r->out.data ? r->out.data : "", r->out.len);
-	jw_key(&w, "stderr");
-	jw_string_n(&w, r->err.data ? r->err.data : "", r->err.len);
-	jw_key(&w, "output");
-	jw_string_n(&w, r->output.data ? r->output.data : "", r->output.len);
-	jw_key(&w, "code");
-	if (r->exited)
-		jw_int(&w, r->code);
-	else
-		jw_null(&w);
-	jw_key(&w, "signal");
-	if (r->signal)
-		jw_string(&w, sbx_signal_name(r->signal));
-	else
-		jw_null(&w);
-	jw_key(&w, "status");
-	if (r->status[0])
-		jw_string(&w, r->status);
-	else
-		jw_null(&w);
-	jw_key(&w, "message");
-	if (r->status[0])
-		jw_string(&w, r->message);
-	else
-		jw_null(&w);
-	jw_key(&w, "memory");
-	jw_uint(&w, r->memory);
-	jw_key(&w, "cpu_time");
-	jw_uint(&w, r->cpu_ms);
-	jw_key(&w, "wall_time");
-	jw_uint(&w, r->wall_ms);
-	jw_object_end(&w);
+	sbx_result_write_json(&w, r);
 	buf_putc(&out, '\n');
 	fwrite(out.data, 1, out.len, stdout);
 	buf_free(&out);
