@@ -51,6 +51,7 @@
 #include "config.h"
 #include "log.h"
 #include "seccomp.h"
+#include "stage.h"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -76,7 +77,6 @@ struct sbx_system {
 	pthread_t closer;
 	int closer_fd;            /* write end: fd numbers to close; -1 without the thread */
 	struct slot_root *roots;  /* per slot: the root's fixed parts, made on first use */
-	int self_exe;             /* this binary (O_PATH): each stage's init execs it */
 };
 
 /* The parts of a job's root that never change for a slot -- directories,
@@ -95,16 +95,6 @@ struct sbx_box {
 	int mntfd;                /* the detached tmpfs; closing it frees everything */
 	uid_t uid;
 	gid_t gid;
-};
-
-/* What init tells the engine, once, just before it exits. */
-enum { REPORT_STATUS = 1, REPORT_SETUP_FAILED = 2, REPORT_EXEC_FAILED = 3 };
-struct init_report {
-	int32_t kind;
-	int32_t value;            /* wait status, or errno */
-	uint64_t cpu_us;          /* all reaped processes (fallback accounting) */
-	uint64_t maxrss_kb;
-	char what[96];            /* the failing step */
 };
 
 enum kill_reason { KILL_NONE, KILL_WALL, KILL_CPU, KILL_OUTPUT, KILL_MEMORY, KILL_INTERNAL };
@@ -127,7 +117,8 @@ struct sbx_run {
 	enum kill_reason reason;
 	sbx_stream over_stream;    /* which stream hit output_max (OL) */
 	char internal[128];
-	struct init_report rep;
+	stage_report rep;
+	stage_block *block;        /* init's memory: freed once init has exited */
 	size_t rep_len;
 	sbx_result res;
 };
@@ -140,7 +131,6 @@ static long sys_fsconfig(int fd, unsigned cmd, const char *key, const void *val,
 	return syscall(SYS_fsconfig, fd, cmd, key, val, aux);
 }
 static long sys_fsmount(int fd, unsigned flags, unsigned attrs) { return syscall(SYS_fsmount, fd, flags, attrs); }
-static long sys_open_tree(int dfd, const char *path, unsigned flags) { return syscall(SYS_open_tree, dfd, path, flags); }
 static long sys_move_mount(int from, const char *fp, int to, const char *tp, unsigned flags)
 {
 	return syscall(SYS_move_mount, from, fp, to, tp, flags);
@@ -292,18 +282,8 @@ sbx_system *sbx_system_init(unsigned slots, char *err, size_t errlen)
 		s->roots[i] = (struct slot_root){ -1, -1 };
 	}
 	s->closer_fd = -1;
-#ifdef PISTON_SANDBOX_INIT_EXE
-	/* Sanitizer test builds (make test-asan) are dynamically linked, so they
-	 * cannot be exec'd inside a stage's root (no loader there): their stages'
-	 * init is the static piston built from the same sources. */
-	s->self_exe = open(PISTON_SANDBOX_INIT_EXE, O_PATH | O_CLOEXEC);
-#else
-	s->self_exe = open("/proc/self/exe", O_PATH | O_CLOEXEC);
-#endif
-	if (s->self_exe < 0 || (s->empty_mntns = empty_mntns_make()) < 0) {
+	if ((s->empty_mntns = empty_mntns_make()) < 0) {
 		snprintf(err, errlen, "cannot create the sandbox's empty mount namespace: %s", strerror(errno));
-		if (s->self_exe >= 0)
-			close(s->self_exe);
 		free(s->netns);
 		free(s->roots);
 		free(s);
@@ -366,8 +346,6 @@ void sbx_system_free(sbx_system *s)
 	free(s->roots);
 	if (s->empty_mntns >= 0)
 		close(s->empty_mntns);
-	if (s->self_exe >= 0)
-		close(s->self_exe);
 	if (s->closer_fd >= 0) {
 		close(s->closer_fd);          /* EOF: the thread closes what is queued and ends */
 		pthread_join(s->closer, NULL);
@@ -522,27 +500,9 @@ void sbx_result_free(sbx_result *r)
 	buf_free(&r->output);
 }
 
-/* ---- the child: init (PID 1) and the command ---- */
-
-struct child_args {
-	const sbx_system *sys;
-	const sbx_spec *spec;
-	int box_mnt;
-	int root_tmpl, dev_tmpl;   /* the slot's struct slot_root */
-	int in_r, out_w, err_w, rep_w, ctl_r;
-	int cg_fds[3], ncg;        /* v1 cgroup.procs files init writes itself into */
-	char **init_argv;          /* see sbx_stage_init */
-};
+/* ---- the slot's fixed root parts ---- */
 
 static void put_str(int fd, const char *s) { (void)!write(fd, s, strlen(s)); }
-
-static _Noreturn void init_fail(int rep_w, int kind, const char *what)
-{
-	struct init_report r = { .kind = kind, .value = errno };
-	snprintf(r.what, sizeof r.what, "%s", what);
-	(void)!write(rep_w, &r, sizeof r);
-	_exit(127);
-}
 
 static int write_file_at(int dir, const char *name, const char *text)
 {
@@ -556,19 +516,6 @@ static int write_file_at(int dir, const char *name, const char *text)
 	put_str(fd, text);
 	close(fd);
 	return 0;
-}
-
-static int tree_clone_ro(const char *path, int dfd, unsigned extra)
-{
-	int fd = (int)sys_open_tree(dfd, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | extra);
-	if (fd < 0)
-		return -1;
-	struct mount_attr a = { .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV };
-	if (sys_mount_setattr(fd, "", AT_EMPTY_PATH, &a) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
 }
 
 /* A new detached tmpfs mount (mode 0755), or -1. */
@@ -636,310 +583,6 @@ static const char *slot_root_make(const sbx_system *s, unsigned slot, struct slo
 	if (sys_mount_setattr(root, "", AT_EMPTY_PATH, &ro) < 0 || sys_mount_setattr(dev, "", AT_EMPTY_PATH, &ro) < 0)
 		return "make the root read-only";
 	return NULL;
-}
-
-/* Build the job's root and pivot into it. Returns NULL or the failing step. */
-static const char *build_root(const struct child_args *a)
-{
-	const sbx_spec *sp = a->spec;
-	char path[PATH_MAX];
-	/* Still in the engine's mount namespace: only detached mounts are made
-	 * here, the namespace itself is never changed. */
-	if (snprintf(path, sizeof path, "%s/usr", sp->pkg_dir) >= (int)sizeof path)
-		return "package path";
-	int usr = tree_clone_ro(path, AT_FDCWD, AT_RECURSIVE);
-	if (usr < 0)
-		return "open the package's usr/";
-	int pkg = tree_clone_ro(sp->pkg_dir, AT_FDCWD, 0);
-	if (pkg < 0)
-		return "open the package directory";
-	int box = -1;
-	if (a->box_mnt >= 0 &&
-	    (box = (int)sys_open_tree(a->box_mnt, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH)) < 0)
-		return "clone the box";
-	int root = (int)sys_open_tree(a->root_tmpl, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
-	int dev = root < 0 ? -1 :
-	          (int)sys_open_tree(a->dev_tmpl, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
-	if (dev < 0)
-		return "clone the root";
-	/* Into a private copy of the empty namespace, then stack the root on its
-	 * "/" and enter it: beneath it there is only the empty tmpfs. */
-	if (setns(a->sys->empty_mntns, CLONE_NEWNS) < 0 || unshare(CLONE_NEWNS) < 0)
-		return "enter the empty mount namespace";
-	if (sys_move_mount(root, "", AT_FDCWD, "/", MOVE_MOUNT_F_EMPTY_PATH) < 0 ||
-	    sys_move_mount(usr, "", root, "usr", MOVE_MOUNT_F_EMPTY_PATH) < 0 ||
-	    sys_move_mount(pkg, "", root, "pkg", MOVE_MOUNT_F_EMPTY_PATH) < 0 ||
-	    sys_move_mount(dev, "", root, "dev", MOVE_MOUNT_F_EMPTY_PATH) < 0 ||
-	    (box >= 0 && sys_move_mount(box, "", root, "box", MOVE_MOUNT_F_EMPTY_PATH) < 0))
-		return "attach the root, /usr, /pkg, /dev, /box";
-	if (fchdir(root) < 0 || chroot(".") < 0 || chdir("/") < 0)
-		return "enter the root";
-	char opts[96];
-	snprintf(opts, sizeof opts, "size=%" PRIu64 ",nr_inodes=%u,mode=1777", a->sys->tmp_size, BOX_INODES);
-	if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
-		return "mount /tmp";
-	umask(0);
-	if (mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, opts) < 0)
-		return "mount /dev/shm";
-	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-		return "mount /proc";
-	return NULL;   /* "/" and "/dev" are read-only clones of the slot's templates */
-}
-
-/* What the stage's init needs after it execs itself (argv of the init mode). */
-struct stage_cmd {
-	uid_t uid;
-	gid_t gid;
-	sbx_limits lim;
-	char **argv, **envp;
-	seccomp_prog seccomp;
-};
-
-/* The command: everything that can be done with privileges is done; drop
- * them, lock the process down and exec. On failure the errno goes up exec_w. */
-static _Noreturn void run_command(const struct stage_cmd *c, int exec_w)
-{
-	const sbx_limits *lim = &c->lim;
-	sigset_t none;
-	sigemptyset(&none);
-	for (int sig = 1; sig < 32; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
-			signal(sig, SIG_DFL);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	setsid();
-	struct rlimit rl;
-	rl = (struct rlimit){ 0, 0 };
-	setrlimit(RLIMIT_CORE, &rl);
-	if (lim->max_procs) {
-		rl = (struct rlimit){ lim->max_procs, lim->max_procs };
-		setrlimit(RLIMIT_NPROC, &rl);
-	}
-	if (lim->max_open_files) {
-		rl = (struct rlimit){ lim->max_open_files, lim->max_open_files };
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-	if (lim->max_file_size) {
-		rl = (struct rlimit){ lim->max_file_size, lim->max_file_size };
-		setrlimit(RLIMIT_FSIZE, &rl);
-	}
-	if (lim->cpu_ms) {
-		/* A per-process backstop; the cgroup counter is the real limit. */
-		rlim_t secs = (rlim_t)(lim->cpu_ms + 999) / 1000;
-		rl = (struct rlimit){ secs, secs + 1 };
-		setrlimit(RLIMIT_CPU, &rl);
-	}
-	const char *step = "drop privileges";
-	/* Raw system calls: in a vfork child libc's "set every thread's ids"
-	 * machinery has no business running (the credentials are this task's). */
-	if (syscall(SYS_setgroups, 0, NULL) < 0 || syscall(SYS_setresgid, c->gid, c->gid, c->gid) < 0 ||
-	    syscall(SYS_setresuid, c->uid, c->uid, c->uid) < 0)
-		goto fail;
-	step = "no_new_privs";
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		goto fail;
-	step = "chdir /box";
-	if (chdir("/box") < 0)
-		goto fail;
-	step = "seccomp";
-	if (seccomp_install(&c->seccomp) < 0)
-		goto fail;
-	execve(c->argv[0], c->argv, c->envp);
-	step = "exec";
-fail:;
-	int e = errno;
-	(void)!write(exec_w, &e, sizeof e);
-	(void)!write(exec_w, step, strlen(step));
-	_exit(127);
-}
-
-/* clone3 that runs fn(arg) in the child on the stack given in ca (which
- * never returns) and returns in the parent like the system call. Needed for
- * CLONE_VM: the child must not touch the parent's stack frames. */
-long sbx_clone3_run(struct clone_args *ca, size_t size, void (*fn)(void *), void *arg);
-__asm__(".text\n"
-        ".globl sbx_clone3_run\n"
-        ".type sbx_clone3_run,@function\n"
-        "sbx_clone3_run:\n"
-        "	mov %rdx, %r8\n"
-        "	mov %rcx, %r9\n"
-        "	mov $435, %eax\n"          /* SYS_clone3 */
-        "	syscall\n"
-        "	test %rax, %rax\n"
-        "	jnz 1f\n"
-        "	xor %ebp, %ebp\n"
-        "	mov %r9, %rdi\n"
-        "	call *%r8\n"
-        "	ud2\n"
-        "1:	ret\n"
-        ".size sbx_clone3_run, .-sbx_clone3_run\n");
-
-/* The stage's first moments, in a CLONE_VM|CLONE_VFORK child of the engine
- * (the engine's thread waits; nothing here allocates or touches the engine's
- * data beyond reading the arguments): enter the network namespace, build the
- * root, put the descriptors in place and exec this binary as the stage's
- * init, which gets a small address space of its own -- the engine's memory
- * is never copied for a stage. */
-static _Noreturn void stage_child(void *arg)
-{
-	const struct child_args *a = arg;
-	const sbx_spec *sp = a->spec;
-	int rep = a->rep_w;
-	prctl(PR_SET_PDEATHSIG, SIGKILL);       /* the engine died: so does the stage */
-	int netfd = a->sys->netns[sp->slot];
-	if (netfd >= 0 && setns(netfd, CLONE_NEWNET) < 0)
-		init_fail(rep, REPORT_SETUP_FAILED, "enter the network namespace");
-	if (sethostname("piston", 6) < 0)
-		init_fail(rep, REPORT_SETUP_FAILED, "set the hostname");
-	const char *failed = build_root(a);
-	if (failed)
-		init_fail(rep, REPORT_SETUP_FAILED, failed);
-	/* At fixed numbers: 0-2 stdio, 3 report, 4 control (or closed), then
-	 * the cgroup.procs files init joins, then this binary. Moved out of the
-	 * way first so no dup2 clobbers another. */
-	int keep[5 + 8];
-	int nkeep = 0;
-	keep[nkeep++] = a->in_r;
-	keep[nkeep++] = a->out_w;
-	keep[nkeep++] = a->err_w;
-	keep[nkeep++] = rep;
-	keep[nkeep++] = a->ctl_r;
-	for (int i = 0; i < a->ncg; i++)
-		keep[nkeep++] = a->cg_fds[i];
-	keep[nkeep++] = a->sys->self_exe;
-	for (int i = 0; i < nkeep; i++)
-		if (keep[i] >= 0 && (keep[i] = fcntl(keep[i], F_DUPFD, 32)) < 0)
-			init_fail(rep, REPORT_SETUP_FAILED, "arrange descriptors");
-	for (int i = 0; i < nkeep; i++) {
-		if (keep[i] < 0)
-			continue;
-		if (dup2(keep[i], i) < 0)
-			init_fail(keep[3], REPORT_SETUP_FAILED, "arrange descriptors");
-	}
-	int self = nkeep - 1;
-	syscall(SYS_close_range, (unsigned)nkeep, ~0u, 0u);
-	if (a->ctl_r < 0)
-		close(4);
-	fcntl(self, F_SETFD, FD_CLOEXEC);
-	syscall(SYS_execveat, self, "", a->init_argv, sp->envp, AT_EMPTY_PATH);
-	init_fail(3, REPORT_SETUP_FAILED, "exec the stage's init");
-}
-
-static unsigned long arg_num(const char *s)
-{
-	return s ? strtoul(s, NULL, 10) : 0;
-}
-
-/* PID 1 of the stage, after stage_child exec'd it as
- * `init sandbox --stage-init UID GID PROCS FILES FSIZE CPU_MS NCG CTL -- CMD...`
- * (argv here starts at "sandbox"); the environment is the command's. */
-int sbx_stage_init(int argc, char **argv)
-{
-	int rep = 3;
-	prctl(PR_SET_NAME, "init", 0, 0, 0);
-	if (argc < 12 || strcmp(argv[10], "--")) {
-		errno = EINVAL;
-		init_fail(rep, REPORT_SETUP_FAILED, "init arguments");
-	}
-	extern char **environ;
-	struct stage_cmd c = {
-		.uid = (uid_t)arg_num(argv[2]), .gid = (gid_t)arg_num(argv[3]),
-		.lim = { .max_procs = (uint32_t)arg_num(argv[4]), .max_open_files = (uint32_t)arg_num(argv[5]),
-		         .max_file_size = arg_num(argv[6]), .cpu_ms = arg_num(argv[7]) },
-		.envp = environ,
-	};
-	int ncg = (int)arg_num(argv[8]);
-	bool ctl_open = arg_num(argv[9]) != 0;
-	/* Into the slot's cgroups (v1) before anything of the job runs, then a
-	 * cgroup namespace rooted there. */
-	for (int i = 0; i < ncg; i++) {
-		if (write(5 + i, "0", 1) != 1)
-			init_fail(rep, REPORT_SETUP_FAILED, "join the cgroup");
-		close(5 + i);
-	}
-	if (unshare(CLONE_NEWCGROUP) < 0)
-		init_fail(rep, REPORT_SETUP_FAILED, "new cgroup namespace");
-	/* /proc/1/cmdline is world-readable inside the sandbox: keep copies of
-	 * the command's arguments and show only "init" there. */
-	int n = argc - 11;
-	char **cmd = calloc((size_t)n + 1, sizeof *cmd);
-	for (int i = 0; cmd && i < n; i++)
-		if (!(cmd[i] = strdup(argv[11 + i])))
-			cmd = NULL;
-	if (!cmd)
-		init_fail(rep, REPORT_SETUP_FAILED, "out of memory");
-	c.argv = cmd;
-	char *end = argv[argc - 1] + strlen(argv[argc - 1]);
-	memset(argv[0], 0, (size_t)(end - argv[0]));   /* all after "init" */
-	seccomp_build(&c.seccomp);
-	int exec_pipe[2];
-	sigset_t chld;
-	sigemptyset(&chld);
-	sigaddset(&chld, SIGCHLD);
-	sigprocmask(SIG_SETMASK, &chld, NULL);
-	int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sfd < 0 || pipe2(exec_pipe, O_CLOEXEC) < 0)
-		init_fail(rep, REPORT_SETUP_FAILED, "init pipes");
-	/* vfork: the command shares init's memory until it execs, so no page
-	 * tables are copied for it; init waits meanwhile, and run_command
-	 * touches only its own stack, per-task state (signal mask, rlimits,
-	 * ids, seccomp) and exec_w. */
-	pid_t cmdpid = vfork();
-	if (cmdpid < 0)
-		init_fail(rep, REPORT_SETUP_FAILED, "fork the command");
-	if (cmdpid == 0) {
-		close(3);
-		close(4);
-		close(sfd);
-		close(exec_pipe[0]);
-		run_command(&c, exec_pipe[1]);
-	}
-	close(exec_pipe[1]);
-	/* The command's stdio belongs to it alone: a write end held here would
-	 * keep the engine from seeing EOF only until we exit, but a stdin read
-	 * end would let data pile up unread. */
-	close(0);
-	close(1);
-	close(2);
-	struct { int e; char step[64]; } ex = { 0, "" };
-	ssize_t k = read(exec_pipe[0], &ex, sizeof ex - 1);
-	close(exec_pipe[0]);
-	struct init_report r = { .kind = REPORT_STATUS };
-	if (k > 0) {
-		r.kind = REPORT_EXEC_FAILED;
-		r.value = ex.e;
-		snprintf(r.what, sizeof r.what, "%s %s", ex.step, c.argv[0]);
-	}
-	for (bool done = false; !done; ) {
-		struct pollfd p[2] = { { sfd, POLLIN, 0 }, { ctl_open ? 4 : -1, POLLIN, 0 } };
-		if (poll(p, 2, -1) < 0 && errno != EINTR)
-			break;
-		if (p[1].revents) {
-			unsigned char sig;
-			ssize_t got = read(4, &sig, 1);
-			if (got == 1)
-				kill(cmdpid, sig);
-			else if (got == 0 || (errno != EINTR && errno != EAGAIN))
-				ctl_open = false;
-		}
-		struct signalfd_siginfo si;
-		while (read(sfd, &si, sizeof si) > 0)
-			;
-		int st;
-		for (pid_t w; (w = waitpid(-1, &st, WNOHANG)) > 0; )
-			if (w == cmdpid) {
-				if (r.kind == REPORT_STATUS)
-					r.value = st;
-				done = true;
-			}
-	}
-	struct rusage ru;
-	if (getrusage(RUSAGE_CHILDREN, &ru) == 0) {
-		r.cpu_us = (uint64_t)ru.ru_utime.tv_sec * 1000000u + (uint64_t)ru.ru_utime.tv_usec +
-		           (uint64_t)ru.ru_stime.tv_sec * 1000000u + (uint64_t)ru.ru_stime.tv_usec;
-		r.maxrss_kb = (uint64_t)ru.ru_maxrss;
-	}
-	(void)!write(rep, &r, sizeof r);
-	_exit(0);   /* the PID namespace dies with us: every leftover process is killed */
 }
 
 /* ---- the engine side of a stage ---- */
@@ -1244,7 +887,7 @@ static void run_finish(sbx_run *r)
 	res->wall_ms = (end - r->start_ns) / 1000000u;
 	res->cpu_ms = u.have_cpu ? u.cpu_ns / 1000000u : have_report ? r->rep.cpu_us / 1000u : 0;
 	res->memory = u.have_memory ? u.peak_bytes : have_report ? r->rep.maxrss_kb * 1024u : 0;
-	if (have_report && r->rep.kind == REPORT_STATUS) {
+	if (have_report && r->rep.kind == STAGE_REPORT_STATUS) {
 		int st = r->rep.value;
 		if (WIFEXITED(st)) {
 			res->exited = true;
@@ -1280,9 +923,9 @@ static void run_finish(sbx_run *r)
 		set_status(res, "XX", "%s", r->internal);
 		break;
 	case KILL_NONE:
-		if (have_report && r->rep.kind == REPORT_SETUP_FAILED)
+		if (have_report && r->rep.kind == STAGE_REPORT_SETUP_FAILED)
 			set_status(res, "XX", "sandbox setup failed: %s: %s", r->rep.what, strerror(r->rep.value));
-		else if (have_report && r->rep.kind == REPORT_EXEC_FAILED)
+		else if (have_report && r->rep.kind == STAGE_REPORT_EXEC_FAILED)
 			set_status(res, "XX", "cannot start the program: %s: %s", r->rep.what, strerror(r->rep.value));
 		else if (!have_report)
 			set_status(res, "XX", "the sandbox's init died unexpectedly");
@@ -1303,6 +946,7 @@ static void run_finish(sbx_run *r)
 	sbx_callbacks cb = r->cb;
 	sbx_result out = *res;
 	memset(res, 0, sizeof *res);
+	stage_block_free(r->block);   /* init has exited: the pidfd said so */
 	free(r);
 	cb.on_done(cb.arg, &out);
 }
@@ -1360,62 +1004,51 @@ sbx_run *sbx_start(sbx_system *s, loop *l, const sbx_spec *spec, const sbx_callb
 		goto fail;
 	}
 	int cgfd = cg_slot_dirfd(s->cg, spec->slot);
-	/* init's arguments (sbx_stage_init), made here: the child allocates nothing. */
-	size_t argc = 0;
-	while (spec->argv[argc])
-		argc++;
-	char nums[8][24];
-	char **init_argv = malloc((argc + 13) * sizeof *init_argv);
-	if (!init_argv) {
-		snprintf(err, errlen, "out of memory");
+	char tmp_opts[96];
+	snprintf(tmp_opts, sizeof tmp_opts, "size=%" PRIu64 ",nr_inodes=%u,mode=1777", s->tmp_size, BOX_INODES);
+	stage_block *b = stage_block_new(spec->argv, spec->envp, spec->pkg_dir, tmp_opts);
+	if (!b) {
+		snprintf(err, errlen, "cannot map the stage's block: %s", strerror(errno));
 		goto fail;
 	}
-	struct child_args a = {
-		.sys = s, .spec = spec, .box_mnt = spec->box ? spec->box->mntfd : -1,
-		.root_tmpl = s->roots[spec->slot].root, .dev_tmpl = s->roots[spec->slot].dev,
-		.in_r = in[0], .out_w = out[1], .err_w = er[1], .rep_w = rep[1], .ctl_r = ctl[0],
-		.init_argv = init_argv,
-	};
-	a.ncg = cg_slot_procs_fds(s->cg, spec->slot, a.cg_fds);
-	snprintf(nums[0], sizeof nums[0], "%u", (unsigned)sbx_slot_uid(s, spec->slot));
-	snprintf(nums[1], sizeof nums[1], "%u", (unsigned)sbx_slot_gid(s, spec->slot));
-	snprintf(nums[2], sizeof nums[2], "%" PRIu32, spec->limits.max_procs);
-	snprintf(nums[3], sizeof nums[3], "%" PRIu32, spec->limits.max_open_files);
-	snprintf(nums[4], sizeof nums[4], "%" PRIu64, (uint64_t)spec->limits.max_file_size);
-	snprintf(nums[5], sizeof nums[5], "%" PRIu64, (uint64_t)spec->limits.cpu_ms);
-	snprintf(nums[6], sizeof nums[6], "%d", a.ncg);
-	snprintf(nums[7], sizeof nums[7], "%d", ctl[0] >= 0);
-	size_t k = 0;
-	init_argv[k++] = "init";
-	init_argv[k++] = "sandbox";
-	init_argv[k++] = "--stage-init";
-	for (int i = 0; i < 8; i++)
-		init_argv[k++] = nums[i];
-	init_argv[k++] = "--";
-	for (size_t i = 0; i < argc; i++)
-		init_argv[k++] = (char *)spec->argv[i];
-	init_argv[k] = NULL;
-	/* The child runs on this stack area while this thread waits (CLONE_VFORK). */
-	_Alignas(16) char child_stack[1 << 16];
+	b->in_r = in[0];
+	b->out_w = out[1];
+	b->err_w = er[1];
+	b->rep_w = rep[1];
+	b->ctl_r = ctl[0];
+	b->netns = s->netns[spec->slot];
+	b->empty_mntns = s->empty_mntns;
+	b->root_tmpl = tmpl->root;
+	b->dev_tmpl = tmpl->dev;
+	b->box_mnt = spec->box ? spec->box->mntfd : -1;
+	b->ncg = cg_slot_procs_fds(s->cg, spec->slot, b->cg_procs);
+	b->cg_into = cgfd;
+	b->uid = sbx_slot_uid(s, spec->slot);
+	b->gid = sbx_slot_gid(s, spec->slot);
+	b->max_procs = spec->limits.max_procs;
+	b->max_open_files = spec->limits.max_open_files;
+	b->max_file_size = spec->limits.max_file_size;
+	b->cpu_ms = spec->limits.cpu_ms;
+	b->seccomp = (struct sock_fprog){ .len = s->seccomp.len, .filter = s->seccomp.insns };
+	/* init shares our memory and runs beside us (stage.h): no exec, no copy. */
 	struct clone_args ca = {
-		.flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS |
-		         CLONE_CLEAR_SIGHAND | (cgfd >= 0 ? CLONE_INTO_CGROUP : 0),
-		.stack = (uint64_t)(uintptr_t)child_stack,
-		.stack_size = sizeof child_stack,
+		.flags = CLONE_VM | CLONE_PIDFD | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_CLEAR_SIGHAND,
+		.stack = (uint64_t)(uintptr_t)b->init_stack,
+		.stack_size = b->init_stack_size,
 		.pidfd = (uint64_t)(uintptr_t)&r->pidfd,
 		/* No SIGCHLD: the engine's own child handling (waitpid without
 		 * __WALL) never sees, or reaps, a stage; the pidfd tells us. */
 		.exit_signal = 0,
-		.cgroup = cgfd >= 0 ? (uint64_t)cgfd : 0,
 	};
 	r->start_ns = mono_ns();
-	long pid = sbx_clone3_run(&ca, sizeof ca, stage_child, &a);
-	free(init_argv);
+	long pid = stage_clone3(&ca, sizeof ca, stage_init_main, b);
 	if (pid < 0) {
+		stage_block_free(b);
 		errno = (int)-pid;
 		snprintf(err, errlen, "cannot start the sandbox (clone3): %s", strerror(errno));
 		goto fail;
 	}
+	r->block = b;
 	r->pid = (pid_t)pid;
 	close(in[0]);
 	close(out[1]);
@@ -1505,8 +1138,11 @@ void sbx_cancel(sbx_run *r)
 	run_kill(r, KILL_INTERNAL);
 	if (r->pidfd >= 0) {
 		siginfo_t si;
-		syscall(SYS_waitid, P_PIDFD, r->pidfd, &si, WEXITED | __WALL, NULL);
+		while (syscall(SYS_waitid, P_PIDFD, r->pidfd, &si, WEXITED | __WALL, NULL) < 0 && errno == EINTR)
+			;
 	}
+	/* init is gone (or was never started without a pidfd): its memory can go. */
+	stage_block_free(r->block);
 	for (int i = 0; i < 100 && !cg_slot_kill(r->sys->cg, r->slot); i++)
 		usleep(1000);
 	if (r->wall_timer)

@@ -120,12 +120,6 @@ int sbx_signal_number(const char *name);
  * message, status, memory, cpu_time, wall_time). */
 struct jw;
 void sbx_result_write_json(struct jw *w, const sbx_result *r);
-/* `piston sandbox --stage-init ...`: PID 1 of a stage, exec'd by the sandbox
- * itself (never by hand): starts the command, reaps, reports. No return.
- * Each stage's init is the running binary (/proc/self/exe) run with argv
- * "init sandbox --stage-init ...": a program other than piston that runs
- * stages must call this, with argv from "sandbox" on, when it sees that. */
-int sbx_stage_init(int argc, char **argv);
 
 /* `piston sandbox [--time MS] [--wall MS] [--mem BYTES] [--procs N]
  *  [--output BYTES] [--root PKGDIR] [--box DIR] -- CMD ARGS...` */

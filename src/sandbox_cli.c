@@ -388,8 +388,6 @@ static int run_bench(const cli *c, sbx_system *sys, char **env)
 
 int cmd_sandbox(int argc, char **argv)
 {
-	if (argc > 1 && !strcmp(argv[1], "--stage-init"))
-		return sbx_stage_init(argc, argv);
 	if (config_load(1, argv) < 0)
 		return 1;
 	log_set_level(cfg.log_level);

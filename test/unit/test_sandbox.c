@@ -161,9 +161,6 @@ static void test_box_paths(sbx_system *sys)
 
 int main(int argc, char **argv)
 {
-	/* A stage's init is this very binary, exec'd by the sandbox. */
-	if (argc > 2 && !strcmp(argv[2], "--stage-init"))
-		return sbx_stage_init(argc - 1, argv + 1);
 	test_seccomp_program();
 	if (geteuid() != 0) {
 		printf("%d passed, %d failed, 1 skipped (the sandbox needs root)\n", t_passed, t_failed);

@@ -1,0 +1,80 @@
+/*
+ * stage: the sandbox's code on the far side of clone3 -- a stage's PID 1
+ * (our init) and its command's last steps before exec.
+ *
+ * init is a clone of the engine that shares its address space (CLONE_VM)
+ * and never execs: no address space to build, fault in and tear down per
+ * stage (on paravirtualised hosts that costs over a millisecond). The engine
+ * keeps running beside it, so this code promises:
+ * - raw system calls only (rawsys.h): it touches no errno, no libc state,
+ *   no lock, and allocates nothing;
+ * - it reads only its stage_block (filled by the engine before the clone,
+ *   never changed or freed until init has exited: the stage's pidfd said
+ *   so) and writes only the two stacks inside it;
+ * - it never returns: it execs the command or exits.
+ * init stays outside the slot's cgroups: only the command and its
+ * descendants are in them. (A memory-cgroup OOM kill of a process kills
+ * every process sharing its memory: were init in the job's cgroup, the
+ * engine could die with it.)
+ * The command itself runs in its own address space (it execs at once), as
+ * the slot's uid, with no_new_privs and the seccomp filter; init is root and
+ * hidden from it (/proc is mounted hidepid=2), so nothing of the job can
+ * read or trace the engine's memory through init.
+ */
+#ifndef PISTON_STAGE_H
+#define PISTON_STAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <linux/filter.h>
+#include <linux/sched.h>
+
+/* What init tells the engine, once, just before it exits. */
+enum { STAGE_REPORT_STATUS = 1, STAGE_REPORT_SETUP_FAILED = 2, STAGE_REPORT_EXEC_FAILED = 3 };
+typedef struct stage_report {
+	int32_t kind;
+	int32_t value;            /* wait status, or errno */
+	uint64_t cpu_us;          /* all reaped processes (fallback accounting) */
+	uint64_t maxrss_kb;
+	char what[96];            /* the failing step */
+} stage_report;
+
+typedef struct stage_block {
+	/* Descriptors, numbered as in the engine's table at the clone (init has
+	 * a copy of that table). -1 = none. */
+	int in_r, out_w, err_w, rep_w, ctl_r;
+	int netns, empty_mntns, root_tmpl, dev_tmpl, box_mnt;
+	int cg_procs[3], ncg;      /* v1: cgroup.procs files the command joins */
+	int cg_into;               /* v2: the slot's cgroup directory (CLONE_INTO_CGROUP), or -1 */
+	uid_t uid;
+	gid_t gid;
+	uint32_t max_procs, max_open_files;
+	uint64_t max_file_size, cpu_ms;
+	struct sock_fprog seccomp; /* points at the engine's built program */
+	const char *usr_path, *pkg_path, *tmp_opts;
+	char **argv, **envp;
+	/* Private to init: */
+	char *init_stack, *cmd_stack;
+	size_t init_stack_size, cmd_stack_size;
+	int exec_w;                /* the command's exec-failure pipe */
+	int cg_first, cg_dir;      /* where init keeps the cgroup descriptors */
+} stage_block;
+
+/* A block (one private mapping) holding copies of argv, envp, the package's
+ * path strings and the /tmp options, with both stacks; the caller fills in
+ * the remaining fields. NULL with errno on failure. */
+stage_block *stage_block_new(const char *const *argv, const char *const *envp, const char *pkg_dir,
+                             const char *tmp_opts);
+/* Only once init has exited (its pidfd is readable or it was waited for). */
+void stage_block_free(stage_block *b);
+
+/* clone3 that runs fn(arg) in the child, on the stack given in ca, and
+ * returns in the parent like the system call (pid, or -errno). fn must not
+ * return. */
+long stage_clone3(struct clone_args *ca, size_t size, void (*fn)(void *), void *arg);
+
+/* init's entry: pass to stage_clone3 with the block as arg. */
+void stage_init_main(void *block);
+
+#endif
