@@ -72,6 +72,7 @@ struct sbx_system {
 	unsigned ncpus;
 	uint64_t tmp_size;        /* /tmp and /dev/shm cap */
 	seccomp_prog seccomp;
+	uint64_t ignored_signals;  /* reset to default in every stage's command */
 	/* Closing a box's mount fd unmounts its tmpfs, which waits for an RCU
 	 * grace period (milliseconds): a helper thread does it, not the loop. */
 	pthread_t closer;
@@ -88,6 +89,7 @@ struct sbx_system {
 struct slot_root {
 	int root;                 /* "/": usr pkg box tmp dev proc etc, bin lib lib64 sbin, etc/... */
 	int dev;                  /* "/dev": null zero full random urandom, fd std*, shm */
+	stage_block *spare;       /* the last stage's block, for the next (its init has exited) */
 };
 
 struct sbx_box {
@@ -246,7 +248,28 @@ static void slot_root_drop(struct slot_root *t)
 		close(t->root);
 	if (t->dev >= 0)
 		close(t->dev);
-	*t = (struct slot_root){ -1, -1 };
+	stage_block *spare = t->spare;
+	*t = (struct slot_root){ -1, -1, spare };
+}
+
+/* init has exited: keep its block for the slot's next stage. */
+static void block_release(sbx_system *s, unsigned slot, stage_block *b)
+{
+	stage_block_free(s->roots[slot].spare);
+	s->roots[slot].spare = b;
+}
+
+/* The signals this process ignores: a stage's command must not inherit
+ * that. Read once (the engine sets its dispositions at start). */
+static uint64_t ignored_signals(void)
+{
+	uint64_t mask = 0;
+	for (int sig = 1; sig < 64; sig++) {
+		struct sigaction sa;
+		if (sig != SIGKILL && sig != SIGSTOP && sigaction(sig, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
+			mask |= 1ull << (sig - 1);
+	}
+	return mask;
 }
 
 sbx_system *sbx_system_init(unsigned slots, char *err, size_t errlen)
@@ -279,7 +302,7 @@ sbx_system *sbx_system_init(unsigned slots, char *err, size_t errlen)
 	seccomp_build(&s->seccomp);
 	for (unsigned i = 0; i < slots; i++) {
 		s->netns[i] = -1;
-		s->roots[i] = (struct slot_root){ -1, -1 };
+		s->roots[i] = (struct slot_root){ -1, -1, NULL };
 	}
 	s->closer_fd = -1;
 	if ((s->empty_mntns = empty_mntns_make()) < 0) {
@@ -330,6 +353,7 @@ sbx_system *sbx_system_init(unsigned slots, char *err, size_t errlen)
 	          cg_mode_of(s->cg) == CG_V2 ? "v2" : cg_mode_of(s->cg) == CG_V1 ? "v1" : "none");
 	/* A stage whose reader went away must not kill the engine. */
 	signal(SIGPIPE, SIG_IGN);
+	s->ignored_signals = ignored_signals();
 	return s;
 }
 
@@ -341,8 +365,10 @@ void sbx_system_free(sbx_system *s)
 		if (s->netns[i] >= 0)
 			close(s->netns[i]);
 	free(s->netns);
-	for (unsigned i = 0; s->roots && i < s->slots; i++)
+	for (unsigned i = 0; s->roots && i < s->slots; i++) {
 		slot_root_drop(&s->roots[i]);
+		stage_block_free(s->roots[i].spare);
+	}
 	free(s->roots);
 	if (s->empty_mntns >= 0)
 		close(s->empty_mntns);
@@ -946,7 +972,7 @@ static void run_finish(sbx_run *r)
 	sbx_callbacks cb = r->cb;
 	sbx_result out = *res;
 	memset(res, 0, sizeof *res);
-	stage_block_free(r->block);   /* init has exited: the pidfd said so */
+	block_release(r->sys, r->slot, r->block);   /* init has exited: the pidfd said so */
 	free(r);
 	cb.on_done(cb.arg, &out);
 }
@@ -1006,7 +1032,8 @@ sbx_run *sbx_start(sbx_system *s, loop *l, const sbx_spec *spec, const sbx_callb
 	int cgfd = cg_slot_dirfd(s->cg, spec->slot);
 	char tmp_opts[96];
 	snprintf(tmp_opts, sizeof tmp_opts, "size=%" PRIu64 ",nr_inodes=%u,mode=1777", s->tmp_size, BOX_INODES);
-	stage_block *b = stage_block_new(spec->argv, spec->envp, spec->pkg_dir, tmp_opts);
+	stage_block *b = stage_block_new(tmpl->spare, spec->argv, spec->envp, spec->pkg_dir, tmp_opts);
+	tmpl->spare = NULL;
 	if (!b) {
 		snprintf(err, errlen, "cannot map the stage's block: %s", strerror(errno));
 		goto fail;
@@ -1025,6 +1052,7 @@ sbx_run *sbx_start(sbx_system *s, loop *l, const sbx_spec *spec, const sbx_callb
 	b->cg_into = cgfd;
 	b->uid = sbx_slot_uid(s, spec->slot);
 	b->gid = sbx_slot_gid(s, spec->slot);
+	b->ignored_signals = s->ignored_signals;
 	b->max_procs = spec->limits.max_procs;
 	b->max_open_files = spec->limits.max_open_files;
 	b->max_file_size = spec->limits.max_file_size;
@@ -1043,7 +1071,7 @@ sbx_run *sbx_start(sbx_system *s, loop *l, const sbx_spec *spec, const sbx_callb
 	r->start_ns = mono_ns();
 	long pid = stage_clone3(&ca, sizeof ca, stage_init_main, b);
 	if (pid < 0) {
-		stage_block_free(b);
+		block_release(s, spec->slot, b);
 		errno = (int)-pid;
 		snprintf(err, errlen, "cannot start the sandbox (clone3): %s", strerror(errno));
 		goto fail;
@@ -1141,8 +1169,8 @@ void sbx_cancel(sbx_run *r)
 		while (syscall(SYS_waitid, P_PIDFD, r->pidfd, &si, WEXITED | __WALL, NULL) < 0 && errno == EINTR)
 			;
 	}
-	/* init is gone (or was never started without a pidfd): its memory can go. */
-	stage_block_free(r->block);
+	/* init is gone (or was never started without a pidfd): its memory is free. */
+	block_release(r->sys, r->slot, r->block);
 	for (int i = 0; i < 100 && !cg_slot_kill(r->sys->cg, r->slot); i++)
 		usleep(1000);
 	if (r->wall_timer)

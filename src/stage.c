@@ -19,6 +19,8 @@
 
 #define INIT_STACK_SIZE (64u << 10)
 #define CMD_STACK_SIZE (32u << 10)
+/* Room for argv and envp in a block: most stages' fit, so blocks are reused. */
+#define BLOCK_DATA_MIN (64u << 10)
 
 /* ---- the block (engine side) ---- */
 
@@ -44,21 +46,32 @@ static char **vec_copy(const char *const *v, size_t n, char ***slots, char **tex
 	return out;
 }
 
-stage_block *stage_block_new(const char *const *argv, const char *const *envp, const char *pkg_dir,
-                             const char *tmp_opts)
+stage_block *stage_block_new(stage_block *reuse, const char *const *argv, const char *const *envp,
+                             const char *pkg_dir, const char *tmp_opts)
 {
 	size_t text = strlen(pkg_dir) * 2 + 8 + strlen(tmp_opts) + 1;
 	size_t argc = vec_len(argv, &text), envc = vec_len(envp, &text);
 	size_t head = (sizeof(stage_block) + 15) & ~(size_t)15;
 	size_t ptrs = (argc + envc + 2) * sizeof(char *);
-	size_t total = head + ptrs + text;
-	total = (total + 4095) & ~(size_t)4095;
-	total += INIT_STACK_SIZE + CMD_STACK_SIZE;
-	void *m = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (m == MAP_FAILED)
-		return NULL;
+	size_t data = (head + ptrs + text + 4095) & ~(size_t)4095;
+	if (data < BLOCK_DATA_MIN)
+		data = BLOCK_DATA_MIN;
+	size_t total = data + INIT_STACK_SIZE + CMD_STACK_SIZE;
+	void *m = reuse;
+	if (reuse && reuse->map_size < total) {
+		stage_block_free(reuse);
+		m = NULL;
+	}
+	if (!m) {
+		m = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (m == MAP_FAILED)
+			return NULL;
+	} else {
+		total = reuse->map_size;
+	}
 	stage_block *b = m;
 	memset(b, 0, sizeof *b);
+	b->map_size = total;
 	char **slots = (char **)((char *)m + head);
 	char *t = (char *)slots + ptrs;
 	b->argv = vec_copy(argv, argc, &slots, &t);
@@ -78,10 +91,8 @@ stage_block *stage_block_new(const char *const *argv, const char *const *envp, c
 
 void stage_block_free(stage_block *b)
 {
-	if (!b)
-		return;
-	size_t total = (size_t)(b->init_stack + b->init_stack_size - (char *)b);
-	munmap(b, total);
+	if (b)
+		munmap(b, b->map_size);
 }
 
 __asm__(".text\n"
@@ -198,9 +209,11 @@ struct k_sigaction {
 static void command_main(void *arg)
 {
 	const stage_block *b = arg;
+	/* Handled signals were reset by CLONE_CLEAR_SIGHAND; ignored ones are
+	 * inherited as ignored, so they are reset here. */
 	struct k_sigaction dfl = { 0 };
-	for (int sig = 1; sig < 32; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
+	for (int sig = 1; sig < 64; sig++)
+		if (b->ignored_signals & (1ull << (sig - 1)))
 			raw4(SYS_rt_sigaction, sig, &dfl, NULL, 8);
 	uint64_t none = 0;
 	raw4(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, 8);

@@ -49,6 +49,7 @@ typedef struct stage_block {
 	int cg_into;               /* v2: the slot's cgroup directory (CLONE_INTO_CGROUP), or -1 */
 	uid_t uid;
 	gid_t gid;
+	uint64_t ignored_signals;  /* bit n-1: signal n is ignored by the engine (reset to default) */
 	uint32_t max_procs, max_open_files;
 	uint64_t max_file_size, cpu_ms;
 	struct sock_fprog seccomp; /* points at the engine's built program */
@@ -59,13 +60,17 @@ typedef struct stage_block {
 	size_t init_stack_size, cmd_stack_size;
 	int exec_w;                /* the command's exec-failure pipe */
 	int cg_first, cg_dir;      /* where init keeps the cgroup descriptors */
+	size_t map_size;
 } stage_block;
 
 /* A block (one private mapping) holding copies of argv, envp, the package's
  * path strings and the /tmp options, with both stacks; the caller fills in
- * the remaining fields. NULL with errno on failure. */
-stage_block *stage_block_new(const char *const *argv, const char *const *envp, const char *pkg_dir,
-                             const char *tmp_opts);
+ * the remaining fields. reuse (or NULL): a block of an exited init, reused
+ * when big enough, else freed -- unmapping memory shared with running inits
+ * costs a TLB shootdown on every CPU. NULL with errno on failure (reuse is
+ * freed then). */
+stage_block *stage_block_new(stage_block *reuse, const char *const *argv, const char *const *envp,
+                             const char *pkg_dir, const char *tmp_opts);
 /* Only once init has exited (its pidfd is readable or it was waited for). */
 void stage_block_free(stage_block *b);
 

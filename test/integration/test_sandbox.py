@@ -120,6 +120,9 @@ def root_tree(s):
     check("generated /etc/passwd names the runner", "runner:x:%d:%d:" % (RUNNER, RUNNER) in r["stdout"], r)
     r = s.sh("ls /proc | grep -c '^[0-9]'")
     check("/proc shows only the job", int(r["stdout"].split()[0]) <= 4, r)
+    r = s.run(["/bin/grep", "^Sig[IBC]", "/proc/self/status"])
+    check("the program starts with default signal dispositions and an empty mask (the engine ignores SIGPIPE)",
+          r["stdout"].split() == ["SigBlk:", "0" * 16, "SigIgn:", "0" * 16, "SigCgt:", "0" * 16], r)
     # init is root and shares the engine's memory: hidden from the job (hidepid=2).
     r = s.sh("tr '\\0' ' ' </proc/1/cmdline; cat /proc/1/comm /proc/1/maps /proc/1/environ")
     check("/proc/1 (init) is hidden from the job: nothing of the engine shows",
