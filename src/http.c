@@ -146,6 +146,7 @@ const char *http_status_text(int status)
 	case 503: return "Service Unavailable";
 	case 504: return "Gateway Timeout";
 	case 505: return "HTTP Version Not Supported";
+	case 507: return "Insufficient Storage";
 	default: return status < 200 ? "Informational" : status < 300 ? "Success" :
 	                status < 400 ? "Redirection" : status < 500 ? "Client Error" : "Server Error";
 	}

@@ -170,12 +170,14 @@ typedef struct extractor {
 	uint64_t entries, max_entries;
 	char path[TAR_PATH_MAX + 1];     /* current entry, normalized */
 	char err[300];
+	int errnum;                /* errno when err was set (507 for a full disk) */
 } extractor;
 
 __attribute__((format(printf, 2, 3)))
 static int fail(extractor *x, const char *fmt, ...)
 {
 	if (!x->err[0]) {
+		x->errnum = errno;
 		va_list ap;
 		va_start(ap, fmt);
 		vsnprintf(x->err, sizeof x->err, fmt, ap);   /* long paths are cut, which is fine in a message */
@@ -367,8 +369,11 @@ static int on_data(void *ctx, const void *data, size_t len)
 		ssize_t n = write(x->file_fd, p, len);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
-			return fail(x, "writing %s: %s", x->path, strerror(n < 0 ? errno : ENOSPC));
+		if (n <= 0) {
+			if (n == 0)
+				errno = ENOSPC;
+			return fail(x, "writing %s: %s", x->path, strerror(errno));
+		}
 		p += n;
 		len -= (size_t)n;
 	}
@@ -453,6 +458,11 @@ static bool has_regular(int dirfd, const char *name)
 }
 
 /* Everything after the index lookup: lock, stream, verify, publish. */
+static bool out_of_space(int e)
+{
+	return e == ENOSPC || e == EDQUOT;
+}
+
 int install_from(const install_request *rq, const char *version, const char *location,
                  const char *sha256, char *msg, size_t msglen)
 {
@@ -465,6 +475,7 @@ int install_from(const install_request *rq, const char *version, const char *loc
 	if (pfd < 0)
 		return 500;
 	int status = 500;
+	bool no_space = false;     /* a 500 caused by a full disk becomes 507 */
 	int lock = -1, sfd = -1;
 	pipeline *pl = NULL;
 	char staging[200] = "";
@@ -485,6 +496,7 @@ int install_from(const install_request *rq, const char *version, const char *loc
 		flock_wait(cl, LOCK_SH);
 	if (mkdirat(pfd, staging, 0755) < 0 ||
 	    (sfd = openat(pfd, staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		no_space = out_of_space(errno);
 		snprintf(msg, msglen, "cannot create staging directory: %s", strerror(errno));
 		staging[0] = '\0';
 		if (cl >= 0)
@@ -549,6 +561,7 @@ int install_from(const install_request *rq, const char *version, const char *loc
 	syncfs(sfd);
 	int mfd = openat(sfd, INSTALL_MARKER, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (mfd < 0) {
+		no_space = out_of_space(errno);
 		snprintf(msg, msglen, "cannot write the install marker: %s", strerror(errno));
 		goto out;
 	}
@@ -557,10 +570,12 @@ int install_from(const install_request *rq, const char *version, const char *loc
 	bool wrote = write(mfd, mark, (size_t)ml) == ml && fsync(mfd) == 0;
 	close(mfd);
 	if (!wrote || fsync(sfd) < 0) {
+		no_space = out_of_space(errno);
 		snprintf(msg, msglen, "cannot write the install marker: %s", strerror(errno));
 		goto out;
 	}
 	if (mkdirat(pfd, lang, 0755) < 0 && errno != EEXIST) {
+		no_space = out_of_space(errno);
 		snprintf(msg, msglen, "cannot create %s: %s", lang, strerror(errno));
 		goto out;
 	}
@@ -575,6 +590,7 @@ int install_from(const install_request *rq, const char *version, const char *loc
 	if (renameat(lfd, version, pfd, trash) == 0)
 		remove_tree_at(pfd, trash, 0);
 	if (syscall(SYS_renameat2, pfd, staging, lfd, version, RENAME_NOREPLACE) < 0) {
+		no_space = out_of_space(errno);
 		snprintf(msg, msglen, "cannot move the package into place: %s", strerror(errno));
 		close(lfd);
 		goto out;
@@ -584,6 +600,8 @@ int install_from(const install_request *rq, const char *version, const char *loc
 	close(lfd);
 	status = 0;
 out:
+	if (status == 500 && (no_space || (pl && pl->broken && out_of_space(pl->x.errnum))))
+		status = 507;
 	if (pl) {
 		if (pl->x.file_fd >= 0)
 			close(pl->x.file_fd);

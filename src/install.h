@@ -24,8 +24,8 @@
  *
  * Results are HTTP statuses: 0 on success, else 404 (no such package),
  * 409 (Already installed), 400 (not installed), 502 (repository
- * unreachable), 500 (checksum or archive rejected, I/O error), with the
- * SPEC's message in msg.
+ * unreachable), 500 (checksum or archive rejected, I/O error), 507 (the
+ * data directory is full), with the SPEC's message in msg.
  */
 #ifndef PISTON_INSTALL_H
 #define PISTON_INSTALL_H

@@ -170,7 +170,8 @@ def full_disk():
         os.truncate(os.path.join(data, "filler"), os.path.getsize(os.path.join(data, "filler")) - (512 << 10))
         st, r = request(port, "POST", "/api/v2/packages", {"language": "big", "version": "1.0.0"})
         msg = r.get("message", "") if isinstance(r, dict) else ""
-        check(400 <= st < 600 and "space" in msg.lower(), "full disk: install fails with a clear message", (st, r))
+        check(st == 507 and "space" in msg.lower(), "full disk: install fails with 507 Insufficient Storage and a clear message",
+              (st, r))
         staging = [n for n in os.listdir(os.path.join(data, "packages")) if n.startswith(".")]
         check(not staging, "full disk: no staging directory left", staging)
         st, rts = request(port, "GET", "/api/v2/runtimes")
