@@ -184,37 +184,54 @@ static int netns_make(int home)
  * is in their namespace, there is nothing to unmount before the job runs,
  * and chroot into the stage's root leaves only that empty tmpfs beneath.
  * Made once by a short-lived child; -1 on failure. */
-static int empty_mntns_make(void)
+static int empty_mntns_make(char *err, size_t errlen)
 {
 	int ready[2];
-	if (pipe2(ready, O_CLOEXEC) < 0)
+	if (pipe2(ready, O_CLOEXEC) < 0) {
+		snprintf(err, errlen, "pipe: %s", strerror(errno));
 		return -1;
+	}
 	pid_t pid = fork();
 	if (pid == 0) {
 		close(ready[0]);
 		int fs = -1, root = -1;
+		const char *step = "unshare the mount namespace";
 		struct mount_attr ro = { .attr_set = MOUNT_ATTR_RDONLY };
-		if (unshare(CLONE_NEWNS) == 0 && mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 &&
-		    (fs = (int)sys_fsopen("tmpfs", FSOPEN_CLOEXEC)) >= 0 &&
+		if (unshare(CLONE_NEWNS) == 0 && (step = "make / private (is / a mount point?)",
+		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0) && (step = "create a tmpfs",
+		    (fs = (int)sys_fsopen("tmpfs", FSOPEN_CLOEXEC)) >= 0) &&
 		    sys_fsconfig(fs, FSCONFIG_SET_STRING, "size", "4k", 0) == 0 &&
 		    sys_fsconfig(fs, FSCONFIG_SET_STRING, "nr_inodes", "4", 0) == 0 &&
 		    sys_fsconfig(fs, FSCONFIG_SET_STRING, "mode", "0755", 0) == 0 &&
 		    sys_fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) == 0 &&
 		    (root = (int)sys_fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
-		                                                  MOUNT_ATTR_NOEXEC)) >= 0 &&
-		    sys_move_mount(root, "", AT_FDCWD, "/", MOVE_MOUNT_F_EMPTY_PATH) == 0 && fchdir(root) == 0 &&
-		    syscall(SYS_pivot_root, ".", ".") == 0 && umount2(".", MNT_DETACH) == 0 && chdir("/") == 0 &&
-		    sys_mount_setattr(AT_FDCWD, "/", 0, &ro) == 0 && write(ready[1], "1", 1) == 1)
+		                                                  MOUNT_ATTR_NOEXEC)) >= 0 && (step = "mount it on /",
+		    sys_move_mount(root, "", AT_FDCWD, "/", MOVE_MOUNT_F_EMPTY_PATH) == 0 && fchdir(root) == 0) &&
+		    (step = "pivot_root into it (is / a mount point?)", syscall(SYS_pivot_root, ".", ".") == 0) &&
+		    (step = "detach the old root", umount2(".", MNT_DETACH) == 0 && chdir("/") == 0) &&
+		    (step = "make it read-only", sys_mount_setattr(AT_FDCWD, "/", 0, &ro) == 0) &&
+		    write(ready[1], "", 1) == 1)
 			pause();
+		char msg[160];
+		int n = snprintf(msg, sizeof msg, "%s: %s", step, strerror(errno));
+		(void)!write(ready[1], msg, n > 0 && (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
 		_exit(1);
 	}
 	close(ready[1]);
-	char c;
+	char reply[160];
 	int fd = -1;
-	if (pid > 0 && read(ready[0], &c, 1) == 1) {
+	ssize_t got = pid > 0 ? read(ready[0], reply, sizeof reply - 1) : -1;
+	if (pid < 0) {
+		snprintf(err, errlen, "fork: %s", strerror(errno));
+	} else if (got == 1 && reply[0] == 0) {
 		char path[64];
 		snprintf(path, sizeof path, "/proc/%ld/ns/mnt", (long)pid);
 		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			snprintf(err, errlen, "open %s: %s", path, strerror(errno));
+	} else {
+		reply[got > 0 ? got : 0] = 0;
+		snprintf(err, errlen, "%s", got > 0 ? reply : "the helper process died");
 	}
 	close(ready[0]);
 	if (pid > 0) {
@@ -305,8 +322,9 @@ sbx_system *sbx_system_init(unsigned slots, char *err, size_t errlen)
 		s->roots[i] = (struct slot_root){ -1, -1, NULL };
 	}
 	s->closer_fd = -1;
-	if ((s->empty_mntns = empty_mntns_make()) < 0) {
-		snprintf(err, errlen, "cannot create the sandbox's empty mount namespace: %s", strerror(errno));
+	char why[200];
+	if ((s->empty_mntns = empty_mntns_make(why, sizeof why)) < 0) {
+		snprintf(err, errlen, "cannot create the sandbox's empty mount namespace: %s", why);
 		free(s->netns);
 		free(s->roots);
 		free(s);

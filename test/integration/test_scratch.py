@@ -105,6 +105,12 @@ def main():
     make_all_packages(os.path.join(root, "piston-data"))
     check(sorted(os.listdir(root)) == ["piston", "piston-data", "proc", "sys"],
           "the root holds only the binary, the data directory and the two mount points", os.listdir(root))
+    # A root that is not a mount point (a bare chroot) cannot hold the
+    # sandbox: the engine says so in words rather than with a stray errno.
+    r = subprocess.run(["unshare", "--mount", "chroot", root, "/piston", "sandbox", "--root", "/nothing",
+                        "--", "/bin/true"], capture_output=True, text=True, timeout=60)
+    check(r.returncode == 1 and "is / a mount point?" in r.stderr,
+          "a root that is not a mount point: a clear error naming the cause", (r.returncode, r.stderr))
     port = free_port()
     env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "PISTON_DATA_DIRECTORY": "/piston-data",
            "PISTON_BIND_ADDRESS": "127.0.0.1:%d" % port, "PISTON_LOG_LEVEL": "WARN"}
