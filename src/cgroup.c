@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,6 +38,7 @@ struct cg_system {
 	unsigned nslots;
 	struct cg_slot *slots;
 	char base[H_COUNT][PATH_MAX];   /* .../piston-<pid>, "" if the hierarchy is absent */
+	int base_lock[H_COUNT];         /* the base directory, flock'ed LOCK_EX while we live */
 	char unenforced[160];
 };
 
@@ -226,7 +228,11 @@ static bool engine_alive(long pid)
 	return !(kill((pid_t)pid, 0) < 0 && errno == ESRCH);
 }
 
-/* Remove piston-<pid> directories under parent whose engine is gone. */
+/* Remove piston-<pid> directories under parent whose engine is gone. An
+ * engine holds an exclusive flock on its directory for its lifetime: that
+ * is what says it is alive, whatever PID namespace it runs in (an engine in
+ * a container shares the host's cgroup tree but not its pids). The pid test
+ * stays as a second guard for directories made by older engines. */
 static void remove_stale(const char *parent)
 {
 	DIR *d = opendir(parent);
@@ -236,8 +242,8 @@ static void remove_stale(const char *parent)
 	while ((e = readdir(d))) {
 		char *end;
 		/* piston-<pid>: an engine's slots; piston-engine-<pid>: the v2 leaf it moved into. */
-		const char *num = !strncmp(e->d_name, "piston-engine-", 14) ? e->d_name + 14
-		                : !strncmp(e->d_name, "piston-", 7) ? e->d_name + 7 : NULL;
+		bool leaf = !strncmp(e->d_name, "piston-engine-", 14);
+		const char *num = leaf ? e->d_name + 14 : !strncmp(e->d_name, "piston-", 7) ? e->d_name + 7 : NULL;
 		if (!num)
 			continue;
 		long pid = strtol(num, &end, 10);
@@ -246,24 +252,52 @@ static void remove_stale(const char *parent)
 		char path[PATH_MAX];
 		if (snprintf(path, sizeof path, "%s/%s", parent, e->d_name) >= (int)sizeof path)
 			continue;
+		/* A leaf holds its live engine (it cannot be removed then); a base
+		 * directory must not be locked by a live engine. */
+		int fd = leaf ? -1 : open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (!leaf && (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0)) {
+			if (fd >= 0)
+				close(fd);
+			continue;
+		}
+		if (leaf) {
+			/* Processes listed there that we cannot see (another PID
+			 * namespace) read as 0: not stale if any is listed at all. */
+			int lfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			char b[64];
+			ssize_t n = lfd >= 0 ? read_at(lfd, "cgroup.procs", b, sizeof b) : -1;
+			if (lfd >= 0)
+				close(lfd);
+			if (n != 0)
+				continue;
+		}
 		log_info("sandbox: removing stale cgroup %s", path);
 		remove_cgroup_tree(path);
+		if (fd >= 0)
+			close(fd);
 	}
 	closedir(d);
 }
 
-/* Create <mount><own>/piston-<pid> (after removing stale siblings). */
-static bool make_base(const char *mnt, const char *own, char *out, size_t outlen)
+/* Create <mount><own>/piston-<pid> (after removing stale siblings) and
+ * lock it for our lifetime (see remove_stale). The lock fd, or -1. */
+static int make_base(const char *mnt, const char *own, char *out, size_t outlen)
 {
 	char parent[PATH_MAX];
 	if (snprintf(parent, sizeof parent, "%s%s", mnt, strcmp(own, "/") ? own : "") >= (int)sizeof parent)
-		return false;
+		return -1;
 	remove_stale(parent);
 	if (snprintf(out, outlen, "%s/piston-%ld", parent, (long)getpid()) >= (int)outlen)
-		return false;
+		return -1;
 	if (mkdir(out, 0755) < 0 && errno != EEXIST)
-		return false;
-	return true;
+		return -1;
+	int fd = open(out, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		close(fd);
+		errno = EBUSY;   /* another live engine's directory: never share it */
+		return -1;
+	}
+	return fd;
 }
 
 static int open_dir(const char *base, unsigned slot, bool create)
@@ -324,7 +358,7 @@ static bool setup_v2(cg_system *c, char *err, size_t errlen)
 		}
 	}
 	close(ownfd);
-	if (!make_base(mnt, own, c->base[0], sizeof c->base[0]))
+	if ((c->base_lock[0] = make_base(mnt, own, c->base[0], sizeof c->base[0])) < 0)
 		return false;
 	int bfd = open(c->base[0], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (bfd < 0 || write_at(bfd, "cgroup.subtree_control", enable) < 0) {
@@ -357,7 +391,7 @@ static bool setup_v1(cg_system *c, char *err, size_t errlen)
 		c->base[h][0] = 0;
 		if (!find_mount(v1_controller[h], mnt, sizeof mnt) || !own_cgroup(v1_controller[h], own, sizeof own))
 			continue;
-		if (!make_base(mnt, own, c->base[h], sizeof c->base[h])) {
+		if ((c->base_lock[h] = make_base(mnt, own, c->base[h], sizeof c->base[h])) < 0) {
 			log_warn("sandbox: cgroup v1 %s: cannot create %s: %s", v1_controller[h], c->base[h], strerror(errno));
 			c->base[h][0] = 0;
 			continue;
@@ -412,6 +446,8 @@ cg_system *cg_system_init(unsigned slots, char *err, size_t errlen)
 		return NULL;
 	}
 	c->nslots = slots;
+	for (int h = 0; h < H_COUNT; h++)
+		c->base_lock[h] = -1;
 	for (unsigned i = 0; i < slots; i++) {
 		struct cg_slot *s = &c->slots[i];
 		for (int h = 0; h < H_COUNT; h++)
@@ -429,6 +465,8 @@ cg_system *cg_system_init(unsigned slots, char *err, size_t errlen)
 			return NULL;
 		}
 		c->mode = CG_NONE;
+		for (int h = 0; h < H_COUNT; h++)
+			c->base_lock[h] = -1;
 		snprintf(c->unenforced, sizeof c->unenforced,
 		         "memory, process count (cgroup), exact CPU time accounting (no usable cgroup)");
 	}
@@ -453,9 +491,12 @@ void cg_system_free(cg_system *c)
 		if (s->peak_fd >= 0)
 			close(s->peak_fd);
 	}
-	for (int h = 0; h < H_COUNT; h++)
+	for (int h = 0; h < H_COUNT; h++) {
 		if (c->base[h][0])
 			remove_cgroup_tree(c->base[h]);
+		if (c->base_lock[h] >= 0)
+			close(c->base_lock[h]);
+	}
 	free(c->slots);
 	free(c);
 }

@@ -275,6 +275,24 @@ def failures_and_crashes(s):
     left = [d for d in stale if os.path.exists(d)]
     check("the next engine removes a killed engine's cgroups", stale and not left and r["status"] is None,
           (stale, left, r))
+    # An engine in another PID namespace (a container sharing the host's
+    # cgroup tree) sees no process behind a live engine's piston-<pid>: the
+    # live engine's lock on its directories keeps them.
+    a = subprocess.Popen(s.argv(["/bin/sleep", "3"], ["--wall", "60000"]), env=s.env,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 30
+    while runner_procs() == "" and time.time() < deadline:
+        time.sleep(0.1)
+    mine = sorted(glob.glob("/sys/fs/cgroup/*/piston-%d/slot*" % a.pid) +
+                  glob.glob("/sys/fs/cgroup/*/*/*/piston-%d/slot*" % a.pid))
+    b = subprocess.run(["unshare", "--pid", "--fork"] + s.argv(["/bin/true"]), env=s.env, capture_output=True,
+                       timeout=60)
+    kept = [d for d in mine if os.path.exists(d)]
+    out, _ = a.communicate(timeout=60)
+    ra = json.loads(out or b"{}")
+    check("an engine in another PID namespace leaves a live engine's cgroups alone",
+          len(mine) >= 3 and kept == mine and b.returncode == 0 and ra.get("status") is None and ra.get("memory", 0) > 0,
+          (mine, kept, b.returncode, b.stderr[-300:], ra))
 
 
 def without_cgroups(s):
