@@ -89,6 +89,26 @@ def free_port():
     return port
 
 
+def request(port, method, path, body=None, headers=None, timeout=60):
+    """One HTTP request to 127.0.0.1:port: (status, parsed JSON or raw bytes).
+    A body that is not bytes/str is sent as JSON."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        if body is not None and not isinstance(body, (bytes, str)):
+            body = json.dumps(body)
+        h = {"Content-Type": "application/json"}
+        h.update(headers or {})
+        c.request(method, path, body=body, headers=h)
+        r = c.getresponse()
+        data = r.read()
+        try:
+            return r.status, json.loads(data)
+        except ValueError:
+            return r.status, data
+    finally:
+        c.close()
+
+
 class Engine:
     """`piston serve` with the test packages; always stop() it."""
 
@@ -136,21 +156,7 @@ class Engine:
         return self.log.read()[-3000:]
 
     def request(self, method, path, body=None, headers=None, timeout=60):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        try:
-            if body is not None and not isinstance(body, (bytes, str)):
-                body = json.dumps(body)
-            h = {"Content-Type": "application/json"}
-            h.update(headers or {})
-            c.request(method, path, body=body, headers=h)
-            r = c.getresponse()
-            data = r.read()
-            try:
-                return r.status, json.loads(data)
-            except ValueError:
-                return r.status, data
-        finally:
-            c.close()
+        return request(self.port, method, path, body, headers, timeout)
 
     def execute(self, req, **kw):
         return self.request("POST", "/api/v2/execute", req, **kw)

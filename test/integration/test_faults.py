@@ -20,7 +20,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from exec_fixture import Checker, free_port, make_all_packages, pgrep  # noqa: E402
+from exec_fixture import Checker, free_port, make_all_packages, pgrep, request  # noqa: E402
 import test_packages as tp  # noqa: E402  (package builders; its main() is not run)
 
 t = Checker()
@@ -42,21 +42,6 @@ def start(data, port, env=None):
     p.kill()
     p.wait()
     raise RuntimeError("piston serve did not start")
-
-
-def request(port, method, path, obj=None, timeout=60):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        c.request(method, path, body=None if obj is None else json.dumps(obj),
-                  headers={"Content-Type": "application/json"})
-        r = c.getresponse()
-        data = r.read()
-        try:
-            return r.status, json.loads(data)
-        except ValueError:
-            return r.status, data
-    finally:
-        c.close()
 
 
 def sh(code, **kw):

@@ -23,7 +23,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from exec_fixture import Checker, Engine, free_port, make_all_packages  # noqa: E402
+from exec_fixture import Checker, Engine, free_port, make_all_packages, request  # noqa: E402
 
 t = Checker()
 check = t.check
@@ -121,22 +121,6 @@ def main():
     host = None
     try:
         # the scratch engine answers at all
-        import http.client
-
-        def request(p, method, path, obj=None):
-            c = http.client.HTTPConnection("127.0.0.1", p, timeout=60)
-            try:
-                c.request(method, path, body=None if obj is None else json.dumps(obj),
-                          headers={"Content-Type": "application/json"})
-                r = c.getresponse()
-                data = r.read()
-                try:
-                    return r.status, json.loads(data)
-                except ValueError:
-                    return r.status, data
-            finally:
-                c.close()
-
         up = False
         deadline = time.time() + 30
         while time.time() < deadline and proc.poll() is None and not up:
