@@ -1,7 +1,8 @@
 # piston in a FROM scratch image: the static binary and, optionally, a
-# package set installed at build time. (Not built on the development machine,
-# which has no Docker; test/integration/test_scratch.py runs the same layout --
-# a root holding only the binary and its data -- with chroot and namespaces.)
+# package set installed at build time. tools/docker-smoke.sh builds it (base
+# image debootstrapped offline), runs it and checks it; README.md has the
+# results. test/integration/test_scratch.py runs the same layout -- a root
+# holding only the binary and its data -- with chroot and namespaces.
 #
 #   docker build -t piston .
 #   docker build -t piston --build-arg PACKAGES="python bash" \
