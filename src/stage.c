@@ -278,6 +278,9 @@ void stage_init_main(void *arg)
 	stage_block *b = arg;
 	raw5(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);   /* the engine died: so does the stage */
 	raw5(SYS_prctl, PR_SET_NAME, "init", 0, 0, 0);
+	/* A crash of init must never dump core: its memory is the engine's. */
+	struct rlimit no_core = { 0, 0 };
+	raw4(SYS_prlimit64, 0, RLIMIT_CORE, &no_core, NULL);
 	int rep = b->rep_w;
 	if (b->netns >= 0)
 		TRY(raw2(SYS_setns, b->netns, CLONE_NEWNET), "enter the network namespace");
