@@ -61,6 +61,8 @@ typedef struct stage_block {
 	int exec_w;                /* the command's exec-failure pipe */
 	int cg_first, cg_dir;      /* where init keeps the cgroup descriptors */
 	size_t map_size;
+	uint64_t cpus[16];         /* init's CPU set (up to 1024 CPUs), restored for the command */
+	int pinned;
 } stage_block;
 
 /* A block (one private mapping) holding copies of argv, envp, the package's

@@ -120,6 +120,11 @@ def root_tree(s):
     check("generated /etc/passwd names the runner", "runner:x:%d:%d:" % (RUNNER, RUNNER) in r["stdout"], r)
     r = s.sh("ls /proc | grep -c '^[0-9]'")
     check("/proc shows only the job", int(r["stdout"].split()[0]) <= 4, r)
+    r = s.run(["/bin/grep", "^Cpus_allowed_list", "/proc/self/status"])
+    with open("/proc/self/status") as f:
+        host_cpus = [l for l in f.read().splitlines() if l.startswith("Cpus_allowed_list")]
+    check("the program may use every CPU the engine may (init's own pinning is not inherited)",
+          r["stdout"].splitlines() == host_cpus, (r, host_cpus))
     r = s.run(["/bin/grep", "^Sig[IBC]", "/proc/self/status"])
     check("the program starts with default signal dispositions and an empty mask (the engine ignores SIGPIPE)",
           r["stdout"].split() == ["SigBlk:", "0" * 16, "SigIgn:", "0" * 16, "SigCgt:", "0" * 16], r)
