@@ -212,7 +212,7 @@ static void command_main(void *arg)
 	/* Handled signals were reset by CLONE_CLEAR_SIGHAND; ignored ones are
 	 * inherited as ignored, so they are reset here. */
 	struct k_sigaction dfl = { 0 };
-	for (int sig = 1; sig < 64; sig++)
+	for (int sig = 1; sig <= 64; sig++)
 		if (b->ignored_signals & (1ull << (sig - 1)))
 			raw4(SYS_rt_sigaction, sig, &dfl, NULL, 8);
 	uint64_t none = 0;

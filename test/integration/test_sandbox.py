@@ -13,6 +13,7 @@ import os
 import resource
 import shutil
 import socket
+import signal
 import subprocess
 import sys
 import tempfile
@@ -125,9 +126,17 @@ def root_tree(s):
         host_cpus = [l for l in f.read().splitlines() if l.startswith("Cpus_allowed_list")]
     check("the program may use every CPU the engine may (init's own pinning is not inherited)",
           r["stdout"].splitlines() == host_cpus, (r, host_cpus))
-    r = s.run(["/bin/grep", "^Sig[IBC]", "/proc/self/status"])
-    check("the program starts with default signal dispositions and an empty mask (the engine ignores SIGPIPE)",
-          r["stdout"].split() == ["SigBlk:", "0" * 16, "SigIgn:", "0" * 16, "SigCgt:", "0" * 16], r)
+    # The engine ignores SIGPIPE itself; here its parent also left SIGUSR1 and
+    # SIGHUP ignored and a mask set: the program must see none of that.
+    def inherit_junk():
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
+    p = subprocess.run(s.argv(["/bin/grep", "^Sig[IBC]", "/proc/self/status"]), capture_output=True, env=s.env,
+                       timeout=60, preexec_fn=inherit_junk)
+    r = json.loads(p.stdout or b"{}")
+    check("the program starts with default signal dispositions and an empty mask whatever the engine inherited",
+          r.get("stdout", "").split() == ["SigBlk:", "0" * 16, "SigIgn:", "0" * 16, "SigCgt:", "0" * 16], r)
     # init is root and shares the engine's memory: hidden from the job (hidepid=2).
     r = s.sh("tr '\\0' ' ' </proc/1/cmdline; cat /proc/1/comm /proc/1/maps /proc/1/environ")
     check("/proc/1 (init) is hidden from the job: nothing of the engine shows",
