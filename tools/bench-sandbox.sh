@@ -1,7 +1,8 @@
 #!/bin/sh
 # bench-sandbox.sh [N] [PARALLEL]: N sequential sandboxed runs of /bin/true from the
 # busybox test package against N plain fork+execs of the same binary (p50, p99, ratio),
-# then N runs with PARALLEL concurrent sandboxes (runs/s) -- all inside one
+# then N runs with PARALLEL concurrent sandboxes (runs/s, beside N plain runs split over
+# PARALLEL worker processes: the machine's own rate for the program) -- all inside one
 # `piston sandbox --bench` process, so the CLI's own start-up is not measured.
 # Each sandboxed run includes creating and destroying its box. Needs root.
 set -eu
