@@ -583,18 +583,6 @@ int cg_slot_procs_fds(const cg_system *c, unsigned slot, int out[3])
 	return n;
 }
 
-int cg_slot_join_self(const cg_system *c, unsigned slot)
-{
-	if (c->mode != CG_V1)
-		return 0;
-	for (int h = 0; h < H_COUNT; h++) {
-		int fd = c->slots[slot].procs[h];
-		if (fd >= 0 && write(fd, "0", 1) != 1)
-			return -1;
-	}
-	return 0;
-}
-
 int cg_slot_oom_eventfd(const cg_system *c, unsigned slot)
 {
 	return c->mode == CG_V1 ? c->slots[slot].oom_efd : -1;

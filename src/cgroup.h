@@ -40,13 +40,11 @@ const char *cg_unenforced(const cg_system *c);
 /* Before a stage: set the limits (memory_bytes -1 / max_procs 0 = none) and
  * reset the counters. 0, or -1 with errno. */
 int cg_slot_prepare(cg_system *c, unsigned slot, int64_t memory_bytes, uint32_t max_procs);
-/* v2: the directory fd for clone3 CLONE_INTO_CGROUP; -1 otherwise. */
+/* v2: the directory fd for clone3 CLONE_INTO_CGROUP (the stage's command
+ * is cloned into it); -1 otherwise. */
 int cg_slot_dirfd(const cg_system *c, unsigned slot);
-/* v1, in the child before it runs anything of the job: move the calling
- * process into the slot (raw writes, async-signal-safe). 0 or -1. */
-int cg_slot_join_self(const cg_system *c, unsigned slot);
-/* v1: the slot's cgroup.procs files (at most 3, into out) a stage's init
- * writes "0" to, to join the slot itself; the count (0 unless v1). */
+/* v1: the slot's cgroup.procs files (at most 3, into out) a stage's
+ * command writes "0" to, to join the slot itself; the count (0 unless v1). */
 int cg_slot_procs_fds(const cg_system *c, unsigned slot, int out[3]);
 /* v1: an eventfd that becomes readable when the slot hits an OOM (drain it
  * with read); -1 when unavailable. */
