@@ -372,8 +372,20 @@ static int run_bench(const cli *c, sbx_system *sys, char **env)
 			return 1;
 		}
 	}
-	/* The same n plain runs split over `parallel` worker processes: the
-	 * machine's own rate for this program, the reference for the sandbox's. */
+	bench b = { .l = l, .sys = sys, .c = c, .env = env, .total = n, .lat_ns = seq, .record = true };
+	bench_start(&b, 0);
+	loop_run(l);
+	unsigned seq_failed = b.failed;
+	bench pb = { .l = l, .sys = sys, .c = c, .env = env, .total = n };
+	unsigned par = c->parallel < n ? c->parallel : n;
+	uint64_t t0 = mono_ns();
+	for (unsigned s = 0; s < par; s++)
+		bench_start(&pb, s);
+	loop_run(l);
+	double secs = (double)(mono_ns() - t0) / 1e9;
+	/* Last, so it cannot disturb the sandboxed runs: the same n plain runs
+	 * split over `parallel` worker processes -- the machine's own rate for
+	 * this program, the reference for the sandbox's. */
 	unsigned pw = c->parallel ? c->parallel : 1;
 	uint64_t pt0 = mono_ns();
 	for (unsigned w = 0; w < pw; w++) {
@@ -387,17 +399,6 @@ static int run_bench(const cli *c, sbx_system *sys, char **env)
 	while (wait(NULL) > 0)
 		;
 	double plain_secs = (double)(mono_ns() - pt0) / 1e9;
-	bench b = { .l = l, .sys = sys, .c = c, .env = env, .total = n, .lat_ns = seq, .record = true };
-	bench_start(&b, 0);
-	loop_run(l);
-	unsigned seq_failed = b.failed;
-	bench pb = { .l = l, .sys = sys, .c = c, .env = env, .total = n };
-	unsigned par = c->parallel < n ? c->parallel : n;
-	uint64_t t0 = mono_ns();
-	for (unsigned s = 0; s < par; s++)
-		bench_start(&pb, s);
-	loop_run(l);
-	double secs = (double)(mono_ns() - t0) / 1e9;
 	qsort(seq, n, sizeof *seq, cmp_u64);
 	qsort(plain, n, sizeof *plain, cmp_u64);
 	double ps50 = (double)pct(plain, n, 50) / 1e6, ss50 = (double)pct(seq, n, 50) / 1e6;
