@@ -252,29 +252,21 @@ static void remove_stale(const char *parent)
 		char path[PATH_MAX];
 		if (snprintf(path, sizeof path, "%s/%s", parent, e->d_name) >= (int)sizeof path)
 			continue;
-		/* A leaf holds its live engine (it cannot be removed then); a base
-		 * directory must not be locked by a live engine. */
-		int fd = leaf ? -1 : open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (!leaf && (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0)) {
+		/* Alive elsewhere? A base directory is locked by its live engine; a
+		 * leaf holds its live engine, whose pid reads as 0 from another PID
+		 * namespace -- so any process listed at all counts. */
+		int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		char b[64];
+		bool alive = fd < 0 || (leaf ? read_at(fd, "cgroup.procs", b, sizeof b) != 0
+		                             : flock(fd, LOCK_EX | LOCK_NB) < 0);
+		if (alive) {
 			if (fd >= 0)
 				close(fd);
 			continue;
 		}
-		if (leaf) {
-			/* Processes listed there that we cannot see (another PID
-			 * namespace) read as 0: not stale if any is listed at all. */
-			int lfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			char b[64];
-			ssize_t n = lfd >= 0 ? read_at(lfd, "cgroup.procs", b, sizeof b) : -1;
-			if (lfd >= 0)
-				close(lfd);
-			if (n != 0)
-				continue;
-		}
 		log_info("sandbox: removing stale cgroup %s", path);
 		remove_cgroup_tree(path);
-		if (fd >= 0)
-			close(fd);
+		close(fd);   /* after the removal: our lock kept other engines off it */
 	}
 	closedir(d);
 }

@@ -57,9 +57,8 @@
 #define P_PIDFD 3
 #endif
 
-/* Sizes of the per-stage tmpfs mounts: /dev (the root is 256k, 64 inodes);
- * the box, /tmp and /dev/shm are capped at the box size and BOX_INODES. */
-#define DEV_TMPFS_OPTS "size=64k,nr_inodes=64,mode=0755"
+/* The box, /tmp and /dev/shm are capped at the box size and BOX_INODES
+ * (the slot's fixed root and /dev are tiny: see slot_root_make). */
 #define BOX_INODES 16384u
 
 struct sbx_system {
@@ -71,6 +70,7 @@ struct sbx_system {
 	gid_t gid_base;
 	unsigned ncpus;
 	uint64_t tmp_size;        /* /tmp and /dev/shm cap */
+	char tmp_opts[96];        /* their mount options, made once */
 	seccomp_prog seccomp;
 	uint64_t ignored_signals;  /* reset to default in every stage's command */
 	/* Closing a box's mount fd unmounts its tmpfs, which waits for an RCU
@@ -318,6 +318,7 @@ sbx_system *sbx_system_init(unsigned slots, char *err, size_t errlen)
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 	s->ncpus = n > 0 ? (unsigned)n : 1;
 	s->tmp_size = cfg.box_size ? cfg.box_size : 64u << 20;
+	snprintf(s->tmp_opts, sizeof s->tmp_opts, "size=%" PRIu64 ",nr_inodes=%u,mode=1777", s->tmp_size, BOX_INODES);
 	seccomp_build(&s->seccomp);
 	for (unsigned i = 0; i < slots; i++) {
 		s->netns[i] = -1;
@@ -1049,10 +1050,7 @@ sbx_run *sbx_start(sbx_system *s, loop *l, const sbx_spec *spec, const sbx_callb
 		snprintf(err, errlen, "cannot create pipes: %s", strerror(errno));
 		goto fail;
 	}
-	int cgfd = cg_slot_dirfd(s->cg, spec->slot);
-	char tmp_opts[96];
-	snprintf(tmp_opts, sizeof tmp_opts, "size=%" PRIu64 ",nr_inodes=%u,mode=1777", s->tmp_size, BOX_INODES);
-	stage_block *b = stage_block_new(tmpl->spare, spec->argv, spec->envp, spec->pkg_dir, tmp_opts);
+	stage_block *b = stage_block_new(tmpl->spare, spec->argv, spec->envp, spec->pkg_dir, s->tmp_opts);
 	tmpl->spare = NULL;
 	if (!b) {
 		snprintf(err, errlen, "cannot map the stage's block: %s", strerror(errno));
@@ -1069,7 +1067,7 @@ sbx_run *sbx_start(sbx_system *s, loop *l, const sbx_spec *spec, const sbx_callb
 	b->dev_tmpl = tmpl->dev;
 	b->box_mnt = spec->box ? spec->box->mntfd : -1;
 	b->ncg = cg_slot_procs_fds(s->cg, spec->slot, b->cg_procs);
-	b->cg_into = cgfd;
+	b->cg_into = cg_slot_dirfd(s->cg, spec->slot);
 	b->uid = sbx_slot_uid(s, spec->slot);
 	b->gid = sbx_slot_gid(s, spec->slot);
 	b->ignored_signals = s->ignored_signals;

@@ -336,16 +336,17 @@ static void host_path(const char *root, const char *p, char *out, size_t n)
 		snprintf(out, n, "%s%s", root, p);
 }
 
-/* One plain vfork+exec+wait of exe (a function of its own: vfork). */
-static __attribute__((noinline)) void plain_run(const char *exe, char **argv, char **env)
+/* One plain vfork+exec+wait of exe (a function of its own: vfork): true if
+ * it ran and exited normally with a code other than 127 (exec failed). */
+static __attribute__((noinline)) bool plain_run(const char *exe, char **argv, char **env)
 {
 	pid_t p = vfork();
 	if (p == 0) {
 		execve(exe, argv, env);
 		_exit(127);
 	}
-	if (p > 0)
-		waitpid(p, NULL, 0);
+	int st;
+	return p > 0 && waitpid(p, &st, 0) == p && WIFEXITED(st) && WEXITSTATUS(st) != 127;
 }
 
 static int run_bench(const cli *c, sbx_system *sys, char **env)
@@ -359,15 +360,9 @@ static int run_bench(const cli *c, sbx_system *sys, char **env)
 	host_path(c->root, c->cmd[0], exe, sizeof exe);
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t t0 = mono_ns();
-		pid_t p = vfork();
-		if (p == 0) {
-			execve(exe, c->cmd, env);
-			_exit(127);
-		}
-		int st;
-		waitpid(p, &st, 0);
+		bool ok = plain_run(exe, c->cmd, env);
 		plain[i] = mono_ns() - t0;
-		if (!WIFEXITED(st) || WEXITSTATUS(st) == 127) {
+		if (!ok) {
 			fprintf(stderr, "piston sandbox: bench: cannot run %s on the host\n", exe);
 			return 1;
 		}

@@ -21,6 +21,11 @@
 #define CMD_STACK_SIZE (32u << 10)
 /* Room for argv and envp in a block: most stages' fit, so blocks are reused. */
 #define BLOCK_DATA_MIN (64u << 10)
+/* init's descriptors: 0-2 stdio, 3 report, 4 control, then the v1
+ * cgroup.procs files, then the v2 cgroup directory. */
+#define FD_REPORT 3
+#define FD_CONTROL 4
+#define FD_CGROUPS 5
 
 /* ---- the block (engine side) ---- */
 
@@ -223,7 +228,7 @@ static void command_main(void *arg)
 	/* Into the slot's cgroups (v1; on v2 the clone put us there) before
 	 * anything of the job runs, then a cgroup namespace rooted there. */
 	for (int i = 0; i < b->ncg; i++)
-		if ((rc = raw3(SYS_write, b->cg_first + i, "0", 1)) != 1) {
+		if ((rc = raw3(SYS_write, FD_CGROUPS + i, "0", 1)) != 1) {
 			rc = rc < 0 ? rc : -EIO;
 			goto fail;
 		}
@@ -301,9 +306,9 @@ void stage_init_main(void *arg)
 		TRY(raw2(SYS_setns, b->netns, CLONE_NEWNET), "enter the network namespace");
 	TRY(raw2(SYS_sethostname, "piston", 6), "set the hostname");
 	build_root(b, rep);
-	/* At fixed numbers: 0-2 stdio, 3 report, 4 control (or closed), then the
-	 * cgroup.procs files. Moved out of the way first so no dup2 clobbers
-	 * another; everything else of the engine's table is closed. */
+	/* At the fixed numbers above (FD_*), in keep[]'s order. Moved out of the
+	 * way first so no dup2 clobbers another; everything else of the
+	 * engine's table is closed. */
 	int keep[5 + 3 + 1];
 	int nkeep = 0;
 	keep[nkeep++] = b->in_r;
@@ -318,18 +323,19 @@ void stage_init_main(void *arg)
 	for (int i = 0; i < nkeep; i++)
 		if (keep[i] >= 0 && (keep[i] = (int)raw3(SYS_fcntl, keep[i], F_DUPFD, 32)) < 0)
 			init_fail(rep, keep[i], "arrange descriptors", NULL);
-	for (int i = 0; i < nkeep; i++)
-		if (keep[i] >= 0 && raw2(SYS_dup2, keep[i], i) < 0)
-			init_fail(keep[3], -EBADF, "arrange descriptors", NULL);
+	for (int i = 0; i < nkeep; i++) {
+		long rc = keep[i] >= 0 ? raw2(SYS_dup2, keep[i], i) : 0;
+		if (rc < 0)
+			init_fail(keep[FD_REPORT], rc, "arrange descriptors", NULL);
+	}
 	raw3(SYS_close_range, (unsigned)nkeep, ~0u, 0u);
 	if (b->ctl_r < 0)
-		raw1(SYS_close, 4);
-	rep = 3;
-	const int ctl = 4;
+		raw1(SYS_close, FD_CONTROL);
+	rep = FD_REPORT;
+	const int ctl = FD_CONTROL;
 	for (int i = 3; i < nkeep; i++)   /* init's own: not the command's */
 		raw3(SYS_fcntl, i, F_SETFD, FD_CLOEXEC);
-	b->cg_first = 5;
-	b->cg_dir = b->cg_into >= 0 ? 5 + b->ncg : -1;
+	int cg_dir = b->cg_into >= 0 ? FD_CGROUPS + b->ncg : -1;
 	uint64_t chld = 1ull << (SIGCHLD - 1);
 	raw4(SYS_rt_sigprocmask, SIG_SETMASK, &chld, NULL, 8);
 	long sfd = raw4(SYS_signalfd4, -1, &chld, 8, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -341,11 +347,11 @@ void stage_init_main(void *arg)
 	/* The command borrows init's memory (the engine's) until it execs: no
 	 * page tables copied; init waits meanwhile. Only the command gets stdio. */
 	struct clone_args ca = {
-		.flags = CLONE_VM | CLONE_VFORK | (b->cg_dir >= 0 ? CLONE_INTO_CGROUP : 0),
+		.flags = CLONE_VM | CLONE_VFORK | (cg_dir >= 0 ? CLONE_INTO_CGROUP : 0),
 		.exit_signal = SIGCHLD,
 		.stack = (uint64_t)(uintptr_t)b->cmd_stack,
 		.stack_size = b->cmd_stack_size,
-		.cgroup = b->cg_dir >= 0 ? (uint64_t)b->cg_dir : 0,
+		.cgroup = cg_dir >= 0 ? (uint64_t)cg_dir : 0,
 	};
 	long cmdpid = stage_clone3(&ca, sizeof ca, command_main, b);
 	if (cmdpid < 0)
@@ -359,7 +365,7 @@ void stage_init_main(void *arg)
 	struct { int e; char step[64]; } ex = { 0, "" };
 	long k = raw3(SYS_read, exec_pipe[0], &ex, sizeof ex);
 	raw1(SYS_close, exec_pipe[0]);
-	raw3(SYS_close_range, 5, ~0u, 0u);   /* the cgroup descriptors */
+	raw3(SYS_close_range, FD_CGROUPS, ~0u, 0u);   /* the cgroup descriptors */
 	stage_report r = { .kind = STAGE_REPORT_STATUS };
 	if (k > 0) {
 		r.kind = STAGE_REPORT_EXEC_FAILED;

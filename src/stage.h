@@ -59,7 +59,6 @@ typedef struct stage_block {
 	char *init_stack, *cmd_stack;
 	size_t init_stack_size, cmd_stack_size;
 	int exec_w;                /* the command's exec-failure pipe */
-	int cg_first, cg_dir;      /* where init keeps the cgroup descriptors */
 	size_t map_size;
 	uint64_t cpus[16];         /* init's CPU set (up to 1024 CPUs), restored for the command */
 	int pinned;

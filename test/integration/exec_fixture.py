@@ -186,8 +186,10 @@ class Checker:
             print("FAIL %s %s" % (name, str(detail)[:600]))
         return cond
 
-    def done(self):
-        print("%d passed, %d failed" % (self.passed, self.failed))
+    def done(self, skipped=0):
+        """The summary line (with the skips, whose reasons were printed above) and the exit code."""
+        tail = ", %d skipped" % skipped if skipped else ""
+        print("%d passed, %d failed%s" % (self.passed, self.failed, tail))
         return 1 if self.failed else 0
 
 

@@ -400,10 +400,7 @@ def main():
         e.stop()
     overload()
     skipped = real_packages()
-    if skipped:
-        print("%d passed, %d failed, %d skipped" % (t.passed, t.failed, skipped))
-        return 1 if t.failed else 0
-    return t.done()
+    return t.done(skipped)
 
 
 if __name__ == "__main__":

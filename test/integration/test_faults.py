@@ -191,10 +191,7 @@ def main():
         skipped += full_disk()
     finally:
         shutil.rmtree(tp.ROOT, ignore_errors=True)
-    if skipped:
-        print("%d passed, %d failed, %d skipped" % (t.passed, t.failed, skipped))
-        return 1 if t.failed else 0
-    return t.done()
+    return t.done(skipped)
 
 
 if __name__ == "__main__":
