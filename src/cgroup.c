@@ -25,6 +25,12 @@ struct cg_slot {
 	int procs[H_COUNT];      /* v1 cgroup.procs, opened for the child's join */
 	int oom_efd;             /* v1 OOM notification eventfd */
 	int peak_fd;             /* v2 memory.peak, reset per stage */
+	/* Opened once (every stage reads or writes them: a path lookup each
+	 * time costs ~4x the read itself); -1: by name instead. */
+	int peak_rw;             /* v1 memory.max_usage_in_bytes */
+	int oom_r;               /* v1 memory.oom_control, v2 memory.events */
+	int cpu_rw;              /* v1 cpuacct.usage, v2 cpu.stat */
+	int procs_r[H_COUNT];    /* cgroup.procs, for the kill / emptiness check */
 	uint64_t cpu_base_ns;    /* v2 cpu.stat usage at prepare */
 	uint64_t oom_base;       /* oom_kill counter at prepare */
 	bool memsw;              /* v1 memory.memsw.* exists */
@@ -69,20 +75,40 @@ static ssize_t read_at(int dirfd, const char *name, char *out, size_t cap)
 	return n;
 }
 
-static bool read_u64_at(int dirfd, const char *name, uint64_t *v)
+/* A cached file (fd >= 0: read afresh from offset 0) or, without one, by
+ * name under dirfd. */
+static ssize_t read_file(int fd, int dirfd, const char *name, char *out, size_t cap)
+{
+	if (fd < 0)
+		return dirfd < 0 ? -1 : read_at(dirfd, name, out, cap);
+	ssize_t n = pread(fd, out, cap - 1, 0);
+	if (n < 0)
+		return -1;
+	out[n] = 0;
+	return n;
+}
+
+static int write_file(int fd, int dirfd, const char *name, const char *text)
+{
+	if (fd < 0)
+		return write_at(dirfd, name, text);
+	return pwrite(fd, text, strlen(text), 0) == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+static bool read_u64(int fd, int dirfd, const char *name, uint64_t *v)
 {
 	char b[64];
-	if (dirfd < 0 || read_at(dirfd, name, b, sizeof b) <= 0)
+	if (read_file(fd, dirfd, name, b, sizeof b) <= 0)
 		return false;
 	*v = strtoull(b, NULL, 10);
 	return true;
 }
 
 /* The value of "key N" in a flat-keyed file (memory.events, cpu.stat, oom_control). */
-static bool read_key_at(int dirfd, const char *name, const char *key, uint64_t *v)
+static bool read_key(int fd, int dirfd, const char *name, const char *key, uint64_t *v)
 {
 	char b[2048];
-	if (dirfd < 0 || read_at(dirfd, name, b, sizeof b) <= 0)
+	if (read_file(fd, dirfd, name, b, sizeof b) <= 0)
 		return false;
 	size_t kl = strlen(key);
 	for (char *line = b; line && *line; ) {
@@ -174,11 +200,12 @@ static bool own_cgroup(const char *controller, char *out, size_t outlen)
 	return found;
 }
 
-/* SIGKILL every process listed in dir/cgroup.procs; true when none is left. */
-static bool kill_procs_at(int dirfd)
+/* SIGKILL every process listed in cgroup.procs (procs_fd, or by name under
+ * dirfd); true when none is left. */
+static bool kill_procs(int procs_fd, int dirfd)
 {
 	char b[8192];
-	ssize_t n = read_at(dirfd, "cgroup.procs", b, sizeof b);
+	ssize_t n = read_file(procs_fd, dirfd, "cgroup.procs", b, sizeof b);
 	if (n <= 0)
 		return n == 0;
 	for (char *p = b; *p; ) {
@@ -213,7 +240,7 @@ static void remove_cgroup_tree(const char *path)
 	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd >= 0) {
 		write_at(fd, "cgroup.kill", "1");    /* v2; harmlessly absent on v1 */
-		for (int i = 0; i < 100 && !kill_procs_at(fd); i++)
+		for (int i = 0; i < 100 && !kill_procs(-1, fd); i++)
 			nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000000 }, NULL);
 		close(fd);
 	}
@@ -368,6 +395,9 @@ static bool setup_v2(cg_system *c, char *err, size_t errlen)
 			return false;
 		}
 		write_at(s->dir[0], "memory.oom.group", "1");   /* an OOM kills the whole stage */
+		s->oom_r = openat(s->dir[0], "memory.events", O_RDONLY | O_CLOEXEC);
+		s->cpu_rw = openat(s->dir[0], "cpu.stat", O_RDONLY | O_CLOEXEC);
+		s->procs_r[0] = openat(s->dir[0], "cgroup.procs", O_RDONLY | O_CLOEXEC);
 	}
 	c->mode = CG_V2;
 	if (!strstr(ctrls, "cpu"))
@@ -403,8 +433,13 @@ static bool setup_v1(cg_system *c, char *err, size_t errlen)
 				snprintf(err, errlen, "cgroup v1 %s: slot %u: %s", v1_controller[h], i, strerror(errno));
 				return false;
 			}
+			s->procs_r[h] = openat(s->dir[h], "cgroup.procs", O_RDONLY | O_CLOEXEC);
 		}
+		if (s->dir[H_CPU] >= 0)
+			s->cpu_rw = openat(s->dir[H_CPU], "cpuacct.usage", O_RDWR | O_CLOEXEC);
 		if (s->dir[H_MEMORY] >= 0) {
+			s->peak_rw = openat(s->dir[H_MEMORY], "memory.max_usage_in_bytes", O_RDWR | O_CLOEXEC);
+			s->oom_r = openat(s->dir[H_MEMORY], "memory.oom_control", O_RDONLY | O_CLOEXEC);
 			s->memsw = faccessat(s->dir[H_MEMORY], "memory.memsw.limit_in_bytes", F_OK, 0) == 0;
 			s->oom_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 			int ofd = openat(s->dir[H_MEMORY], "memory.oom_control", O_RDONLY | O_CLOEXEC);
@@ -443,8 +478,8 @@ cg_system *cg_system_init(unsigned slots, char *err, size_t errlen)
 	for (unsigned i = 0; i < slots; i++) {
 		struct cg_slot *s = &c->slots[i];
 		for (int h = 0; h < H_COUNT; h++)
-			s->dir[h] = s->procs[h] = -1;
-		s->oom_efd = s->peak_fd = -1;
+			s->dir[h] = s->procs[h] = s->procs_r[h] = -1;
+		s->oom_efd = s->peak_fd = s->peak_rw = s->oom_r = s->cpu_rw = -1;
 	}
 	err[0] = 0;
 	if (!setup_v2(c, err, errlen) && !setup_v1(c, err, errlen)) {
@@ -472,16 +507,16 @@ void cg_system_free(cg_system *c)
 		return;
 	for (unsigned i = 0; c->slots && i < c->nslots; i++) {
 		struct cg_slot *s = &c->slots[i];
+		int fds[] = { s->oom_efd, s->peak_fd, s->peak_rw, s->oom_r, s->cpu_rw };
+		for (size_t k = 0; k < sizeof fds / sizeof fds[0]; k++)
+			if (fds[k] >= 0)
+				close(fds[k]);
 		for (int h = 0; h < H_COUNT; h++) {
-			if (s->dir[h] >= 0)
-				close(s->dir[h]);
-			if (s->procs[h] >= 0)
-				close(s->procs[h]);
+			int hf[] = { s->dir[h], s->procs[h], s->procs_r[h] };
+			for (size_t k = 0; k < sizeof hf / sizeof hf[0]; k++)
+				if (hf[k] >= 0)
+					close(hf[k]);
 		}
-		if (s->oom_efd >= 0)
-			close(s->oom_efd);
-		if (s->peak_fd >= 0)
-			close(s->peak_fd);
 	}
 	for (int h = 0; h < H_COUNT; h++) {
 		if (c->base[h][0])
@@ -526,9 +561,9 @@ int cg_slot_prepare(cg_system *c, unsigned slot, int64_t memory_bytes, uint32_t 
 			s->peak_fd = openat(d, "memory.peak", O_RDONLY | O_CLOEXEC);
 		}
 		s->oom_base = 0;
-		read_key_at(d, "memory.events", "oom_kill", &s->oom_base);
+		read_key(s->oom_r, d, "memory.events", "oom_kill", &s->oom_base);
 		uint64_t us = 0;
-		read_key_at(d, "cpu.stat", "usage_usec", &us);
+		read_key(s->cpu_rw, d, "cpu.stat", "usage_usec", &us);
 		s->cpu_base_ns = us * 1000;
 		goto done;
 	}
@@ -543,16 +578,16 @@ int cg_slot_prepare(cg_system *c, unsigned slot, int64_t memory_bytes, uint32_t 
 			if (s->memsw && memory_bytes >= 0)
 				write_at(m, "memory.memsw.limit_in_bytes", v);      /* no escape into swap */
 		}
-		write_at(m, "memory.max_usage_in_bytes", "0");
+		write_file(s->peak_rw, m, "memory.max_usage_in_bytes", "0");
 		s->oom_base = 0;
-		read_key_at(m, "memory.oom_control", "oom_kill", &s->oom_base);
+		read_key(s->oom_r, m, "memory.oom_control", "oom_kill", &s->oom_base);
 		uint64_t drain;
 		if (s->oom_efd >= 0 && read(s->oom_efd, &drain, sizeof drain) < 0 && errno != EAGAIN)
 			return -1;
 	}
 	if (!same_pids && s->dir[H_PIDS] >= 0 && write_at(s->dir[H_PIDS], "pids.max", pids) < 0)
 		return -1;
-	if (s->dir[H_CPU] >= 0 && write_at(s->dir[H_CPU], "cpuacct.usage", "0") < 0)
+	if (s->dir[H_CPU] >= 0 && write_file(s->cpu_rw, s->dir[H_CPU], "cpuacct.usage", "0") < 0)
 		return -1;
 done:
 	s->limits_set = true;
@@ -586,9 +621,9 @@ bool cg_slot_cpu_ns(const cg_system *c, unsigned slot, uint64_t *ns)
 		return false;
 	const struct cg_slot *s = &c->slots[slot];
 	if (c->mode == CG_V1)
-		return read_u64_at(s->dir[H_CPU], "cpuacct.usage", ns);
+		return read_u64(s->cpu_rw, s->dir[H_CPU], "cpuacct.usage", ns);
 	uint64_t us;
-	if (c->mode == CG_V2 && read_key_at(s->dir[0], "cpu.stat", "usage_usec", &us)) {
+	if (c->mode == CG_V2 && read_key(s->cpu_rw, s->dir[0], "cpu.stat", "usage_usec", &us)) {
 		*ns = us * 1000 > s->cpu_base_ns ? us * 1000 - s->cpu_base_ns : 0;
 		return true;
 	}
@@ -611,11 +646,11 @@ void cg_slot_usage(const cg_system *c, unsigned slot, cg_usage *u)
 			u->peak_bytes = strtoull(b, NULL, 10);
 			u->have_memory = true;
 		}
-		if (read_key_at(s->dir[0], "memory.events", "oom_kill", &ooms))
+		if (read_key(s->oom_r, s->dir[0], "memory.events", "oom_kill", &ooms))
 			u->oom_killed = ooms > s->oom_base;
 	} else if (s->dir[H_MEMORY] >= 0) {
-		u->have_memory = read_u64_at(s->dir[H_MEMORY], "memory.max_usage_in_bytes", &u->peak_bytes);
-		if (read_key_at(s->dir[H_MEMORY], "memory.oom_control", "oom_kill", &ooms))
+		u->have_memory = read_u64(s->peak_rw, s->dir[H_MEMORY], "memory.max_usage_in_bytes", &u->peak_bytes);
+		if (read_key(s->oom_r, s->dir[H_MEMORY], "memory.oom_control", "oom_kill", &ooms))
 			u->oom_killed = ooms > s->oom_base;
 	}
 }
@@ -626,15 +661,17 @@ bool cg_slot_kill(const cg_system *c, unsigned slot)
 		return true;
 	const struct cg_slot *s = &c->slots[slot];
 	if (c->mode == CG_V2) {
-		if (write_at(s->dir[0], "cgroup.kill", "1") < 0)
-			kill_procs_at(s->dir[0]);
 		char b[16];
-		return read_at(s->dir[0], "cgroup.procs", b, sizeof b) == 0;
+		if (read_file(s->procs_r[0], s->dir[0], "cgroup.procs", b, sizeof b) == 0)
+			return true;   /* the usual case: nothing to kill */
+		if (write_at(s->dir[0], "cgroup.kill", "1") < 0)
+			kill_procs(s->procs_r[0], s->dir[0]);
+		return read_file(s->procs_r[0], s->dir[0], "cgroup.procs", b, sizeof b) == 0;
 	}
 	if (c->mode == CG_V1) {
 		bool empty = true;
 		for (int h = 0; h < H_COUNT; h++)
-			if (s->dir[h] >= 0 && !kill_procs_at(s->dir[h]))
+			if (s->dir[h] >= 0 && !kill_procs(s->procs_r[h], s->dir[h]))
 				empty = false;
 		return empty;
 	}

@@ -34,6 +34,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -125,21 +126,71 @@ struct sbx_run {
 	sbx_result res;
 };
 
-/* ---- raw syscalls musl does not wrap ---- */
+/* ---- the seccomp gate ---- */
 
-static long sys_fsopen(const char *name, unsigned flags) { return syscall(SYS_fsopen, name, flags); }
+/* The engine's thread that made the first system carries the sandbox's
+ * gated seccomp filter (seccomp.h) for the rest of its life -- a filter
+ * cannot be removed -- and every stage it starts inherits it at clone: no
+ * filter is compiled per stage. Process state, like the filter itself: a
+ * second system in the same process reuses it. Builds with a sanitizer
+ * keep the per-stage filter instead (LeakSanitizer needs ptrace at exit). */
+static struct {
+	bool on;
+	pthread_t thread;
+	uint64_t key;
+} gate;
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define GATE_POSSIBLE 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
+#define GATE_POSSIBLE 0
+#endif
+#endif
+#ifndef GATE_POSSIBLE
+#define GATE_POSSIBLE 1
+#endif
+
+/* Install the gated filter on the calling thread, once per process. */
+static void gate_install(void)
+{
+	if (gate.on || !GATE_POSSIBLE)
+		return;
+	uint64_t key = 0;
+	while (key == 0)
+		if (getrandom(&key, sizeof key, 0) != (ssize_t)sizeof key)
+			return;
+	gate.key = key;   /* before the filter: calls made with it pass either way */
+	seccomp_prog p;
+	if (seccomp_build(&p, &key) != 0 || seccomp_install(&p) != 0) {
+		log_warn("sandbox: cannot install the engine's seccomp filter (%s): each stage compiles its own",
+		         strerror(errno));
+		return;
+	}
+	gate.thread = pthread_self();
+	gate.on = true;
+}
+
+/* Whether a stage started on this thread inherits the filter. */
+static bool gate_inherited(void) { return gate.on && pthread_equal(gate.thread, pthread_self()); }
+
+/* ---- raw syscalls musl does not wrap, and the gated ones ---- */
+
+#define GATED(n, a, b, c, d, e) syscall((n), (a), (b), (c), (d), (e), (long)gate.key)
+
+static long sys_fsopen(const char *name, unsigned flags) { return GATED(SYS_fsopen, name, flags, 0, 0, 0); }
 static long sys_fsconfig(int fd, unsigned cmd, const char *key, const void *val, int aux)
 {
-	return syscall(SYS_fsconfig, fd, cmd, key, val, aux);
+	return GATED(SYS_fsconfig, fd, cmd, key, val, aux);
 }
-static long sys_fsmount(int fd, unsigned flags, unsigned attrs) { return syscall(SYS_fsmount, fd, flags, attrs); }
+static long sys_fsmount(int fd, unsigned flags, unsigned attrs) { return GATED(SYS_fsmount, fd, flags, attrs, 0, 0); }
 static long sys_move_mount(int from, const char *fp, int to, const char *tp, unsigned flags)
 {
-	return syscall(SYS_move_mount, from, fp, to, tp, flags);
+	return GATED(SYS_move_mount, from, fp, to, tp, flags);
 }
 static long sys_mount_setattr(int dfd, const char *path, unsigned flags, struct mount_attr *a)
 {
-	return syscall(SYS_mount_setattr, dfd, path, flags, a, sizeof *a);
+	return GATED(SYS_mount_setattr, dfd, path, flags, a, sizeof *a);
 }
 static int sys_openat2(int dfd, const char *path, int flags, mode_t mode)
 {
@@ -156,7 +207,7 @@ static int sys_openat2(int dfd, const char *path, int flags, mode_t mode)
  * namespace is restored before returning. */
 static int netns_make(int home)
 {
-	if (unshare(CLONE_NEWNET) < 0)
+	if (GATED(SYS_unshare, CLONE_NEWNET, 0, 0, 0, 0) < 0)
 		return -1;
 	int fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
 	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -169,7 +220,7 @@ static int netns_make(int home)
 		}
 		close(s);
 	}
-	if (setns(home, CLONE_NEWNET) < 0) {
+	if (GATED(SYS_setns, home, CLONE_NEWNET, 0, 0, 0) < 0) {
 		/* Cannot get back: the engine itself would be cut off. */
 		log_error("sandbox: cannot return to the host network namespace: %s", strerror(errno));
 		abort();
@@ -197,8 +248,8 @@ static int empty_mntns_make(char *err, size_t errlen)
 		int fs = -1, root = -1;
 		const char *step = "unshare the mount namespace";
 		struct mount_attr ro = { .attr_set = MOUNT_ATTR_RDONLY };
-		if (unshare(CLONE_NEWNS) == 0 && (step = "make / private (is / a mount point?)",
-		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0) && (step = "create a tmpfs",
+		if (GATED(SYS_unshare, CLONE_NEWNS, 0, 0, 0, 0) == 0 && (step = "make / private (is / a mount point?)",
+		    GATED(SYS_mount, NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0) && (step = "create a tmpfs",
 		    (fs = (int)sys_fsopen("tmpfs", FSOPEN_CLOEXEC)) >= 0) &&
 		    sys_fsconfig(fs, FSCONFIG_SET_STRING, "size", "4k", 0) == 0 &&
 		    sys_fsconfig(fs, FSCONFIG_SET_STRING, "nr_inodes", "4", 0) == 0 &&
@@ -207,8 +258,8 @@ static int empty_mntns_make(char *err, size_t errlen)
 		    (root = (int)sys_fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
 		                                                  MOUNT_ATTR_NOEXEC)) >= 0 && (step = "mount it on /",
 		    sys_move_mount(root, "", AT_FDCWD, "/", MOVE_MOUNT_F_EMPTY_PATH) == 0 && fchdir(root) == 0) &&
-		    (step = "pivot_root into it (is / a mount point?)", syscall(SYS_pivot_root, ".", ".") == 0) &&
-		    (step = "detach the old root", umount2(".", MNT_DETACH) == 0 && chdir("/") == 0) &&
+		    (step = "pivot_root into it (is / a mount point?)", GATED(SYS_pivot_root, ".", ".", 0, 0, 0) == 0) &&
+		    (step = "detach the old root", GATED(SYS_umount2, ".", MNT_DETACH, 0, 0, 0) == 0 && chdir("/") == 0) &&
 		    (step = "make it read-only", sys_mount_setattr(AT_FDCWD, "/", 0, &ro) == 0) &&
 		    write(ready[1], "", 1) == 1)
 			pause();
@@ -319,7 +370,13 @@ sbx_system *sbx_system_init(unsigned slots, char *err, size_t errlen)
 	s->ncpus = n > 0 ? (unsigned)n : 1;
 	s->tmp_size = cfg.box_size ? cfg.box_size : 64u << 20;
 	snprintf(s->tmp_opts, sizeof s->tmp_opts, "size=%" PRIu64 ",nr_inodes=%u,mode=1777", s->tmp_size, BOX_INODES);
-	seccomp_build(&s->seccomp);
+	if (seccomp_build(&s->seccomp, NULL) != 0) {
+		snprintf(err, errlen, "the seccomp program came out malformed");
+		free(s->netns);
+		free(s->roots);
+		free(s);
+		return NULL;
+	}
 	for (unsigned i = 0; i < slots; i++) {
 		s->netns[i] = -1;
 		s->roots[i] = (struct slot_root){ -1, -1, NULL };
@@ -375,6 +432,8 @@ sbx_system *sbx_system_init(unsigned slots, char *err, size_t errlen)
 	/* A stage whose reader went away must not kill the engine. */
 	signal(SIGPIPE, SIG_IGN);
 	s->ignored_signals = ignored_signals();
+	/* Last: everything above may need calls the filter gates. */
+	gate_install();
 	return s;
 }
 
@@ -1075,6 +1134,8 @@ sbx_run *sbx_start(sbx_system *s, loop *l, const sbx_spec *spec, const sbx_callb
 	b->max_open_files = spec->limits.max_open_files;
 	b->max_file_size = spec->limits.max_file_size;
 	b->cpu_ms = spec->limits.cpu_ms;
+	b->gate_key = gate.key;
+	b->filter_inherited = gate_inherited();
 	b->seccomp = (struct sock_fprog){ .len = s->seccomp.len, .filter = s->seccomp.insns };
 	/* init shares our memory and runs beside us (stage.h): no exec, no copy. */
 	struct clone_args ca = {
@@ -1087,7 +1148,7 @@ sbx_run *sbx_start(sbx_system *s, loop *l, const sbx_spec *spec, const sbx_callb
 		.exit_signal = 0,
 	};
 	r->start_ns = mono_ns();
-	long pid = stage_clone3(&ca, sizeof ca, stage_init_main, b);
+	long pid = stage_clone3(&ca, sizeof ca, stage_init_main, b, b->gate_key);
 	if (pid < 0) {
 		block_release(s, spec->slot, b);
 		errno = (int)-pid;

@@ -100,21 +100,28 @@ void stage_block_free(stage_block *b)
 		munmap(b, b->map_size);
 }
 
+/* fn and arg ride in callee-saved r12/r13 (the child gets copies of every
+ * register); r9, the sixth argument, carries the gate key. */
 __asm__(".text\n"
         ".globl stage_clone3\n"
         ".type stage_clone3,@function\n"
         "stage_clone3:\n"
-        "	mov %rdx, %r8\n"
-        "	mov %rcx, %r9\n"
+        "	push %r12\n"
+        "	push %r13\n"
+        "	mov %rdx, %r12\n"
+        "	mov %rcx, %r13\n"
+        "	mov %r8, %r9\n"
         "	mov $435, %eax\n"          /* SYS_clone3 */
         "	syscall\n"
         "	test %rax, %rax\n"
         "	jnz 1f\n"
         "	xor %ebp, %ebp\n"
-        "	mov %r9, %rdi\n"
-        "	call *%r8\n"
+        "	mov %r13, %rdi\n"
+        "	call *%r12\n"
         "	ud2\n"
-        "1:	ret\n"
+        "1:	pop %r13\n"
+        "	pop %r12\n"
+        "	ret\n"
         ".size stage_clone3, .-stage_clone3\n");
 
 /* ---- the stage's side: raw system calls only from here on ---- */
@@ -143,24 +150,28 @@ static _Noreturn void init_fail(int rep, long err, const char *what, const char 
 	die(127);
 }
 
-static long tree_clone_ro(const char *path, unsigned extra)
+/* A call the seccomp gate guards (seccomp.h): the key as the sixth argument. */
+#define gated(b, n, a1, a2, a3, a4, a5) \
+	raw_syscall6((n), RAW_L(a1), RAW_L(a2), RAW_L(a3), RAW_L(a4), RAW_L(a5), (long)(b)->gate_key)
+
+static long tree_clone_ro(const stage_block *b, const char *path, unsigned extra)
 {
-	long fd = raw3(SYS_open_tree, AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | extra);
+	long fd = gated(b, SYS_open_tree, AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | extra, 0, 0);
 	if (fd < 0)
 		return fd;
 	struct mount_attr a = { .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV };
-	long rc = raw5(SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &a, sizeof a);
+	long rc = gated(b, SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &a, sizeof a);
 	return rc < 0 ? rc : fd;
 }
 
-static long clone_mount(int fd)
+static long clone_mount(const stage_block *b, int fd)
 {
-	return raw3(SYS_open_tree, fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+	return gated(b, SYS_open_tree, fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH, 0, 0);
 }
 
-static long attach(long fd, long root, const char *where)
+static long attach(const stage_block *b, long fd, long root, const char *where)
 {
-	return raw5(SYS_move_mount, fd, "", root < 0 ? AT_FDCWD : root, where, MOVE_MOUNT_F_EMPTY_PATH);
+	return gated(b, SYS_move_mount, fd, "", root < 0 ? AT_FDCWD : root, where, MOVE_MOUNT_F_EMPTY_PATH);
 }
 
 #define TRY(call, what) do { long rc_ = (call); if (rc_ < 0) init_fail(rep, rc_, (what), NULL); } while (0)
@@ -172,30 +183,30 @@ static long attach(long fd, long root, const char *where)
 static void build_root(const stage_block *b, int rep)
 {
 	long usr, pkg, box = -1, root, dev;
-	TRY(usr = tree_clone_ro(b->usr_path, AT_RECURSIVE), "open the package's usr/");
-	TRY(pkg = tree_clone_ro(b->pkg_path, 0), "open the package directory");
+	TRY(usr = tree_clone_ro(b, b->usr_path, AT_RECURSIVE), "open the package's usr/");
+	TRY(pkg = tree_clone_ro(b, b->pkg_path, 0), "open the package directory");
 	if (b->box_mnt >= 0)
-		TRY(box = clone_mount(b->box_mnt), "clone the box");
-	TRY(root = clone_mount(b->root_tmpl), "clone the root");
-	TRY(dev = clone_mount(b->dev_tmpl), "clone the root");
-	TRY(raw2(SYS_setns, b->empty_mntns, CLONE_NEWNS), "enter the empty mount namespace");
-	TRY(raw1(SYS_unshare, CLONE_NEWNS), "enter the empty mount namespace");
+		TRY(box = clone_mount(b, b->box_mnt), "clone the box");
+	TRY(root = clone_mount(b, b->root_tmpl), "clone the root");
+	TRY(dev = clone_mount(b, b->dev_tmpl), "clone the root");
+	TRY(gated(b, SYS_setns, b->empty_mntns, CLONE_NEWNS, 0, 0, 0), "enter the empty mount namespace");
+	TRY(gated(b, SYS_unshare, CLONE_NEWNS, 0, 0, 0, 0), "enter the empty mount namespace");
 	const char *what = "attach the root, /usr, /pkg, /dev, /box";
-	TRY(attach(root, -1, "/"), what);
-	TRY(attach(usr, root, "usr"), what);
-	TRY(attach(pkg, root, "pkg"), what);
-	TRY(attach(dev, root, "dev"), what);
+	TRY(attach(b, root, -1, "/"), what);
+	TRY(attach(b, usr, root, "usr"), what);
+	TRY(attach(b, pkg, root, "pkg"), what);
+	TRY(attach(b, dev, root, "dev"), what);
 	if (box >= 0)
-		TRY(attach(box, root, "box"), what);
+		TRY(attach(b, box, root, "box"), what);
 	TRY(raw1(SYS_fchdir, root), "enter the root");
-	TRY(raw1(SYS_chroot, "."), "enter the root");
+	TRY(gated(b, SYS_chroot, ".", 0, 0, 0, 0), "enter the root");
 	TRY(raw1(SYS_chdir, "/"), "enter the root");
-	TRY(raw5(SYS_mount, "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, b->tmp_opts), "mount /tmp");
+	TRY(gated(b, SYS_mount, "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, b->tmp_opts), "mount /tmp");
 	raw1(SYS_umask, 0);
-	TRY(raw5(SYS_mount, "tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, b->tmp_opts), "mount /dev/shm");
+	TRY(gated(b, SYS_mount, "tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, b->tmp_opts), "mount /dev/shm");
 	/* hidepid=2: the job sees only its own processes -- not init, whose
 	 * memory is the engine's. */
-	TRY(raw5(SYS_mount, "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2"), "mount /proc");
+	TRY(gated(b, SYS_mount, "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2"), "mount /proc");
 	int fds[] = { (int)usr, (int)pkg, (int)box, (int)root, (int)dev };
 	for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
 		if (fds[i] >= 0)
@@ -233,7 +244,7 @@ static void command_main(void *arg)
 			goto fail;
 		}
 	step = "new cgroup namespace";
-	if ((rc = raw1(SYS_unshare, CLONE_NEWCGROUP)) < 0)
+	if ((rc = gated(b, SYS_unshare, CLONE_NEWCGROUP, 0, 0, 0, 0)) < 0)
 		goto fail;
 	struct rlimit rl = { 0, 0 };
 	raw4(SYS_prlimit64, 0, RLIMIT_CORE, &rl, NULL);
@@ -268,8 +279,9 @@ static void command_main(void *arg)
 	step = "chdir /box";
 	if ((rc = raw1(SYS_chdir, "/box")) < 0)
 		goto fail;
+	/* Usually the engine's own filter, inherited: nothing to compile here. */
 	step = "seccomp";
-	if ((rc = raw3(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &b->seccomp)) < 0)
+	if (!b->filter_inherited && (rc = raw3(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &b->seccomp)) < 0)
 		goto fail;
 	rc = raw3(SYS_execve, b->argv[0], b->argv, b->envp);
 	step = "exec";
@@ -303,8 +315,8 @@ void stage_init_main(void *arg)
 		}
 	}
 	if (b->netns >= 0)
-		TRY(raw2(SYS_setns, b->netns, CLONE_NEWNET), "enter the network namespace");
-	TRY(raw2(SYS_sethostname, "piston", 6), "set the hostname");
+		TRY(gated(b, SYS_setns, b->netns, CLONE_NEWNET, 0, 0, 0), "enter the network namespace");
+	TRY(gated(b, SYS_sethostname, "piston", 6, 0, 0, 0), "set the hostname");
 	build_root(b, rep);
 	/* At the fixed numbers above (FD_*), in keep[]'s order. Moved out of the
 	 * way first so no dup2 clobbers another; everything else of the
@@ -353,7 +365,7 @@ void stage_init_main(void *arg)
 		.stack_size = b->cmd_stack_size,
 		.cgroup = cg_dir >= 0 ? (uint64_t)cg_dir : 0,
 	};
-	long cmdpid = stage_clone3(&ca, sizeof ca, command_main, b);
+	long cmdpid = stage_clone3(&ca, sizeof ca, command_main, b, b->gate_key);
 	if (cmdpid < 0)
 		init_fail(rep, cmdpid, "start the command", NULL);
 	raw1(SYS_close, exec_pipe[1]);

@@ -52,6 +52,8 @@ typedef struct stage_block {
 	uint64_t ignored_signals;  /* bit n-1: signal n is ignored by the engine (reset to default) */
 	uint32_t max_procs, max_open_files;
 	uint64_t max_file_size, cpu_ms;
+	uint64_t gate_key;         /* the seccomp gate's key: the sixth argument of gated calls */
+	int filter_inherited;      /* 1: the engine's filter comes with the clone; 0: install seccomp below */
 	struct sock_fprog seccomp; /* points at the engine's built program */
 	const char *usr_path, *pkg_path, *tmp_opts;
 	char **argv, **envp;
@@ -77,8 +79,8 @@ void stage_block_free(stage_block *b);
 
 /* clone3 that runs fn(arg) in the child, on the stack given in ca, and
  * returns in the parent like the system call (pid, or -errno). fn must not
- * return. */
-long stage_clone3(struct clone_args *ca, size_t size, void (*fn)(void *), void *arg);
+ * return. gate_key: the seccomp gate's key, passed as the sixth argument. */
+long stage_clone3(struct clone_args *ca, size_t size, void (*fn)(void *), void *arg, uint64_t gate_key);
 
 /* init's entry: pass to stage_clone3 with the block as arg. */
 void stage_init_main(void *block);

@@ -7,14 +7,17 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <linux/audit.h>
+#include <linux/sched.h>
 #include <linux/seccomp.h>
 
 #include "config.h"
@@ -91,12 +94,21 @@ static const char *out_of(const stage *s) { return s->res.out.data ? s->res.out.
 /* ---- a classic-BPF evaluator for the seccomp program ---- */
 static uint32_t bpf_eval(const seccomp_prog *p, const struct seccomp_data *d)
 {
-	uint32_t a = 0;
+	uint32_t a = 0, x = 0;
 	for (unsigned pc = 0; pc < p->len; pc++) {
 		const struct sock_filter *f = &p->insns[pc];
 		switch (f->code) {
 		case BPF_LD | BPF_W | BPF_ABS:
 			memcpy(&a, (const char *)d + f->k, 4);
+			break;
+		case BPF_ALU | BPF_XOR | BPF_K:
+			a ^= f->k;
+			break;
+		case BPF_ALU | BPF_OR | BPF_X:
+			a |= x;
+			break;
+		case BPF_MISC | BPF_TAX:
+			x = a;
 			break;
 		case BPF_JMP | BPF_JEQ | BPF_K:
 			pc += a == f->k ? f->jt : f->jf;
@@ -113,29 +125,109 @@ static uint32_t bpf_eval(const seccomp_prog *p, const struct seccomp_data *d)
 	return 0xdeadbeef;
 }
 
+static void check_common(const seccomp_prog *p)
+{
+	struct seccomp_data d = { .nr = SYS_getpid, .arch = AUDIT_ARCH_X86_64 };
+	CHECK(bpf_eval(p, &d) == SECCOMP_RET_ALLOW);
+	d.arch = AUDIT_ARCH_I386;
+	CHECK(bpf_eval(p, &d) == SECCOMP_RET_KILL_PROCESS);
+	d.arch = AUDIT_ARCH_X86_64;
+	d.nr = 0x40000000 | SYS_getpid;
+	CHECK(bpf_eval(p, &d) == (SECCOMP_RET_ERRNO | EPERM));
+	d.nr = SYS_ptrace;
+	CHECK(bpf_eval(p, &d) == (SECCOMP_RET_ERRNO | EPERM));
+	d.nr = SYS_umount2;
+	CHECK(bpf_eval(p, &d) == (SECCOMP_RET_ERRNO | EPERM));
+	d.nr = SYS_clone;
+	d.args[0] = SIGCHLD;
+	CHECK(bpf_eval(p, &d) == SECCOMP_RET_ALLOW);
+	d.args[0] = SIGCHLD | 0x10000000 /* CLONE_NEWUSER */;
+	CHECK(bpf_eval(p, &d) == (SECCOMP_RET_ERRNO | EPERM));
+	d.nr = SYS_socket;
+	d.args[0] = 40;  /* AF_VSOCK */
+	CHECK(bpf_eval(p, &d) == (SECCOMP_RET_ERRNO | EAFNOSUPPORT));
+	d.args[0] = 1;   /* AF_UNIX */
+	CHECK(bpf_eval(p, &d) == SECCOMP_RET_ALLOW);
+}
+
+/* nr with the given sixth argument (and first argument a0). */
+static uint32_t eval_call(const seccomp_prog *p, int nr, uint64_t a0, uint64_t a5)
+{
+	struct seccomp_data d = { .nr = nr, .arch = AUDIT_ARCH_X86_64 };
+	d.args[0] = a0;
+	d.args[5] = a5;
+	return bpf_eval(p, &d);
+}
+
 static void test_seccomp_program(void)
 {
 	seccomp_prog p;
-	seccomp_build(&p);
-	struct seccomp_data d = { .nr = SYS_getpid, .arch = AUDIT_ARCH_X86_64 };
-	CHECK(bpf_eval(&p, &d) == SECCOMP_RET_ALLOW);
-	d.arch = AUDIT_ARCH_I386;
-	CHECK(bpf_eval(&p, &d) == SECCOMP_RET_KILL_PROCESS);
-	d.arch = AUDIT_ARCH_X86_64;
-	d.nr = 0x40000000 | SYS_getpid;
-	CHECK(bpf_eval(&p, &d) == (SECCOMP_RET_ERRNO | EPERM));
-	d.nr = SYS_ptrace;
-	CHECK(bpf_eval(&p, &d) == (SECCOMP_RET_ERRNO | EPERM));
-	d.nr = SYS_clone;
-	d.args[0] = SIGCHLD;
-	CHECK(bpf_eval(&p, &d) == SECCOMP_RET_ALLOW);
-	d.args[0] = SIGCHLD | 0x10000000 /* CLONE_NEWUSER */;
-	CHECK(bpf_eval(&p, &d) == (SECCOMP_RET_ERRNO | EPERM));
-	d.nr = SYS_socket;
-	d.args[0] = 40;  /* AF_VSOCK */
-	CHECK(bpf_eval(&p, &d) == (SECCOMP_RET_ERRNO | EAFNOSUPPORT));
-	d.args[0] = 1;   /* AF_UNIX */
-	CHECK(bpf_eval(&p, &d) == SECCOMP_RET_ALLOW);
+	CHECK(seccomp_build(&p, NULL) == 0);
+	check_common(&p);
+	const int gated[] = { SYS_mount, SYS_umount2, SYS_pivot_root, SYS_setns, SYS_chroot, SYS_sethostname, SYS_unshare,
+	                      428, 429, 430, 431, 432, 442 };
+	for (size_t i = 0; i < sizeof gated / sizeof gated[0]; i++)
+		CHECKF(eval_call(&p, gated[i], 0, 0) == (SECCOMP_RET_ERRNO | EPERM), "ungated %d", gated[i]);
+	CHECK(eval_call(&p, 435, 0, 0) == (SECCOMP_RET_ERRNO | ENOSYS));   /* clone3 */
+
+	const uint64_t key = 0x8badf00ddeadbeefull;
+	CHECK(seccomp_build(&p, &key) == 0);
+	check_common(&p);
+	for (size_t i = 0; i < sizeof gated / sizeof gated[0]; i++) {
+		CHECKF(eval_call(&p, gated[i], 0, key) == SECCOMP_RET_ALLOW, "gated %d with the key", gated[i]);
+		CHECKF(eval_call(&p, gated[i], 0, 0) == (SECCOMP_RET_ERRNO | EPERM), "gated %d without", gated[i]);
+		/* each half of the key alone is not enough */
+		CHECK(eval_call(&p, gated[i], 0, key & 0xffffffffu) == (SECCOMP_RET_ERRNO | EPERM));
+		CHECK(eval_call(&p, gated[i], 0, key & ~0xffffffffull) == (SECCOMP_RET_ERRNO | EPERM));
+		CHECK(eval_call(&p, gated[i], 0, key ^ 1) == (SECCOMP_RET_ERRNO | EPERM));
+	}
+	CHECK(eval_call(&p, 435, 0, key) == SECCOMP_RET_ALLOW);
+	CHECK(eval_call(&p, 435, 0, key ^ (1ull << 63)) == (SECCOMP_RET_ERRNO | ENOSYS));
+	/* a user namespace never, key or not */
+	CHECK(eval_call(&p, SYS_unshare, 0x10000000, key) == (SECCOMP_RET_ERRNO | EPERM));
+	CHECK(eval_call(&p, SYS_unshare, 0x20000 /* CLONE_NEWNS */, key) == SECCOMP_RET_ALLOW);
+	/* still denied outright: not gated */
+	CHECK(eval_call(&p, SYS_ptrace, 0, key) == (SECCOMP_RET_ERRNO | EPERM));
+	CHECK(eval_call(&p, 433 /* fspick */, 0, key) == (SECCOMP_RET_ERRNO | EPERM));
+	CHECK(eval_call(&p, SYS_bpf, 0, key) == (SECCOMP_RET_ERRNO | EPERM));
+}
+
+/* The gated program in the kernel, in a child: the key opens exactly the
+ * gated calls. Needs root (CAP_SYS_ADMIN to install without no_new_privs
+ * and for the unshare that passes). */
+static void test_seccomp_kernel(void)
+{
+	const uint64_t key = 0x0123456789abcdefull;
+	seccomp_prog p;
+	CHECK(seccomp_build(&p, &key) == 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		int bad = 0;
+		if (seccomp_install(&p) != 0)
+			_exit(100);
+		errno = 0;
+		if (syscall(SYS_unshare, CLONE_NEWUTS, 0, 0, 0, 0, 0) != -1 || errno != EPERM)
+			bad |= 1;
+		if (syscall(SYS_unshare, CLONE_NEWUTS, 0, 0, 0, 0, key ^ 0x10) != -1 || errno != EPERM)
+			bad |= 2;
+		if (syscall(SYS_unshare, CLONE_NEWUTS, 0, 0, 0, 0, key) != 0)
+			bad |= 4;
+		if (syscall(SYS_unshare, CLONE_NEWUSER, 0, 0, 0, 0, key) != -1 || errno != EPERM)
+			bad |= 8;
+		if (syscall(SYS_sethostname, "x", 1, 0, 0, 0, 0) != -1 || errno != EPERM)
+			bad |= 16;
+		if (syscall(SYS_sethostname, "gated", 5, 0, 0, 0, key) != 0)
+			bad |= 32;
+		struct clone_args ca = { .exit_signal = SIGCHLD };
+		if (syscall(435, &ca, sizeof ca, 0, 0, 0, 0) != -1 || errno != ENOSYS)
+			bad |= 64;
+		if (syscall(SYS_ptrace, PTRACE_TRACEME, 0, 0, 0, 0, key) != -1 || errno != EPERM)
+			bad |= 128;
+		_exit(bad);
+	}
+	int st = 0;
+	CHECK(pid > 0 && waitpid(pid, &st, 0) == pid);
+	CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 0, "gated filter in the kernel: status %#x", st);
 }
 
 static void test_box_paths(sbx_system *sys)
@@ -166,6 +258,7 @@ int main(int argc, char **argv)
 		printf("%d passed, %d failed, 1 skipped (the sandbox needs root)\n", t_passed, t_failed);
 		return t_failed != 0;
 	}
+	test_seccomp_kernel();
 	config_defaults(&cfg);
 	cfg.runner_uid_min = cfg.runner_gid_min = 1451;
 	char tmpl[] = "/tmp/sbxunit.XXXXXX";
