@@ -110,6 +110,7 @@ struct sbx_run {
 	sbx_callbacks cb;
 	pid_t pid;
 	int pidfd, in_fd, out_fd, err_fd, rep_fd, ctl_fd, oom_fd;
+	int mntns_fd;              /* init's mount namespace, sent with its report: torn down off the loop */
 	const char *stdin_data;    /* non-interactive: the caller's bytes */
 	size_t stdin_len, stdin_off;
 	buf stdin_queue;           /* interactive: written but not yet taken by the pipe */
@@ -806,22 +807,52 @@ static void on_stdin(loop *l, int fd, unsigned ev, void *arg)
 	pump_stdin(r);
 }
 
+/* init's one message (a SEQPACKET socket: whole or nothing), with its mount
+ * namespace attached when it finished normally. Holding that namespace
+ * moves its teardown (unmounting the stage's tree waits for an RCU grace
+ * period) from init's exit -- which the stage's end waits for -- to the
+ * closer thread. */
 static void on_report(loop *l, int fd, unsigned ev, void *arg)
 {
+	(void)l;
+	(void)ev;
 	sbx_run *r = arg;
-	while (r->rep_len < sizeof r->rep) {
-		ssize_t n = read(fd, (char *)&r->rep + r->rep_len, sizeof r->rep - r->rep_len);
-		if (n > 0) {
-			r->rep_len += (size_t)n;
-			continue;
-		}
-		if (n < 0 && (errno == EINTR))
+	for (;;) {
+		union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int) * 4)]; } ctl;
+		struct iovec iov = { &r->rep, sizeof r->rep };
+		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b, .msg_controllen = sizeof ctl.b };
+		ssize_t n = recvmsg(fd, &m, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
 			return;
+		if (n > 0)
+			r->rep_len = (size_t)n;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); n > 0 && c; c = CMSG_NXTHDR(&m, c)) {
+			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+				continue;
+			size_t nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (size_t i = 0; i < nfd; i++) {
+				int got;
+				memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof got);
+				if (r->mntns_fd < 0)
+					r->mntns_fd = got;
+				else
+					close(got);
+			}
+		}
 		break;
 	}
 	close_fd(r, &r->rep_fd);
+}
+
+/* The namespace init handed over: the last reference, closed on the closer
+ * thread. */
+static void drop_mntns(sbx_run *r)
+{
+	if (r->mntns_fd >= 0)
+		close_later(r->sys, r->mntns_fd);
+	r->mntns_fd = -1;
 }
 
 static void on_oom(loop *l, int fd, unsigned ev, void *arg)
@@ -1053,6 +1084,7 @@ static void run_finish(sbx_run *r)
 	sbx_result out = *res;
 	memset(res, 0, sizeof *res);
 	block_release(r->sys, r->slot, r->block);   /* init has exited: the pidfd said so */
+	drop_mntns(r);
 	free(r);
 	cb.on_done(cb.arg, &out);
 }
@@ -1087,7 +1119,7 @@ sbx_run *sbx_start(sbx_system *s, loop *l, const sbx_spec *spec, const sbx_callb
 	r->stdin_data = spec->stdin_data;
 	r->stdin_len = spec->stdin_data ? spec->stdin_len : 0;
 	r->interactive = spec->interactive;
-	r->pidfd = r->in_fd = r->out_fd = r->err_fd = r->rep_fd = r->ctl_fd = r->oom_fd = -1;
+	r->pidfd = r->in_fd = r->out_fd = r->err_fd = r->rep_fd = r->ctl_fd = r->oom_fd = r->mntns_fd = -1;
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, er[2] = { -1, -1 }, rep[2] = { -1, -1 }, ctl[2] = { -1, -1 };
 	struct slot_root *tmpl = &s->roots[spec->slot];
 	if (tmpl->dev < 0) {
@@ -1105,7 +1137,8 @@ sbx_run *sbx_start(sbx_system *s, loop *l, const sbx_spec *spec, const sbx_callb
 		return NULL;
 	}
 	if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(er, O_CLOEXEC) < 0 ||
-	    pipe2(rep, O_CLOEXEC) < 0 || (spec->interactive && pipe2(ctl, O_CLOEXEC) < 0)) {
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, rep) < 0 ||
+	    (spec->interactive && pipe2(ctl, O_CLOEXEC) < 0)) {
 		snprintf(err, errlen, "cannot create pipes: %s", strerror(errno));
 		goto fail;
 	}
@@ -1257,6 +1290,7 @@ void sbx_cancel(sbx_run *r)
 	if (r->cpu_timer)
 		loop_timer_cancel(r->l, r->cpu_timer);
 	run_free_fds(r);
+	drop_mntns(r);
 	buf_free(&r->stdin_queue);
 	sbx_result_free(&r->res);
 	free(r);
