@@ -319,9 +319,10 @@ void stage_init_main(void *arg)
 		TRY(gated(b, SYS_setns, b->netns, CLONE_NEWNET, 0, 0, 0), "enter the network namespace");
 	TRY(gated(b, SYS_sethostname, "piston", 6, 0, 0, 0), "set the hostname");
 	build_root(b, rep);
-	/* At the fixed numbers above (FD_*), in keep[]'s order. Moved out of the
-	 * way first so no dup2 clobbers another; everything else of the
-	 * engine's table is closed. */
+	/* At the fixed numbers above (FD_*), in keep[]'s order; everything else
+	 * of the engine's table is closed. The engine's descriptors are almost
+	 * always above that range; when one is not, all are first moved out of
+	 * the way so no dup clobbers another. */
 	int keep[5 + 3 + 1];
 	int nkeep = 0;
 	keep[nkeep++] = b->in_r;
@@ -333,11 +334,15 @@ void stage_init_main(void *arg)
 		keep[nkeep++] = b->cg_procs[i];
 	if (b->cg_into >= 0)
 		keep[nkeep++] = b->cg_into;
+	int clash = 0;
 	for (int i = 0; i < nkeep; i++)
+		clash |= keep[i] >= 0 && keep[i] < nkeep;
+	for (int i = 0; clash && i < nkeep; i++)
 		if (keep[i] >= 0 && (keep[i] = (int)raw3(SYS_fcntl, keep[i], F_DUPFD, 32)) < 0)
 			init_fail(rep, keep[i], "arrange descriptors", NULL);
 	for (int i = 0; i < nkeep; i++) {
-		long rc = keep[i] >= 0 ? raw2(SYS_dup2, keep[i], i) : 0;
+		/* 3 and up are init's own (report, control, cgroup files): not the program's. */
+		long rc = keep[i] >= 0 ? raw3(SYS_dup3, keep[i], i, i < 3 ? 0 : O_CLOEXEC) : 0;
 		if (rc < 0)
 			init_fail(keep[FD_REPORT], rc, "arrange descriptors", NULL);
 	}
@@ -346,8 +351,6 @@ void stage_init_main(void *arg)
 		raw1(SYS_close, FD_CONTROL);
 	rep = FD_REPORT;
 	const int ctl = FD_CONTROL;
-	for (int i = 3; i < nkeep; i++)   /* init's own: not the command's */
-		raw3(SYS_fcntl, i, F_SETFD, FD_CLOEXEC);
 	int cg_dir = b->cg_into >= 0 ? FD_CGROUPS + b->ncg : -1;
 	uint64_t chld = 1ull << (SIGCHLD - 1);
 	raw4(SYS_rt_sigprocmask, SIG_SETMASK, &chld, NULL, 8);
