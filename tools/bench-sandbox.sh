@@ -4,7 +4,10 @@
 # then N runs with PARALLEL concurrent sandboxes (runs/s, beside N plain runs split over
 # PARALLEL worker processes: the machine's own rate for the program) -- all inside one
 # `piston sandbox --bench` process, so the CLI's own start-up is not measured.
-# Each sandboxed run includes creating and destroying its box. Needs root.
+# Each sandboxed run includes creating and destroying its box. Then the floor
+# (tools/sandbox-floor.c): namespaces and three fresh mounts per run with
+# nothing else, PARALLEL workers -- what no sandbox with this isolation can
+# beat on the machine. Needs root.
 set -eu
 n=${1:-500}
 par=${2:-2}
@@ -15,3 +18,6 @@ trap 'rm -rf "$tmp"' EXIT
 tools/mk-busybox-pkg.sh "$tmp/pkg"
 echo "machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg), kernel $(uname -r)"
 PISTON_LOG_LEVEL=WARN ./piston sandbox --bench "$n" --parallel "$par" --root "$tmp/pkg" -- /bin/true
+cc=$(command -v musl-gcc || command -v cc)
+"$cc" -std=c17 -O2 -static -o "$tmp/floor" tools/sandbox-floor.c
+"$tmp/floor" "$n" "$par" "$tmp/pkg/usr/bin/true"
