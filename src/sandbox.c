@@ -163,7 +163,11 @@ static void gate_install(void)
 			return;
 	gate.key = key;   /* before the filter: calls made with it pass either way */
 	seccomp_prog p;
-	if (seccomp_build(&p, &key) != 0 || seccomp_install(&p) != 0) {
+	if (seccomp_build(&p, &key) != 0) {
+		log_warn("sandbox: the gated seccomp program came out malformed: each stage compiles its own");
+		return;
+	}
+	if (seccomp_install(&p) != 0) {
 		log_warn("sandbox: cannot install the engine's seccomp filter (%s): each stage compiles its own",
 		         strerror(errno));
 		return;
@@ -828,9 +832,10 @@ static void on_report(loop *l, int fd, unsigned ev, void *arg)
 			return;
 		if (n > 0)
 			r->rep_len = (size_t)n;
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); n > 0 && c; c = CMSG_NXTHDR(&m, c)) {
-			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-				continue;
+		/* init sends one SCM_RIGHTS header with one descriptor; anything
+		 * beyond the first is closed. */
+		struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&m) : NULL;
+		if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len >= CMSG_LEN(0)) {
 			size_t nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
 			for (size_t i = 0; i < nfd; i++) {
 				int got;
