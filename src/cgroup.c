@@ -26,11 +26,13 @@ struct cg_slot {
 	int oom_efd;             /* v1 OOM notification eventfd */
 	int peak_fd;             /* v2 memory.peak, reset per stage */
 	/* Opened once (every stage reads or writes them: a path lookup each
-	 * time costs ~4x the read itself); -1: by name instead. */
+	 * time costs ~4x the read itself); -1: by name instead. Only files
+	 * that show fresh values on every read from offset 0: not
+	 * cgroup.procs, whose v1 list an open file keeps reusing for up to a
+	 * second (stale pids, perhaps reused by then, must never be killed). */
 	int peak_rw;             /* v1 memory.max_usage_in_bytes */
 	int oom_r;               /* v1 memory.oom_control, v2 memory.events */
 	int cpu_rw;              /* v1 cpuacct.usage, v2 cpu.stat */
-	int procs_r[H_COUNT];    /* cgroup.procs, for the kill / emptiness check */
 	uint64_t cpu_base_ns;    /* v2 cpu.stat usage at prepare */
 	uint64_t oom_base;       /* oom_kill counter at prepare */
 	bool memsw;              /* v1 memory.memsw.* exists */
@@ -200,12 +202,12 @@ static bool own_cgroup(const char *controller, char *out, size_t outlen)
 	return found;
 }
 
-/* SIGKILL every process listed in cgroup.procs (procs_fd, or by name under
- * dirfd); true when none is left. */
-static bool kill_procs(int procs_fd, int dirfd)
+/* SIGKILL every process listed in dir/cgroup.procs (opened afresh: see
+ * struct cg_slot); true when none is left. */
+static bool kill_procs_at(int dirfd)
 {
 	char b[8192];
-	ssize_t n = read_file(procs_fd, dirfd, "cgroup.procs", b, sizeof b);
+	ssize_t n = read_at(dirfd, "cgroup.procs", b, sizeof b);
 	if (n <= 0)
 		return n == 0;
 	for (char *p = b; *p; ) {
@@ -240,7 +242,7 @@ static void remove_cgroup_tree(const char *path)
 	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd >= 0) {
 		write_at(fd, "cgroup.kill", "1");    /* v2; harmlessly absent on v1 */
-		for (int i = 0; i < 100 && !kill_procs(-1, fd); i++)
+		for (int i = 0; i < 100 && !kill_procs_at(fd); i++)
 			nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000000 }, NULL);
 		close(fd);
 	}
@@ -397,7 +399,6 @@ static bool setup_v2(cg_system *c, char *err, size_t errlen)
 		write_at(s->dir[0], "memory.oom.group", "1");   /* an OOM kills the whole stage */
 		s->oom_r = openat(s->dir[0], "memory.events", O_RDONLY | O_CLOEXEC);
 		s->cpu_rw = openat(s->dir[0], "cpu.stat", O_RDONLY | O_CLOEXEC);
-		s->procs_r[0] = openat(s->dir[0], "cgroup.procs", O_RDONLY | O_CLOEXEC);
 	}
 	c->mode = CG_V2;
 	if (!strstr(ctrls, "cpu"))
@@ -433,7 +434,6 @@ static bool setup_v1(cg_system *c, char *err, size_t errlen)
 				snprintf(err, errlen, "cgroup v1 %s: slot %u: %s", v1_controller[h], i, strerror(errno));
 				return false;
 			}
-			s->procs_r[h] = openat(s->dir[h], "cgroup.procs", O_RDONLY | O_CLOEXEC);
 		}
 		if (s->dir[H_CPU] >= 0)
 			s->cpu_rw = openat(s->dir[H_CPU], "cpuacct.usage", O_RDWR | O_CLOEXEC);
@@ -478,7 +478,7 @@ cg_system *cg_system_init(unsigned slots, char *err, size_t errlen)
 	for (unsigned i = 0; i < slots; i++) {
 		struct cg_slot *s = &c->slots[i];
 		for (int h = 0; h < H_COUNT; h++)
-			s->dir[h] = s->procs[h] = s->procs_r[h] = -1;
+			s->dir[h] = s->procs[h] = -1;
 		s->oom_efd = s->peak_fd = s->peak_rw = s->oom_r = s->cpu_rw = -1;
 	}
 	err[0] = 0;
@@ -512,7 +512,7 @@ void cg_system_free(cg_system *c)
 			if (fds[k] >= 0)
 				close(fds[k]);
 		for (int h = 0; h < H_COUNT; h++) {
-			int hf[] = { s->dir[h], s->procs[h], s->procs_r[h] };
+			int hf[] = { s->dir[h], s->procs[h] };
 			for (size_t k = 0; k < sizeof hf / sizeof hf[0]; k++)
 				if (hf[k] >= 0)
 					close(hf[k]);
@@ -662,16 +662,16 @@ bool cg_slot_kill(const cg_system *c, unsigned slot)
 	const struct cg_slot *s = &c->slots[slot];
 	if (c->mode == CG_V2) {
 		char b[16];
-		if (read_file(s->procs_r[0], s->dir[0], "cgroup.procs", b, sizeof b) == 0)
+		if (read_at(s->dir[0], "cgroup.procs", b, sizeof b) == 0)
 			return true;   /* the usual case: nothing to kill */
 		if (write_at(s->dir[0], "cgroup.kill", "1") < 0)
-			kill_procs(s->procs_r[0], s->dir[0]);
-		return read_file(s->procs_r[0], s->dir[0], "cgroup.procs", b, sizeof b) == 0;
+			kill_procs_at(s->dir[0]);
+		return read_at(s->dir[0], "cgroup.procs", b, sizeof b) == 0;
 	}
 	if (c->mode == CG_V1) {
 		bool empty = true;
 		for (int h = 0; h < H_COUNT; h++)
-			if (s->dir[h] >= 0 && !kill_procs(s->procs_r[h], s->dir[h]))
+			if (s->dir[h] >= 0 && !kill_procs_at(s->dir[h]))
 				empty = false;
 		return empty;
 	}
