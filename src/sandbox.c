@@ -9,11 +9,13 @@
  * from detached mounts (open_tree clones of the package and of the box),
  * moves it into a private copy of a pre-made empty mount namespace (nothing
  * of the host in it, nothing to unmount) and chroots into it,
- * forks the command (setsid, rlimits, uid/gid, no_new_privs, seccomp, exec),
- * reaps everything and reports the command's status through a pipe before
- * exiting. Its exit tears the PID namespace down, killing every process of
- * the stage. The engine watches the pipes, the pidfd, the OOM eventfd and
- * two timers (wall, CPU) on the loop.
+ * forks the command (setsid, cgroups, rlimits, uid/gid, no_new_privs, exec;
+ * the seccomp filter came with the clone from the engine's thread: see the
+ * gate below), reaps everything and, just before exiting, reports the
+ * command's status -- with its mount namespace, whose teardown the closer
+ * thread then does -- on a socket. Its exit tears the PID namespace down,
+ * killing every process of the stage. The engine watches the output pipes,
+ * the pidfd, the OOM eventfd and two timers (wall, CPU) on the loop.
  */
 #include "sandbox.h"
 
@@ -74,8 +76,9 @@ struct sbx_system {
 	char tmp_opts[96];        /* their mount options, made once */
 	seccomp_prog seccomp;
 	uint64_t ignored_signals;  /* reset to default in every stage's command */
-	/* Closing a box's mount fd unmounts its tmpfs, which waits for an RCU
-	 * grace period (milliseconds): a helper thread does it, not the loop. */
+	/* Closing a box's mount fd, or a stage's mount namespace (init hands it
+	 * over), unmounts, which waits for an RCU grace period: a helper thread
+	 * does it, not the loop. */
 	pthread_t closer;
 	int closer_fd;            /* write end: fd numbers to close; -1 without the thread */
 	struct slot_root *roots;  /* per slot: the root's fixed parts, made on first use */
