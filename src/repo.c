@@ -165,6 +165,8 @@ static const char *parse_line(const char *line, size_t len, const char *base, re
 			msg = "a remote index may not name local files";
 		else if (!(e->url = repo_resolve(base, ref)))
 			msg = "out of memory";
+		else if (!e->url[0])
+			msg = "empty url";   /* "file://" or "file://localhost" with no path */
 	}
 	free(sha);
 	free(ref);

@@ -75,6 +75,7 @@ int main(void)
 	CHECK(parse_fails("python,../3," SHA_A ",x\n", "invalid version"));
 	CHECK(parse_fails("python,banana," SHA_A ",x\n", "invalid version"));
 	CHECK(parse_fails("python,3.1.0," SHA_A ",\n", "empty url"));
+	CHECK(parse_fails("python,3.1.0," SHA_A ",file://\n", "empty url"));       /* found by fuzz_repo */
 	CHECK(parse_fails("python,3.1.0," SHA_A "0,x\n", "invalid sha256"));
 	CHECK(parse_fails("python,3.1.0," SHA_A ",ftp://h/x\n", "unsupported url scheme"));
 	{
