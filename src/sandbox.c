@@ -819,39 +819,34 @@ static void on_stdin(loop *l, int fd, unsigned ev, void *arg)
  * moves its teardown (unmounting the stage's tree waits for an RCU grace
  * period) from init's exit -- which the stage's end waits for -- to the
  * closer thread. */
-static void on_report(loop *l, int fd, unsigned ev, void *arg)
+static void read_report(sbx_run *r)
 {
-	(void)l;
-	(void)ev;
-	sbx_run *r = arg;
-	for (;;) {
-		union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int) * 4)]; } ctl;
-		struct iovec iov = { &r->rep, sizeof r->rep };
-		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b, .msg_controllen = sizeof ctl.b };
-		ssize_t n = recvmsg(fd, &m, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return;
-		if (n > 0)
-			r->rep_len = (size_t)n;
-		/* init sends one SCM_RIGHTS header with one descriptor; anything
-		 * beyond the first is closed. */
-		struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&m) : NULL;
-		if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len >= CMSG_LEN(0)) {
-			size_t nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			for (size_t i = 0; i < nfd; i++) {
-				int got;
-				memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof got);
-				if (r->mntns_fd < 0)
-					r->mntns_fd = got;
-				else
-					close(got);
-			}
+	if (r->rep_fd < 0)
+		return;
+	union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int) * 4)]; } ctl;
+	struct iovec iov = { &r->rep, sizeof r->rep };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b, .msg_controllen = sizeof ctl.b };
+	ssize_t n;
+	while ((n = recvmsg(r->rep_fd, &m, MSG_CMSG_CLOEXEC | MSG_DONTWAIT)) < 0 && errno == EINTR)
+		;
+	if (n > 0)
+		r->rep_len = (size_t)n;
+	/* init sends one SCM_RIGHTS header with one descriptor; anything
+	 * beyond the first is closed. */
+	struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&m) : NULL;
+	if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len >= CMSG_LEN(0)) {
+		size_t nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < nfd; i++) {
+			int got;
+			memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof got);
+			if (r->mntns_fd < 0)
+				r->mntns_fd = got;
+			else
+				close(got);
 		}
-		break;
 	}
-	close_fd(r, &r->rep_fd);
+	close(r->rep_fd);   /* never watched: init has exited when this runs */
+	r->rep_fd = -1;
 }
 
 /* The namespace init handed over: the last reference, closed on the closer
@@ -1003,8 +998,7 @@ static void run_finish(sbx_run *r)
 	sbx_result *res = &r->res;
 	close_fd(r, &r->pidfd);
 	/* Everything that could write the pipes is dead: read them to EOF. */
-	if (r->rep_fd >= 0)
-		on_report(r->l, r->rep_fd, LOOP_READ, r);
+	read_report(r);
 	for (int guard = 0; r->out_fd >= 0 && guard < 1024 && !drain_stream(r, r->out_fd, SBX_STDOUT); guard++)
 		;
 	for (int guard = 0; r->err_fd >= 0 && guard < 1024 && !drain_stream(r, r->err_fd, SBX_STDERR); guard++)
