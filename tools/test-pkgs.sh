@@ -4,11 +4,11 @@
 #   tools/test-pkgs.sh [-u URL] [-d DATA_DIR] [LANG...]
 #
 # For each DATA_DIR/packages/LANG/VERSION/ holding .ppman-installed (DATA_DIR defaults to
-# $PISTON_DATA_DIRECTORY, else ./data) and each test.* file in it, POSTs /api/v2/execute (URL default
-# http://127.0.0.1:2000) with that file and expects run.stdout to be "OK". A multi-language package
-# (provides) tests each language whose name or alias is the file's extension. Prints one row per test:
-# language, version, OK/FAIL, wall ms (request round trip), then "N passed, N failed". Exit status 1
-# when a test failed or nothing was installed.
+# $PISTON_DATA_DIRECTORY, else ./data) and each test case it carries (its test.* sent with no name,
+# as clients send code, and tests/tests.json: see tools/pkgtests.py), POSTs /api/v2/execute (URL
+# default http://127.0.0.1:2000) and checks run.stdout and run.stderr. Prints one row per case:
+# language, version, OK/FAIL, wall ms (request round trip), case, then "N passed, N failed". Exit
+# status 1 when a case failed or nothing was installed.
 set -euo pipefail
 url=http://127.0.0.1:2000 data=${PISTON_DATA_DIRECTORY:-./data}
 while [ $# -gt 0 ]; do
@@ -20,23 +20,19 @@ while [ $# -gt 0 ]; do
 		*) break ;;
 	esac
 done
-exec python3 - "$url" "$data" "$@" <<'EOF'
+exec python3 - "$(dirname "$0")" "$url" "$data" "$@" <<'EOF'
 import json, os, sys, time, urllib.request, urllib.error
+sys.path.insert(0, sys.argv[1])
+import pkgtests
 
-url, data, only = sys.argv[1].rstrip("/"), sys.argv[2], set(sys.argv[3:])
+url, data, only = sys.argv[2].rstrip("/"), sys.argv[3], set(sys.argv[4:])
 root = os.path.join(data, "packages")
 rows, failed = [], 0
 
-def lang_for(meta, ext):
-    provides = meta.get("provides") or []
-    for p in provides:
-        if ext == p["language"] or ext in p.get("aliases", []):
-            return p["language"]
-    return provides[0]["language"] if provides else meta["language"]
-
-def execute(lang, version, name, content):
-    body = json.dumps({"language": lang, "version": version,
-                       "files": [{"name": name, "content": content}]}).encode()
+def execute(lang, version, case):
+    files = [{"content": f["content"], **({"name": f["name"]} if f["name"] else {})} for f in case["files"]]
+    body = json.dumps({"language": lang, "version": version, "files": files,
+                       "stdin": case["stdin"], "args": case["args"]}).encode()
     req = urllib.request.Request(url + "/api/v2/execute", data=body,
                                  headers={"Content-Type": "application/json"})
     try:
@@ -54,30 +50,32 @@ for lang_dir in sorted(os.listdir(root) if os.path.isdir(root) else []):
         pdir = os.path.join(root, lang_dir, ver)
         if not os.path.exists(os.path.join(pdir, ".ppman-installed")):
             continue
-        meta = json.load(open(os.path.join(pdir, "metadata.json")))
-        for f in sorted(os.listdir(pdir)):
-            if not f.startswith("test."):
-                continue
-            lang = lang_for(meta, f.rsplit(".", 1)[1])
+        try:
+            meta, cases = pkgtests.cases(pdir)
+        except (OSError, ValueError) as e:
+            failed += 1
+            rows.append((lang_dir, ver, "FAIL", "-", "-", str(e)))
+            continue
+        for case in cases:
+            lang = case["language"]
             if only and lang not in only and lang_dir not in only:
                 continue
-            content = open(os.path.join(pdir, f), encoding="utf-8").read()
             start = time.monotonic()
-            res = execute(lang, meta["version"], f, content)
+            res = execute(lang, meta["version"], case)
             ms = (time.monotonic() - start) * 1000
             run = res.get("run") or {}
-            ok = "error" not in res and run.get("stdout", "").strip() == "OK"
+            why = res.get("error") or pkgtests.judge(case, run.get("stdout", ""), run.get("stderr", ""))
             detail = ""
-            if not ok:
+            if why:
                 failed += 1
-                detail = res.get("error") or ("status=%s stdout=%r stderr=%r" % (
-                    run.get("status"), run.get("stdout", "")[:80], (run.get("stderr") or
-                    (res.get("compile") or {}).get("stderr", ""))[:300]))
-            rows.append((lang, meta["version"], "OK" if ok else "FAIL", "%.0f" % ms, detail))
+                comp = res.get("compile") or {}
+                detail = "%s (status=%s %s)" % (why, run.get("status"),
+                                                 ("compile stderr=%r" % comp.get("stderr", "")[:300]) if comp.get("code") else "")
+            rows.append((lang, meta["version"], "FAIL" if why else "OK", "%.0f" % ms, case["label"], detail))
 
-print("%-12s %-10s %-5s %8s" % ("language", "version", "test", "wall ms"))
+print("%-12s %-10s %-5s %8s  %s" % ("language", "version", "test", "wall ms", "case"))
 for r in rows:
-    print("%-12s %-10s %-5s %8s  %s" % r)
+    print("%-12s %-10s %-5s %8s  %s  %s" % r)
 print("%d passed, %d failed" % (len(rows) - failed, failed))
 sys.exit(1 if failed or not rows else 0)
 EOF

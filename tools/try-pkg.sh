@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # try-pkg.sh: run a built package in an otherwise empty root, proving it needs nothing of the host.
 #
-#   tools/try-pkg.sh PKGDIR                      run every PKGDIR/test.* (compile, then run),
-#                                                expect stdout "OK"; prints "PASS|FAIL LANG FILE MS"
-#   tools/try-pkg.sh [-l LANG] PKGDIR FILE... [-- ARGS]   compile+run FILE(s) and pass output through
+#   tools/try-pkg.sh PKGDIR                      run every test case the package carries (its test.*
+#                                                sent with no name, and tests/tests.json: see
+#                                                tools/pkgtests.py); prints "PASS|FAIL LANG CASE MS ..."
+#   tools/try-pkg.sh [-l LANG] [--compile-log F] PKGDIR FILE... [-- ARGS]   compile+run FILE(s) with
+#                                                their names, stdin passed on; output passed through
+#                                                (the compile's into F when given)
 #   tools/try-pkg.sh [--writable] --exec PKGDIR -- CMD...  run CMD in the root (as root; --writable:
 #                                                /usr is writable, for post-install work)
 #   PKGDIR may also be a LANG-VERSION.pkg.tar.gz (unpacked into a temporary directory).
@@ -19,12 +22,13 @@ shopt -s nullglob
 die() { echo "try-pkg: $*" >&2; exit 2; }
 [ "$(id -u)" -eq 0 ] || die "needs root (namespaces, chroot, mounts)"
 
-lang="" exec_mode=0 writable=0
+lang="" exec_mode=0 writable=0 compile_log=/dev/stderr
 while [ $# -gt 0 ]; do
 	case "$1" in
 		-l) lang=$2; shift 2 ;;
 		--exec) exec_mode=1; shift ;;
 		--writable) writable=1; shift ;;
+		--compile-log) compile_log=$2; shift 2 ;;
 		-h|--help) sed -n '2,18p' "$0"; exit 0 ;;
 		-*) die "unknown option $1" ;;
 		*) break ;;
@@ -108,7 +112,8 @@ stage() {
 	local t0 t1 rc=0
 	t0=$(date +%s%N)
 	if [ -x "$pkg/compile" ]; then
-		in_root 1001 /pkg/compile "${names[@]}" || { echo "try-pkg: compile failed ($?)" >&2; return 1; }
+		in_root 1001 /pkg/compile "${names[@]}" < /dev/null > "$compile_log" 2>&1 ||
+			{ echo "try-pkg: compile failed ($?)" >&2; return 1; }
 	fi
 	t1=$(date +%s%N)
 	in_root 1001 /pkg/run "${names[0]}" "${args[@]}" || rc=$?
@@ -122,29 +127,38 @@ if [ $# -gt 0 ]; then
 	exit
 fi
 
-# Test mode: each test.* with the language its extension names (provides' aliases), else the package's.
-fails=0
-for t in "$pkg"/test.*; do
-	ext=${t##*.}
-	lang=$(python3 - "$pkg/metadata.json" "$ext" <<'EOF'
-import json, sys
-m = json.load(open(sys.argv[1])); ext = sys.argv[2]
-for p in m.get("provides") or []:
-    if ext == p["language"] or ext in p.get("aliases", []):
-        print(p["language"]); break
-else:
-    print((m.get("provides") or [m])[0]["language"] if m.get("provides") else m["language"])
+# Test mode: every case, each through this script's file mode (same root, same rules).
+exec python3 - "$0" "$pkg" "$tmp" <<'EOF'
+import os, subprocess, sys, time
+self, pkg, tmp = sys.argv[1:4]
+sys.path.insert(0, os.path.dirname(os.path.abspath(self)))
+import pkgtests
+try:
+    meta, cases = pkgtests.cases(pkg)
+except (OSError, ValueError) as e:
+    print("FAIL %s: %s" % (pkg, e)); sys.exit(1)
+fails = 0
+for n, c in enumerate(cases):
+    d = os.path.join(tmp, "case%d" % n)
+    os.makedirs(d)
+    paths = []
+    for name, f in zip(pkgtests.box_names(c["files"]), c["files"]):
+        paths.append(os.path.join(d, name))
+        with open(paths[-1], "w", encoding="utf-8") as out:
+            out.write(f["content"])
+    clog = os.path.join(tmp, "compile%d.log" % n)
+    start = time.monotonic()
+    r = subprocess.run(["bash", self, "-l", c["language"], "--compile-log", clog, pkg] + paths + ["--"] + c["args"],
+                       input=c["stdin"].encode(), capture_output=True)
+    ms = (time.monotonic() - start) * 1000
+    stdout, stderr = r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
+    why = pkgtests.judge(c, stdout, stderr)
+    if why is None:
+        print("PASS %s %s %.0fms" % (c["language"], c["label"], ms))
+    else:
+        fails += 1
+        clogtext = open(clog, errors="replace").read()[-600:] if os.path.exists(clog) else ""
+        print("FAIL %s %s %.0fms: %s%s" % (c["language"], c["label"], ms, why,
+              (" compile: %r" % clogtext) if clogtext else ""))
+sys.exit(1 if fails or not cases else 0)
 EOF
-)
-	: > "$tmp/times"
-	start=$(date +%s%N)
-	out=$(stage "$t" 2>"$tmp/err") || true
-	ms=$(( ($(date +%s%N) - start) / 1000000 ))
-	if [ "$out" = "OK" ]; then
-		echo "PASS $lang $(basename "$t") ${ms}ms $(cat "$tmp/times")"
-	else
-		echo "FAIL $lang $(basename "$t") ${ms}ms: stdout=$(printf '%s' "$out" | head -c 200 | tr '\n' ' ') stderr=$(head -c 600 "$tmp/err" | tr '\n' ' ')"
-		fails=$((fails + 1))
-	fi
-done
-[ $fails -eq 0 ]

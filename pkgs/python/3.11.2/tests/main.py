@@ -1,0 +1,2 @@
+from helper import word
+print(word())

@@ -1,0 +1,2 @@
+import sys
+print("OK " + sys.stdin.readline().strip())
