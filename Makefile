@@ -4,6 +4,7 @@
 #   make deps       install build and test dependencies with apt-get
 #   make check-clang  compile every source with clang as well (warnings are errors)
 #   make run        build, install the default languages into ./data, start the engine
+#   make test-pkgs-all  build every recipe and run every package's test cases (empty root, then the API)
 
 ifeq ($(origin CC),default)
 CC := musl-gcc
@@ -26,7 +27,7 @@ LIBOBJS := $(filter-out $(BUILD)/obj/main.o,$(OBJS)) $(BUILD)/obj/vendor_fortify
 UNIT_SRCS := $(wildcard test/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:test/unit/%.c=$(BUILD)/test/%)
 
-.PHONY: all test deps clean check-clang run bench
+.PHONY: all test deps clean check-clang run bench test-pkgs-all
 all: piston
 
 piston: $(OBJS) $(BUILD)/obj/vendor_fortify.o
@@ -65,6 +66,9 @@ check-clang: $(INC)/.stamp
 
 run: piston
 	tools/run-default.sh
+
+test-pkgs-all: piston
+	@tools/test-all-pkgs.sh
 
 clean:
 	rm -rf $(BUILD) piston piston.unstripped
