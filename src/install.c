@@ -19,6 +19,7 @@
 #include "config.h"
 #include "inflate.h"
 #include "log.h"
+#include "pkglink.h"
 #include "repo.h"
 #include "semver.h"
 #include "sha256.h"
@@ -308,13 +309,17 @@ static int on_entry(void *ctx, const tar_entry *e)
 		return 0;
 	}
 	case TAR_SYMLINK: {
-		if (!tar_link_is_safe(x->path, e->linkpath))
-			return fail(x, "symlink %s -> %s points outside the package", x->path, e->linkpath);
+		/* Judged as the sandbox sees it; an absolute target into the
+		 * package's own tree (a hand-built Debian root is full of them)
+		 * comes back rewritten relative, or as /pkg/... (pkglink.h). */
+		char target[TAR_PATH_MAX + 1], why[300];
+		if (pkglink_judge(x->path, e->linkpath, target, sizeof target, why, sizeof why) < 0)
+			return fail(x, "symlink %s -> %s %s", x->path, e->linkpath, why);
 		int pfd = parent_of(x, x->path, &base);
 		if (pfd < 0)
 			return -1;
-		if (symlinkat(e->linkpath, pfd, base) < 0) {
-			if (errno != EEXIST || unlinkat(pfd, base, 0) < 0 || symlinkat(e->linkpath, pfd, base) < 0)
+		if (symlinkat(target, pfd, base) < 0) {
+			if (errno != EEXIST || unlinkat(pfd, base, 0) < 0 || symlinkat(target, pfd, base) < 0)
 				return fail(x, "cannot create symlink %s: %s", x->path, strerror(errno));
 		}
 		return 0;

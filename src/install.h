@@ -9,7 +9,8 @@
  *   directory fds only (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS,
  *   O_NOFOLLOW|O_EXCL, mkdirat, symlinkat, linkat): never by path from the
  *   root, never through a link. Absolute paths, "..", device nodes, FIFOs,
- *   and links pointing outside the package are refused; setuid/setgid bits
+ *   and links leading outside the package as the sandbox sees it are refused
+ *   (absolute ones into its own tree are rewritten, pkglink.h); setuid/setgid bits
  *   are dropped; total unpacked bytes and entry count are capped (a gzip
  *   bomb fails cleanly).
  * - Only after the checksum matches and the archive ended properly: the
