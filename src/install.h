@@ -13,6 +13,11 @@
  *   (absolute ones into its own tree are rewritten, pkglink.h); setuid/setgid bits
  *   are dropped; total unpacked bytes and entry count are capped (a gzip
  *   bomb fails cleanly).
+ * - After a refusal the rest of the archive is still read (names only,
+ *   nothing written, at most 20000 more entries) to tell what it is: an
+ *   upstream Piston package (pkg-info.json and no usr/ tree at the root) is
+ *   refused with a message saying so and what to use instead, before any
+ *   other reason.
  * - Only after the checksum matches and the archive ended properly: the
  *   data is synced, `.ppman-installed` is written, and the staging
  *   directory is renamed to DATA/packages/LANG/VERSION. A failure at any
