@@ -57,8 +57,11 @@ static const key keys[] = {
 	{"PISTON_COMPILE_MEMORY_LIMIT", K_MEM, F(compile_memory_limit), "-1", 0, I64MAX,
 	 "compile memory limit, bytes (-1: none)"},
 	{"PISTON_RUN_MEMORY_LIMIT", K_MEM, F(run_memory_limit), "-1", 0, I64MAX, "run memory limit, bytes (-1: none)"},
-	{"PISTON_REPO_URL", K_STR, F(repo_url), "https://github.com/engineer-man/piston/releases/download/pkgs/index",
-	 0, 0, "package index: https://..., http://..., file:///... or a directory path"},
+	/* No default: upstream Piston's index (upstream's default) holds packages
+	 * in upstream's format, which cannot run here (repo.h). */
+	{"PISTON_REPO_URL", K_STR, F(repo_url), "", 0, 0,
+	 "package index: https://..., http://..., file:///... or a directory path (tools/mkrepo "
+	 "builds one: build/repo/index)"},
 	{"PISTON_CA_FILE", K_STR, F(ca_file), "", 0, 0,
 	 "PEM CA bundle for https repositories (empty: /etc/ssl/certs/ca-certificates.crt)"},
 	{"PISTON_MAX_CONCURRENT_JOBS", K_U32, F(max_concurrent_jobs), "64", 1, 4096,

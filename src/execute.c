@@ -306,6 +306,21 @@ static int parse_limits(job *j, const json_value *root, int *status, char *msg, 
 	return 0;
 }
 
+const char *job_arg_text(const json_value *a)
+{
+	if (!a)
+		return NULL;
+	switch (a->type) {
+	case JSON_STRING: return a->u.string;
+	/* Upstream Piston's CLI sends `3` for an argument that looks like a number,
+	 * and upstream passes it on as the text the client wrote (SPEC section 1). */
+	case JSON_NUMBER: return a->text;
+	case JSON_TRUE: return "true";
+	case JSON_FALSE: return "false";
+	default: return NULL;
+	}
+}
+
 static int build_argv_env(job *j, const json_value *args, int *status, char *msg, size_t msglen)
 {
 	size_t nutf8 = 0;
@@ -338,12 +353,14 @@ static int build_argv_env(job *j, const json_value *args, int *status, char *msg
 	j->run_argv[n++] = "/pkg/run";
 	j->run_argv[n++] = first;
 	for (size_t i = 0; i < nargs; i++) {
-		const json_value *a = json_at(args, i);
-		if (!json_is(a, JSON_STRING))
-			return fail(status, msg, msglen, 400, "args[%zu] must be a string", i);
-		if (memchr(a->u.string, '\0', a->len))
+		const char *arg = job_arg_text(json_at(args, i));
+		if (!arg)
+			return fail(status, msg, msglen, 400,
+			            "args[%zu] must be a string, a number or a boolean, not %s", i,
+			            json_type_name(json_at(args, i)->type));
+		if (json_is(json_at(args, i), JSON_STRING) && memchr(arg, '\0', json_at(args, i)->len))
 			return fail(status, msg, msglen, 400, "args[%zu] must not contain a NUL byte", i);
-		j->run_argv[n++] = a->u.string;
+		j->run_argv[n++] = arg;
 	}
 	j->run_argv[n] = NULL;
 

@@ -55,6 +55,11 @@ typedef struct job_events {
  * doc stays the caller's. interactive: stdin comes from job_write_stdin. */
 job *job_new(engine *e, json_doc *doc, const json_value *root, bool interactive,
              int *status, char *msg, size_t msglen);
+/* An element of `args` as the program's argv gets it: a string as is, a
+ * number as its JSON text exactly as sent ("3.50", "-1e3"), a boolean as
+ * "true"/"false" (SPEC section 1); NULL for null, arrays and objects. The
+ * text lives as long as the value's document. */
+const char *job_arg_text(const json_value *a);
 /* Queue the job. -1 (job freed, 503 message in msg) if the queue is full. */
 int job_start(job *j, const job_events *ev, char *msg, size_t msglen);
 /* Drop a queued job or kill a running one; frees it; no callback fires. */

@@ -19,6 +19,7 @@
 #include "config.h"
 #include "inflate.h"
 #include "log.h"
+#include "pkglink.h"
 #include "repo.h"
 #include "semver.h"
 #include "sha256.h"
@@ -171,7 +172,14 @@ typedef struct extractor {
 	char path[TAR_PATH_MAX + 1];     /* current entry, normalized */
 	char err[300];
 	int errnum;                /* errno when err was set (507 for a full disk) */
+	/* After the first refusal the rest of the archive is still read, names
+	 * only (nothing is written), to tell what kind of package it is. */
+	uint64_t observed;
+	bool saw_pkg_info, saw_usr;      /* pkg-info.json, usr/ at the root */
 } extractor;
+
+/* Entries looked at after a refusal, at most (then reading stops). */
+#define OBSERVE_MAX_ENTRIES 20000u
 
 __attribute__((format(printf, 2, 3)))
 static int fail(extractor *x, const char *fmt, ...)
@@ -253,16 +261,37 @@ static int parent_of(extractor *x, const char *path, const char **base)
 	return fd;
 }
 
+/* What kind of package this is, from its root entries (upstream Piston's
+ * packages have pkg-info.json and no usr/ tree). */
+static void observe(extractor *x)
+{
+	if (!strcmp(x->path, "pkg-info.json"))
+		x->saw_pkg_info = true;
+	if (!strncmp(x->path, "usr", 3) && (x->path[3] == '\0' || x->path[3] == '/'))
+		x->saw_usr = true;
+}
+
+static int extract_entry(extractor *x, const tar_entry *e);
+
 static int on_entry(void *ctx, const tar_entry *e)
 {
 	extractor *x = ctx;
-	if (++x->entries > x->max_entries)
-		return fail(x, "archive has too many entries (limit reached at %s)", e->path);
 	size_t plen = strlen(e->path);
 	if (plen > TAR_PATH_MAX)
 		return fail(x, "entry path too long");
 	memcpy(x->path, e->path, plen + 1);
 	tar_path_normalize(x->path);
+	observe(x);
+	if (x->err[0])   /* refused already: names only, bounded */
+		return ++x->observed > OBSERVE_MAX_ENTRIES ? -1 : 0;
+	extract_entry(x, e);
+	return 0;        /* a refusal (x->err) lets the names after it be read */
+}
+
+static int extract_entry(extractor *x, const tar_entry *e)
+{
+	if (++x->entries > x->max_entries)
+		return fail(x, "archive has too many entries (limit reached at %s)", e->path);
 	if (x->path[0] == '\0') {
 		if (e->type == TAR_DIR)
 			return 0;   /* the package root itself */
@@ -308,13 +337,17 @@ static int on_entry(void *ctx, const tar_entry *e)
 		return 0;
 	}
 	case TAR_SYMLINK: {
-		if (!tar_link_is_safe(x->path, e->linkpath))
-			return fail(x, "symlink %s -> %s points outside the package", x->path, e->linkpath);
+		/* Judged as the sandbox sees it; an absolute target into the
+		 * package's own tree (a hand-built Debian root is full of them)
+		 * comes back rewritten relative, or as /pkg/... (pkglink.h). */
+		char target[TAR_PATH_MAX + 1], why[300];
+		if (pkglink_judge(x->path, e->linkpath, target, sizeof target, why, sizeof why) < 0)
+			return fail(x, "symlink %s -> %s %s", x->path, e->linkpath, why);
 		int pfd = parent_of(x, x->path, &base);
 		if (pfd < 0)
 			return -1;
-		if (symlinkat(e->linkpath, pfd, base) < 0) {
-			if (errno != EEXIST || unlinkat(pfd, base, 0) < 0 || symlinkat(e->linkpath, pfd, base) < 0)
+		if (symlinkat(target, pfd, base) < 0) {
+			if (errno != EEXIST || unlinkat(pfd, base, 0) < 0 || symlinkat(target, pfd, base) < 0)
 				return fail(x, "cannot create symlink %s: %s", x->path, strerror(errno));
 		}
 		return 0;
@@ -364,6 +397,8 @@ static int on_entry(void *ctx, const tar_entry *e)
 static int on_data(void *ctx, const void *data, size_t len)
 {
 	extractor *x = ctx;
+	if (x->err[0] || x->file_fd < 0)
+		return 0;     /* refused: the rest is read, not written */
 	const char *p = data;
 	while (len > 0) {
 		ssize_t n = write(x->file_fd, p, len);
@@ -372,7 +407,8 @@ static int on_data(void *ctx, const void *data, size_t len)
 		if (n <= 0) {
 			if (n == 0)
 				errno = ENOSPC;
-			return fail(x, "writing %s: %s", x->path, strerror(errno));
+			fail(x, "writing %s: %s", x->path, strerror(errno));
+			return 0;
 		}
 		p += n;
 		len -= (size_t)n;
@@ -380,24 +416,24 @@ static int on_data(void *ctx, const void *data, size_t len)
 	return 0;
 }
 
+/* Failures land in x->err (the names after a refusal are still read). */
 static int on_entry_end(void *ctx, const tar_entry *e)
 {
 	extractor *x = ctx;
 	if (x->file_fd < 0)
 		return 0;
-	int rc = 0;
-	if (fchmod(x->file_fd, x->file_mode) < 0)
-		rc = fail(x, "chmod %s: %s", x->path, strerror(errno));
+	if (!x->err[0] && fchmod(x->file_fd, x->file_mode) < 0)
+		fail(x, "chmod %s: %s", x->path, strerror(errno));
 	/* Keep the archive's modification time: runtimes that compare a source
 	 * file's time with its compiled cache (python's .pyc, guile's .go, java's
 	 * CDS archive) would otherwise recompile or ignore the cache on every run. */
 	struct timespec times[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_sec = (time_t)e->mtime}};
-	if (!rc && e->mtime > 0 && futimens(x->file_fd, times) < 0)
-		rc = fail(x, "setting the time of %s: %s", x->path, strerror(errno));
-	if (close(x->file_fd) < 0 && !rc)
-		rc = fail(x, "writing %s: %s", x->path, strerror(errno));
+	if (!x->err[0] && e->mtime > 0 && futimens(x->file_fd, times) < 0)
+		fail(x, "setting the time of %s: %s", x->path, strerror(errno));
+	if (close(x->file_fd) < 0)
+		fail(x, "writing %s: %s", x->path, strerror(errno));
 	x->file_fd = -1;
-	return rc;
+	return 0;
 }
 
 /* ---- the download pipeline: sha256 + gunzip -> tar -> extractor ---- */
@@ -543,10 +579,22 @@ int install_from(const install_request *rq, const char *version, const char *loc
 		set_archive_error(pl);
 	if (!pl->broken && tar_finish(pl->tar) < 0)
 		set_archive_error(pl);
+	if (!pl->broken && pl->x.err[0])   /* refused, and read to the end to tell what it is */
+		set_archive_error(pl);
 	char got[SHA256_HEX_LEN + 1];
 	sha256_final_hex(&pl->sha, got);
 	if (strcmp(got, sha256) != 0) {
 		snprintf(msg, msglen, "Checksum miss-match want: %s got: %s", sha256, got);
+		goto out;
+	}
+	if (pl->x.saw_pkg_info && !pl->x.saw_usr) {
+		/* Said before any other refusal: that one (a link into /piston/...,
+		 * no metadata.json) would only be a symptom. */
+		snprintf(msg, msglen, "package %s-%s rejected: it is an upstream Piston package (pkg-info.json, no usr/ "
+		         "tree), built inside upstream's Docker image against that image's libraries and paths, so it "
+		         "cannot run in this engine's empty sandbox root. Use a repository of this engine's packages: "
+		         "build one with tools/mkrepo and set PISTON_REPO_URL to its index (build/repo/index)",
+		         lang, version);
 		goto out;
 	}
 	if (pl->broken) {

@@ -9,9 +9,15 @@
  *   directory fds only (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS,
  *   O_NOFOLLOW|O_EXCL, mkdirat, symlinkat, linkat): never by path from the
  *   root, never through a link. Absolute paths, "..", device nodes, FIFOs,
- *   and links pointing outside the package are refused; setuid/setgid bits
+ *   and links leading outside the package as the sandbox sees it are refused
+ *   (absolute ones into its own tree are rewritten, pkglink.h); setuid/setgid bits
  *   are dropped; total unpacked bytes and entry count are capped (a gzip
  *   bomb fails cleanly).
+ * - After a refusal the rest of the archive is still read (names only,
+ *   nothing written, at most 20000 more entries) to tell what it is: an
+ *   upstream Piston package (pkg-info.json and no usr/ tree at the root) is
+ *   refused with a message saying so and what to use instead, before any
+ *   other reason.
  * - Only after the checksum matches and the archive ended properly: the
  *   data is synced, `.ppman-installed` is written, and the staging
  *   directory is renamed to DATA/packages/LANG/VERSION. A failure at any

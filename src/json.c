@@ -418,14 +418,23 @@ static bool parse_number(parser *ps, json_value *out)
 		integral = false;
 	}
 	ps->p = q;
+	size_t n = (size_t)(q - s);
+	if (n > UINT32_MAX)
+		return fail_at(ps, s, "number too long");
 	if (!out) {
-		if ((size_t)(q - s) > ps->longest_number)
-			ps->longest_number = (size_t)(q - s);
+		if (n > ps->longest_number)
+			ps->longest_number = n;
+		ps->string_bytes += n + 1;   /* the number's text, kept in the arena */
 		return true;
 	}
 	out->type = JSON_NUMBER;
 	out->is_integer = false;
 	out->integer = 0;
+	memcpy(ps->next_string, s, n);
+	ps->next_string[n] = 0;
+	out->text = ps->next_string;
+	out->len = (uint32_t)n;
+	ps->next_string += n + 1;
 	if (integral && digits_end - digits <= 19) {
 		uint64_t mag = 0;
 		for (const unsigned char *d = digits; d < digits_end; d++)
@@ -446,7 +455,6 @@ static bool parse_number(parser *ps, json_value *out)
 use_strtod:;
 	if (fast_decimal(digits, q, neg, &out->u.number))
 		return true;
-	size_t n = (size_t)(q - s);
 	memcpy(ps->number_copy, s, n);
 	ps->number_copy[n] = 0;
 	out->u.number = strtod(ps->number_copy, NULL);  /* overflow gives +-HUGE_VAL */
@@ -593,6 +601,7 @@ static bool parse_value(parser *ps, json_value *out, int depth)
 		out->len = 0;
 		out->is_integer = false;
 		out->integer = 0;
+		out->text = NULL;
 	}
 	if (ps->p >= ps->end)
 		return fail_unexpected(ps, "a value");
@@ -709,6 +718,19 @@ const json_value *json_get(const json_value *obj, const char *key)
 			return m;
 	}
 	return NULL;
+}
+
+const char *json_type_name(json_type t)
+{
+	switch (t) {
+	case JSON_NULL: return "null";
+	case JSON_FALSE: case JSON_TRUE: return "a boolean";
+	case JSON_NUMBER: return "a number";
+	case JSON_STRING: return "a string";
+	case JSON_ARRAY: return "an array";
+	case JSON_OBJECT: return "an object";
+	}
+	return "a value";
 }
 
 const json_value *json_at(const json_value *arr, size_t i)
@@ -853,6 +875,13 @@ void jw_value(jw *w, const json_value *v)
 	case JSON_FALSE: jw_bool(w, false); break;
 	case JSON_TRUE: jw_bool(w, true); break;
 	case JSON_NUMBER:
+		/* A parsed number is written back as sent: the proxy forwards a
+		 * request it rewrote, and args like 3.50 must reach the engine as
+		 * 3.50 (SPEC section 1). A tree built by hand may lack the text. */
+		if (v->text) {
+			jw_raw(w, v->text, v->len);
+			break;
+		}
 		/* "-0" parses as the integer 0 with number -0.0: keep its sign, so
 		 * that writing back what was parsed is stable (found by fuzz_json) */
 		if (v->is_integer && !(v->integer == 0 && signbit(v->u.number)))

@@ -31,9 +31,9 @@ typedef enum {
 } json_type;
 
 typedef struct json_value json_value;
-struct json_value {          /* 40 bytes: fields ordered to avoid padding */
+struct json_value {          /* 48 bytes: fields ordered to avoid padding */
 	json_type type;
-	uint32_t len;            /* string: bytes; array/object: number of children */
+	uint32_t len;            /* string, number text: bytes; array/object: number of children */
 	const char *key;         /* member name when the parent is an object, else NULL */
 	uint32_t key_len;
 	bool is_integer;         /* number written without fraction/exponent and fits int64 */
@@ -43,6 +43,10 @@ struct json_value {          /* 40 bytes: fields ordered to avoid padding */
 		json_value *children; /* array/object: len contiguous values */
 	} u;
 	int64_t integer;         /* valid when is_integer */
+	/* number: its JSON text exactly as sent ("3.50", "-1e3"), len bytes,
+	 * NUL-terminated, in the arena; NULL for other types. Kept because some
+	 * values (execute's args) must be passed on as the client wrote them. */
+	const char *text;
 };
 
 typedef struct json_doc json_doc;  /* owns the arena; root via json_root */
@@ -60,6 +64,8 @@ void json_free(json_doc *doc);
 const json_value *json_get(const json_value *obj, const char *key);
 /* Array element i, or NULL. */
 const json_value *json_at(const json_value *arr, size_t i);
+/* "null", "a boolean", "a number", "a string", "an array", "an object": for messages. */
+const char *json_type_name(json_type t);
 static inline bool json_is(const json_value *v, json_type t) { return v && v->type == t; }
 
 /* ---- writer ---- */
@@ -85,7 +91,7 @@ void jw_double(jw *w, double v);                     /* non-finite -> null */
 void jw_bool(jw *w, bool v);
 void jw_null(jw *w);
 void jw_raw(jw *w, const char *json, size_t n);      /* pre-encoded value */
-void jw_value(jw *w, const json_value *v);          /* a parsed tree, written back */
+void jw_value(jw *w, const json_value *v);          /* a parsed tree, written back (numbers as sent) */
 /* Append s as a JSON string literal (quotes included) to out. */
 void json_escape(buf *out, const char *s, size_t n);
 

@@ -22,7 +22,6 @@
 #include "repo.h"
 
 #define DEFAULT_ENGINE "http://127.0.0.1:2000"
-#define DEFAULT_REPO "https://github.com/engineer-man/piston/releases/download/pkgs/index"
 
 typedef struct ppman_opts {
 	const char *engine;     /* -u */
@@ -44,7 +43,8 @@ static void usage(FILE *f)
 	        "  -u, --url URL     the engine to manage (default " DEFAULT_ENGINE ")\n"
 	        "  --data DIR        work directly on a data directory instead (no engine running)\n"
 	        "  --repo URL        repository index for --data (default $PISTON_REPO_URL):\n"
-	        "                    https://..., http://..., file:///... or a directory path\n"
+	        "                    https://..., http://..., file:///... or a directory path;\n"
+	        "                    tools/mkrepo builds one (build/repo/index)\n"
 	        "environment: PISTON_REPO_URL, PISTON_CA_FILE, PISTON_PACKAGE_MAX_SIZE,\n"
 	        "             PISTON_PACKAGE_MAX_FILES\n");
 }
@@ -262,9 +262,7 @@ int cmd_ppman(int argc, char **argv)
 	if (config_load(1, argv) < 0)
 		return 1;
 	ppman_opts o = {.engine = DEFAULT_ENGINE, .tty = isatty(2) == 1};
-	o.repo = getenv("PISTON_REPO_URL");
-	if (!o.repo || !*o.repo)
-		o.repo = DEFAULT_REPO;
+	o.repo = getenv("PISTON_REPO_URL");   /* unset or empty: none (repo.h says how to get one) */
 	o.ca_file = getenv("PISTON_CA_FILE");
 	const char *words[256];
 	int nwords = 0;

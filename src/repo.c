@@ -345,7 +345,7 @@ int repo_fetch_index(const char *repo_url, const char *ca_file, repo_index *out,
 	out->entries = NULL;
 	out->n = 0;
 	if (!repo_url || !*repo_url) {
-		snprintf(err, errlen, "no repository configured (PISTON_REPO_URL)");
+		snprintf(err, errlen, "%s", REPO_NONE_MESSAGE);
 		return -1;
 	}
 	char *loc = repo_index_location(repo_url);

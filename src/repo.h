@@ -42,7 +42,17 @@ typedef struct repo_index {
  * relative urls are relative to. 0, or -1 with err. */
 int repo_parse_index(const char *text, size_t len, const char *index_location,
                      repo_index *out, char *err, size_t errlen);
-/* Fetch and parse the index at repo_url (https/http/file URL or path). */
+/* The answer when no repository is configured (PISTON_REPO_URL is empty,
+ * its default): how to build one or point at one. There is no default
+ * repository because none can work for every site: upstream Piston's index
+ * holds packages in upstream's format, which cannot run here. */
+#define REPO_NONE_MESSAGE \
+	"no package repository is configured: build one from this project's recipes with tools/mkrepo " \
+	"(it writes build/repo/index; `make run` does this) and set PISTON_REPO_URL (ppman --data: --repo) " \
+	"to that index, or to a copy of it served over https://, http:// or file:// (upstream Piston's " \
+	"index cannot be used: its packages need upstream's Docker image)"
+/* Fetch and parse the index at repo_url (https/http/file URL or path);
+ * NULL or "" fails with REPO_NONE_MESSAGE. */
 int repo_fetch_index(const char *repo_url, const char *ca_file, repo_index *out, char *err, size_t errlen);
 void repo_index_free(repo_index *idx);
 /* Highest version of language matching selector, or NULL. */

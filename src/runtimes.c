@@ -237,6 +237,14 @@ static void scan_version(runtime_set *rs, const char *packages, const char *lang
 	struct stat st;
 	if (fstatat(vfd, ".ppman-installed", &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return;   /* not (completely) installed */
+	/* The sandbox mounts DATA/packages/LANG/VERSION/usr by path, which would
+	 * follow a link there on the host with the engine's privileges (usr -> /
+	 * would show the host's root to jobs). The installer never makes one; a
+	 * package placed by hand with one is not used. */
+	if (fstatat(vfd, "usr", &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode)) {
+		log_warn("runtimes: %s: usr is not a directory (a link is never followed); skipped", where);
+		return;
+	}
 	size_t mlen = 0;
 	char *mtext = read_small(vfd, "metadata.json", MAX_METADATA_SIZE, &mlen);
 	if (!mtext) {

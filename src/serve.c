@@ -18,6 +18,7 @@
 #include "log.h"
 #include "loop.h"
 #include "packages_api.h"
+#include "repo.h"
 #include "stats.h"
 
 #define SHUTDOWN_POLL_MS 25
@@ -135,6 +136,8 @@ int cmd_serve(int argc, char **argv)
 	}
 	log_info("piston v" PISTON_VERSION " listening on %s (port %d), data directory %s",
 	         cfg.bind_address, http_server_port(e->http), cfg.data_directory);
+	if (!cfg.repo_url[0])   /* said once here, and again by each package request */
+		log_info("packages: %s", REPO_NONE_MESSAGE);
 	int rc = loop_run(e->loop) < 0 ? 1 : 0;
 
 	/* Connections first: a client still waiting has its job cancelled

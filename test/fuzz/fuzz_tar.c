@@ -3,6 +3,7 @@
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
+#include "pkglink.h"
 #include "tar.h"
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t len);
@@ -24,8 +25,18 @@ static int on_entry(void *ctx, const tar_entry *e)
 	assert(strlen(p) <= pl);
 	if (tar_path_is_safe(p)) {
 		assert(p[0] != '/' && p[0] != '\0');
-		if (e->type == TAR_SYMLINK)
+		if (e->type == TAR_SYMLINK) {
 			(void)tar_link_is_safe(p, e->linkpath);
+			/* what the installer creates stays in the package: relative
+			 * and host-safe, or /pkg/... (pkglink.h) */
+			char out[TAR_PATH_MAX + 1], why[300];
+			if (pkglink_judge(p, e->linkpath, out, sizeof out, why, sizeof why) == 0)
+				assert(strlen(out) <= TAR_PATH_MAX &&
+				       (out[0] == '/' ? !strncmp(out, "/pkg", 4) && (!out[4] || out[4] == '/')
+				                      : tar_link_is_safe(p, out)));
+			else
+				assert(memchr(why, 0, sizeof why));
+		}
 	}
 	free(p);
 	s->expect = e->type == TAR_FILE ? e->size : 0;

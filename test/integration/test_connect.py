@@ -100,6 +100,19 @@ def stdin_and_signals(e):
           "SIGTERM kills the program: exit reports the signal", ex)
 
 
+def number_args(e):
+    """The init message takes args like execute: numbers and booleans pass as
+    their JSON text as sent (a hand-written frame: json.dumps rewrites 3.50)."""
+    w = WS(e.port)
+    w.send_frame(1, '{"type":"init","language":"shell","version":"*",'
+                    '"files":[{"content":"for a; do printf \'[%s]\' \\"$a\\"; done"}],'
+                    '"args":["foo",3,3.50,true,-1e3]}')
+    msgs = w.until_close()
+    w.close()
+    check(texts(msgs, "stdout") == "[foo][3][3.50][true][-1e3]" and last_close(msgs)[1] == 4999,
+          "init: number and boolean args pass as their JSON text", msgs)
+
+
 def close_codes(e):
     w = WS(e.port)
     w.send(init("sleep 1"))
@@ -121,6 +134,13 @@ def close_codes(e):
     w.close()
     check(msgs[0] == {"type": "error", "message": "language is required as a string"}
           and last_close(msgs) == ("close", 4002, "Notified Error"), "4002 Notified Error after an error", msgs)
+
+    w = WS(e.port)
+    w.send(init("", args=["a", None]))
+    msgs = w.until_close()
+    w.close()
+    check(msgs[0] == {"type": "error", "message": "args[1] must be a string, a number or a boolean, not null"}
+          and last_close(msgs) == ("close", 4002, "Notified Error"), "init with a null arg -> error + 4002", msgs)
 
     w = WS(e.port)
     w.send_frame(1, "{oops")
@@ -224,6 +244,7 @@ def main():
     try:
         basic(e)
         stdin_and_signals(e)
+        number_args(e)
         close_codes(e)
         protocol(e)
     finally:

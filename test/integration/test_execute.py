@@ -83,8 +83,10 @@ def validation(e):
     check(st == 400 and "encoding" in r.get("message", ""), "unknown encoding rejected", (st, r))
     st, r = e.execute(sh("", args="notalist"))
     check(st == 400 and "args" in r.get("message", ""), "args must be an array", (st, r))
-    st, r = e.execute(sh("", args=["ok", 5]))
-    check(st == 400 and r.get("message") == "args[1] must be a string", "args elements must be strings", (st, r))
+    for bad, kind in ((None, "null"), ({"a": 1}, "an object"), ([1], "an array")):
+        st, r = e.execute(sh("", args=["ok", bad]))
+        check(st == 400 and r.get("message") == "args[1] must be a string, a number or a boolean, not " + kind,
+              "args element %s refused with a clear message" % kind, (st, r))
     st, r = e.execute(sh("", stdin=5))
     check(st == 400 and "stdin" in r.get("message", ""), "stdin must be a string", (st, r))
     st, r = e.request("POST", "/api/v2/execute", body="{not json")
@@ -148,6 +150,18 @@ def fields(e):
         st, r = e.execute({"language": lang, "version": "*", "files": [{"content": "true"}]})
         check(st == 200 and r["run"]["stdout"] == want and r["language"] == want[5:-1],
               "provides: %s" % lang, (st, r))
+
+
+def number_args(e):
+    """SPEC section 1: upstream's CLI sends `"args":["foo",3]`; a number or a
+    boolean reaches the program as its JSON text exactly as sent. The body is
+    written by hand: json.dumps would turn 3.50 into 3.5."""
+    body = ('{"language":"shell","version":"*","files":[{"content":"for a; do printf \'[%s]\' \\"$a\\"; done"}],'
+            '"args":["foo",3,3.50,true,false,-1e3,0,-0,1E+2,"x"]}')
+    st, r = e.request("POST", "/api/v2/execute", body=body)
+    run = r.get("run", {}) if isinstance(r, dict) else {}
+    check(st == 200 and run.get("stdout") == "[foo][3][3.50][true][false][-1e3][0][-0][1E+2][x]",
+          "number and boolean args pass as their JSON text", (st, r))
 
 
 def statuses(e):
@@ -391,6 +405,7 @@ def main():
     try:
         validation(e)
         fields(e)
+        number_args(e)
         statuses(e)
         compiled(e)
         concurrency(e)

@@ -246,9 +246,9 @@ def expect_reject(name, data_bytes, want, sha=None, lang="bad", env=None, url=No
     C.check(rc != 0 and any(w in err for w in wants), name + ": rejected with a clear error", (rc, out, err))
     C.check(not installed(d, lang, "1.0.0") and not leftovers(d), name + ": nothing installed, no leftovers",
             os.listdir(os.path.join(d, "packages")) if os.path.isdir(os.path.join(d, "packages")) else "")
-    rc, out, err = ppman(d, "list", repo=idx)
-    C.check(rc == 0 and "installed" not in out, name + ": not listed as installed", (rc, out, err))
-    return err
+    rc, out, lerr = ppman(d, "list", repo=idx)
+    C.check(rc == 0 and "installed" not in out, name + ": not listed as installed", (rc, out, lerr))
+    return err   # the install's
 
 
 # ---------------------------------------------------------------- cases
@@ -435,6 +435,24 @@ def hostile_archives():
         ("through-link", lambda tf: (add(tf, "./usr/in", kind=tarfile.SYMTYPE, link="bin"),
                                      add(tf, "./usr/in/x", b"x")), "goes through a link"),
         ("marker", lambda tf: add(tf, "./.ppman-installed", b""), "install marker"),
+        # links judged as the sandbox sees them (SPEC section 3): whatever leaves the package's tree
+        ("symlink-proc", lambda tf: add(tf, "./usr/lib/p", kind=tarfile.SYMTYPE, link="/proc/self/root"),
+         "points outside"),
+        ("symlink-home", lambda tf: add(tf, "./usr/lib/h", kind=tarfile.SYMTYPE, link="/home"), "points outside"),
+        ("symlink-root", lambda tf: add(tf, "./usr/lib/r", kind=tarfile.SYMTYPE, link="/"), "points outside"),
+        ("symlink-box", lambda tf: add(tf, "./usr/lib/b", kind=tarfile.SYMTYPE, link="/box/x"), "points outside"),
+        ("symlink-escape", lambda tf: add(tf, "./usr/lib/e", kind=tarfile.SYMTYPE, link="../../../../../etc/shadow"),
+         "points outside"),
+        # from /usr/lib in the sandbox, ../../etc is the sandbox's /etc, not the package's
+        ("symlink-sandbox-etc", lambda tf: add(tf, "./usr/lib/e", kind=tarfile.SYMTYPE, link="../../etc/passwd"),
+         "in the sandbox it names /etc/passwd"),
+        ("symlink-dotdot-after-name", lambda tf: (add(tf, "./usr/lib/up", kind=tarfile.SYMTYPE, link="/pkg"),
+                                                  add(tf, "./usr/lib/e", kind=tarfile.SYMTYPE,
+                                                      link="/usr/lib/up/../../etc/passwd")), "after a name"),
+        ("symlink-usr", lambda tf: add(tf, "./usr", kind=tarfile.SYMTYPE, link="/usr"), ("must be a directory",
+                                                                                          "cannot create symlink")),
+        ("through-abs-link", lambda tf: (add(tf, "./usr/in", kind=tarfile.SYMTYPE, link="/usr/bin"),
+                                         add(tf, "./usr/in/x", b"x")), "goes through a link"),
     ]
     for name, extra, want in cases:
         expect_reject(name, package_bytes("bad", "1.0.0", extra=extra), want)
@@ -467,6 +485,145 @@ def hostile_archives():
     expect_reject("gzip-bomb", bomb, "exceeds", env={"PISTON_PACKAGE_MAX_SIZE": "16000000"})
     many = package_bytes("bad", "1.0.0", extra=lambda tf: [add(tf, "./f%d" % i, b"") for i in range(300)])
     expect_reject("too-many-entries", many, "too many entries", env={"PISTON_PACKAGE_MAX_FILES": "100"})
+
+
+def upstream_format():
+    """Upstream Piston's packages (pkg-info.json; built in upstream's Docker
+    image) are recognised and refused with a message saying what they are,
+    whatever else is wrong with them (here: a link into /piston/packages
+    before pkg-info.json, and the older layout without metadata.json)."""
+    def v3(tf):   # `tar czf X -C python/3.12.0 .` after build.sh, as upstream's packages/Makefile does
+        add(tf, "./", kind=tarfile.DIRTYPE, mode=0o755)
+        add(tf, "./bin", kind=tarfile.DIRTYPE, mode=0o755)
+        add(tf, "./lib", kind=tarfile.DIRTYPE, mode=0o755)
+        add(tf, "./lib/libpython3.12.so", kind=tarfile.SYMTYPE,
+            link="/piston/packages/python/3.12.0/lib/libpython3.12.so.1.0")
+        add(tf, "./bin/python3.12", b"\x7fELF...", mode=0o755)
+        add(tf, "./build.sh", b"#!/usr/bin/env bash\n./configure --prefix \"$PWD\"\n", mode=0o755)
+        add(tf, "./environment", b"export PATH=$PWD/bin:$PATH\n")
+        add(tf, "./metadata.json", json.dumps({"language": "python", "version": "3.12.0",
+                                               "aliases": ["py"]}).encode())
+        add(tf, "./run", b"#!/bin/bash\npython3.12 \"$@\"\n", mode=0o755)
+        add(tf, "./pkg-info.json", json.dumps({"language": "python", "version": "3.12.0",
+                                               "build_platform": "docker-debian"}).encode())
+
+    def old(tf):  # the older common.mk layout: run, pkg-info.json, the build directory; no metadata.json
+        add(tf, "run", b"#!/bin/bash\npython3.9 \"$@\"\n", mode=0o755)
+        add(tf, "pkg-info.json", json.dumps({"language": "python", "version": "3.9.4"}).encode())
+        add(tf, "python-3.9.4/bin/python3.9", b"\x7fELF...", mode=0o755)
+        add(tf, "python-3.9.4/environment", b"PATH=/piston/packages/python/3.9.4/python-3.9.4/bin\n")
+
+    for name, build in (("upstream-v3", v3), ("upstream-old", old)):
+        raw = io.BytesIO()
+        with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as tf:
+            build(tf)
+        err = expect_reject(name, gzip.compress(raw.getvalue()), "upstream Piston package", lang="python")
+        C.check("tools/mkrepo" in err and "PISTON_REPO_URL" in err and "metadata.json or run" not in err
+                and "points outside" not in err, name + ": says what it is and what to do instead", err)
+    # this engine's own package with a pkg-info.json beside usr/ is not mistaken for one
+    ours = package_bytes("withinfo", "1.0.0", extra=lambda tf: add(tf, "./pkg-info.json", b"{}"))
+    idx = index("index-withinfo", [("withinfo", "1.0.0", publish("withinfo-1.0.0.pkg.tar.gz", ours),
+                                    "withinfo-1.0.0.pkg.tar.gz")])
+    d = fresh()
+    rc, out, err = ppman(d, "install", "withinfo", repo=idx)
+    C.check(rc == 0 and installed(d, "withinfo", "1.0.0"), "a package with usr/ and pkg-info.json installs",
+            (rc, out, err))
+
+
+def no_repository():
+    """PISTON_REPO_URL has no default (upstream's index cannot work here): every
+    way in says how to build a repository or point at one."""
+    d = fresh()
+    for args in (("list",), ("install", "python")):
+        rc, out, err = ppman(d, *args)
+        C.check(rc != 0 and "no package repository is configured" in err and "tools/mkrepo" in err
+                and "PISTON_REPO_URL" in err, "ppman --data %s with no repository: how to get one" % args[0],
+                (rc, out, err))
+    probe = subprocess.run([BIN, "serve", "--help"], capture_output=True, text=True)
+    C.check("PISTON_REPO_URL" in probe.stdout and "build/repo/index" in probe.stdout and
+            "engineer-man" not in probe.stdout, "serve --help: no upstream default, says what builds one",
+            probe.stdout[-2000:])
+    saved = os.environ.pop("PISTON_REPO_URL", None)
+    try:
+        eng = Engine(packages=False, env={"PISTON_LOG_LEVEL": "INFO"})
+    finally:
+        if saved is not None:
+            os.environ["PISTON_REPO_URL"] = saved
+    try:
+        st, body = eng.request("GET", "/api/v2/packages")
+        C.check(st == 502 and "no package repository is configured" in body.get("message", "")
+                and "tools/mkrepo" in body.get("message", ""), "GET /api/v2/packages with no repository", (st, body))
+        st, body = eng.request("POST", "/api/v2/packages", {"language": "python", "version": "*"})
+        C.check(st == 502 and "tools/mkrepo" in body.get("message", ""), "POST /api/v2/packages with no repository",
+                (st, body))
+        p = subprocess.run([BIN, "ppman", "-u", eng.url, "install", "python"], capture_output=True, text=True,
+                           timeout=60)
+        C.check(p.returncode != 0 and "tools/mkrepo" in p.stderr, "ppman through the engine: the same message",
+                (p.returncode, p.stdout, p.stderr))
+        C.check("no package repository is configured" in eng.logtext(), "serve says so at start", eng.logtext())
+    finally:
+        eng.stop()
+
+
+HOST_LIBS = "/lib/x86_64-linux-gnu"
+
+
+def hand_built():
+    """A package made by hand from a Debian root, as air-gapped sites do: the
+    host's dynamically linked dash with its libc and loader, and Debian's own
+    absolute links (usr/lib64/ld-linux-x86-64.so.2 -> /lib/x86_64-linux-gnu/...,
+    usr/bin/sh -> /bin/dash, ...). It installs, its links come out rewritten
+    to stay in the package, and it runs in the sandbox's empty root."""
+    need = ["/bin/dash", HOST_LIBS + "/libc.so.6", HOST_LIBS + "/ld-linux-x86-64.so.2"]
+    if not all(os.path.isfile(p) for p in need):
+        print("skip hand-built package: not an x86_64 Debian host (%s)" % need)
+        return 1
+
+    def extra(tf):
+        for src, dst in ((need[0], "./usr/bin/dash"), (need[1], "./usr/lib/x86_64-linux-gnu/libc.so.6"),
+                         (need[2], "./usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")):
+            with open(src, "rb") as f:
+                add(tf, dst, f.read(), mode=0o755)
+        add(tf, "./usr/lib64", kind=tarfile.DIRTYPE, mode=0o755)
+        add(tf, "./usr/lib64/ld-linux-x86-64.so.2", kind=tarfile.SYMTYPE,
+            link="/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")
+        add(tf, "./usr/bin/hsh", kind=tarfile.SYMTYPE, link="/bin/dash")
+        add(tf, "./usr/bin/hsh2", kind=tarfile.SYMTYPE, link="/usr/bin/hsh")
+        add(tf, "./usr/bin/pkgrun", kind=tarfile.SYMTYPE, link="/pkg/run")
+        add(tf, "./entry", kind=tarfile.SYMTYPE, link="/pkg/run")
+        add(tf, "./libc-link", kind=tarfile.SYMTYPE, link="/lib/x86_64-linux-gnu/libc.so.6")
+        # run (a later duplicate replaces the first): the package's own dynamically linked shell,
+        # through /bin (a link into usr/ in the sandbox) and a chain of rewritten links
+        add(tf, "./run", b"#!/bin/hsh2\nexec /bin/hsh \"$@\"\n", mode=0o755)
+    data = package_bytes("handbuilt", "1.0.0", extra=extra)
+    sha = publish("handbuilt-1.0.0.pkg.tar.gz", data)
+    idx = index("index-handbuilt", [("handbuilt", "1.0.0", sha, "handbuilt-1.0.0.pkg.tar.gz")])
+    d = fresh()
+    rc, out, err = ppman(d, "install", "handbuilt", repo=idx)
+    C.check(rc == 0 and installed(d, "handbuilt", "1.0.0"), "hand-built package with absolute library links installs",
+            (rc, out, err))
+    p = os.path.join(d, "packages", "handbuilt", "1.0.0")
+    if rc != 0:
+        return 0
+    links = {"usr/lib64/ld-linux-x86-64.so.2": "../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2",
+             "usr/bin/hsh": "dash", "usr/bin/hsh2": "hsh", "usr/bin/pkgrun": "/pkg/run", "entry": "run",
+             "libc-link": "usr/lib/x86_64-linux-gnu/libc.so.6"}
+    got = {k: os.readlink(os.path.join(p, k)) for k in links}
+    C.check(got == links, "absolute links rewritten relative (or /pkg/... from usr/)", got)
+    C.check(os.path.realpath(os.path.join(p, "usr/lib64/ld-linux-x86-64.so.2")) ==
+            os.path.realpath(os.path.join(p, "usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")),
+            "the loader link names the package's own loader on the host too")
+    eng = Engine(packages=False, link_packages=[p])
+    try:
+        st, r = eng.execute({"language": "handbuilt", "version": "*", "args": ["built", 3],
+                             "files": [{"content": "echo hand $1 $2; /usr/bin/pkgrun -c 'echo via pkg'; "
+                                                   "/pkg/entry -c 'echo via entry'"}]})
+        run = r.get("run", {}) if isinstance(r, dict) else {}
+        C.check(st == 200 and run.get("stdout") == "hand built 3\nvia pkg\nvia entry\n" and run.get("code") == 0,
+                "hand-built package runs in the sandbox (its dynamic shell, loader and libc)", (st, r))
+    finally:
+        eng.stop()
+    return 0
 
 
 def kill_during_install():
@@ -722,6 +879,9 @@ def main():
         data, sha = http_installs()
         https_installs(data, sha)
         hostile_archives()
+        skipped += hand_built()
+        upstream_format()
+        no_repository()
         kill_during_install()
         skipped += engine_api()
     finally:

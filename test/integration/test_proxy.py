@@ -251,6 +251,14 @@ def main_suite():
         st, _, body = p.req("POST", "/api/v2/execute", sh("sleep 5", run_timeout=999999), key=user)
         check(st == 200 and body["run"]["status"] == "TO" and body["run"]["wall_time"] < 4000,
               "the clamped limit (2500 ms) is the one enforced", (st, body))
+        # number and boolean args reach the program as their JSON text as sent (SPEC section 1), through
+        # the proxy untouched and through a body it rewrote (json.dumps would turn 3.50 into 3.5)
+        for extra, what in (("", "passed on"), (',"run_timeout":999999', "in a clamped body")):
+            raw = ('{"language":"shell","version":"*","files":[{"content":"for a; do printf \'[%s]\' \\"$a\\"; '
+                   'done"}],"args":["foo",3,3.50,true,-1e3]' + extra + '}')
+            st, _, body = p.req("POST", "/api/v2/execute", raw, key=user)
+            check(st == 200 and body["run"]["stdout"] == "[foo][3][3.50][true][-1e3]",
+                  "number args through the proxy: JSON text as sent (%s)" % what, (st, body))
 
         # ---- least loaded: concurrent slow jobs spread over both shell 2 engines
         before = [e1.stats()["jobs"]["total"], e2.stats()["jobs"]["total"]]

@@ -749,6 +749,40 @@ static void test_number_exactness(void)
 	}
 }
 
+/* A number keeps its text exactly as sent (execute passes args on as
+ * written), in a document where strings and numbers share the arena. */
+static void test_number_text(void)
+{
+	const char *src = "[3, 3.50, -1e3, \"s\", 0, -0, 1E+2, 12345678901234567890123, \"t\", 2.0e-0]";
+	const char *want[] = {"3", "3.50", "-1e3", NULL, "0", "-0", "1E+2", "12345678901234567890123", NULL, "2.0e-0"};
+	json_doc *d = json_parse(src, strlen(src), NULL);
+	CHECK(d != NULL);
+	if (!d)
+		return;
+	const json_value *r = json_root(d);
+	CHECK(r->len == 10);
+	for (size_t i = 0; i < 10; i++) {
+		const json_value *v = json_at(r, i);
+		if (want[i])
+			CHECKF(v->type == JSON_NUMBER && v->text && v->len == strlen(want[i]) && !strcmp(v->text, want[i]),
+			       "element %zu: %s", i, v->text ? v->text : "(null)");
+		else
+			CHECKF(v->type == JSON_STRING && v->text == NULL && v->len == 1, "element %zu", i);
+	}
+	CHECK(!strcmp(json_at(r, 3)->u.string, "s") && !strcmp(json_at(r, 8)->u.string, "t"));
+	CHECK(json_at(r, 1)->u.number == 3.5 && json_at(r, 2)->u.number == -1000);
+	json_free(d);
+	/* a lone number at the root, and types named for messages */
+	d = json_parse("  42.000 ", 9, NULL);
+	CHECK(d && !strcmp(json_root(d)->text, "42.000") && json_root(d)->len == 6);
+	json_free(d);
+	d = json_parse("true", 4, NULL);
+	CHECK(d && json_root(d)->text == NULL);
+	json_free(d);
+	CHECK(!strcmp(json_type_name(JSON_NULL), "null") && !strcmp(json_type_name(JSON_OBJECT), "an object"));
+	CHECK(!strcmp(json_type_name(JSON_ARRAY), "an array") && !strcmp(json_type_name(JSON_TRUE), "a boolean"));
+}
+
 static void test_utf8_check(void)
 {
 	size_t n;
@@ -773,5 +807,6 @@ int main(void)
 	test_number_exactness();
 	test_mutations();
 	test_utf8_check();
+	test_number_text();
 	return t_done();
 }

@@ -49,6 +49,9 @@ int main(void)
 		const json_value *a = member(d, "args");
 		CHECK(a && a->len == 5 && json_at(a, 1)->u.number == -2.5 && json_at(a, 2)->type == JSON_TRUE &&
 		      json_at(a, 3)->type == JSON_NULL && json_at(a, 4)->type == JSON_OBJECT);
+		/* numbers the proxy does not clamp are forwarded as the client wrote
+		 * them: the engine passes args on as their JSON text (SPEC section 1) */
+		CHECKF(strstr(out.data, "\"args\":[1,-2.5,true,null,{}]") != NULL, "%s", out.data);
 		const json_value *root = json_root(d);
 		bool found = false;
 		for (uint32_t i = 0; i < root->len; i++)
@@ -58,6 +61,9 @@ int main(void)
 		json_free(d);
 	}
 	CHECK(!strcmp(lang, "c") && !strcmp(ver, "*"));
+
+	CHECK(clamp("{\"run_timeout\":5e3,\"args\":[3.50,-1e3,0.0,1E+2]}", &out, lang, ver) == 1);
+	CHECKF(out.len && !strcmp(out.data, "{\"run_timeout\":3000,\"args\":[3.50,-1e3,0.0,1E+2]}"), "%s", out.data);
 
 	/* not numbers, negative, not an object, not JSON: left for the engine */
 	CHECK(clamp("{\"language\":\"c\",\"run_timeout\":\"99999\"}", &out, lang, ver) == 0);

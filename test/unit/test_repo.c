@@ -26,8 +26,22 @@ static int parse_fails(const char *text, const char *want_in_err)
 	return rc < 0 && strstr(err, want_in_err) != NULL;
 }
 
+/* No repository configured: a message that says how to build or point at one. */
+static void test_no_repository(void)
+{
+	const char *urls[] = {NULL, ""};
+	for (size_t i = 0; i < 2; i++) {
+		repo_index idx = {0};
+		char err[600] = "";
+		CHECK(repo_fetch_index(urls[i], NULL, &idx, err, sizeof err) == -1 && idx.n == 0);
+		CHECKF(!strcmp(err, REPO_NONE_MESSAGE) && strstr(err, "tools/mkrepo") && strstr(err, "PISTON_REPO_URL"),
+		       "%s", err);
+	}
+}
+
 int main(void)
 {
+	test_no_repository();
 	/* a normal index: blank lines, CRLF, spaces, relative and absolute urls */
 	const char *text =
 		"python,3.11.2," SHA_A ",python-3.11.2.pkg.tar.gz\r\n"

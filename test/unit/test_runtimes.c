@@ -64,6 +64,14 @@ int main(void)
 	put("packages/nover/1.0.0/metadata.json", "{\"language\":\"nover\",\"version\":\"banana\"}");
 	put("packages/nover/1.0.0/.ppman-installed", "");
 	put("packages/partial/1.0.0/metadata.json", "{\"language\":\"partial\",\"version\":\"1.0.0\"}");
+	/* usr/ is mounted by path in the sandbox: a package whose usr is a link
+	 * (placed by hand; the installer refuses one) is never used */
+	put("packages/linkusr/1.0.0/metadata.json", "{\"language\":\"linkusr\",\"version\":\"1.0.0\"}");
+	put("packages/linkusr/1.0.0/.ppman-installed", "");
+	char lpath[512];
+	snprintf(lpath, sizeof lpath, "%s/packages/linkusr/1.0.0/usr", root);
+	CHECK(symlink("/", lpath) == 0);
+	put("packages/python/3.9.1/usr/bin/x", "");   /* a real usr/ is fine */
 
 	rs = runtimes_scan(root);
 	CHECKF(rs && runtimes_count(rs) == 4, "count %zu", runtimes_count(rs));
