@@ -1,3 +1,2 @@
-%% -*- erlang -*-
 main(_) ->
     io:format("~s~n", ["O" ++ "K"]).

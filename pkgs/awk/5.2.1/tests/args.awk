@@ -1,0 +1,5 @@
+BEGIN {
+    s = ARGV[1]
+    for (i = 2; i < ARGC; i++) s = s "|" ARGV[i]
+    print s
+}

@@ -1,0 +1,1 @@
+function word() { return "OK" }

@@ -1,0 +1,2 @@
+@include "helper.awk"
+BEGIN { print word() }

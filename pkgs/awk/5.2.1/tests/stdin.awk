@@ -1,0 +1,1 @@
+{ print "OK " $0; exit }

@@ -1,0 +1,1 @@
+{ print "héllo ✓ " toupper($0) " " length($0) }

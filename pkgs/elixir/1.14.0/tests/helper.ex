@@ -1,0 +1,3 @@
+defmodule Helper do
+  def word, do: "OK"
+end

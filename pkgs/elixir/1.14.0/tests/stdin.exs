@@ -1,0 +1,2 @@
+line = IO.gets("") |> String.trim_trailing("\n")
+IO.puts("OK " <> line)

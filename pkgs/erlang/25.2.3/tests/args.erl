@@ -1,0 +1,5 @@
+-module(args).
+-export([main/1]).
+
+main(Args) ->
+    io:format("~ts~n", [lists:join("|", Args)]).

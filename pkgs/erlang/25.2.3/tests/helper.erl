@@ -1,0 +1,4 @@
+-module(helper).
+-export([word/0]).
+
+word() -> "OK".

@@ -1,0 +1,5 @@
+-module(main).
+-export([main/1]).
+
+main(_) ->
+    io:format("~s~n", [helper:word()]).

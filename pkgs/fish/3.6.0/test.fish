@@ -1,0 +1,2 @@
+set parts O K
+echo (string join '' $parts)

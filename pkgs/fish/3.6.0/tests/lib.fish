@@ -1,0 +1,3 @@
+function greet
+    echo OK
+end

@@ -1,0 +1,2 @@
+source lib.fish
+greet

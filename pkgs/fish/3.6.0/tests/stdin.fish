@@ -1,0 +1,2 @@
+read -l line
+echo "OK $line"

@@ -1,0 +1,2 @@
+read -l l
+echo "héllo ✓ "(string upper $l)" "(string length $l)

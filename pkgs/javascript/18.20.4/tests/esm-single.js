@@ -1,0 +1,2 @@
+import { EOL } from "node:os";
+process.stdout.write("OK" + EOL);

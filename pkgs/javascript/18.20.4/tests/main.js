@@ -1,0 +1,2 @@
+const { word } = require("./helper");
+console.log(word());

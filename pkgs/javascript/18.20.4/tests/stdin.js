@@ -1,0 +1,2 @@
+const line = require("fs").readFileSync(0, "utf8").split("\n")[0];
+console.log("OK " + line);

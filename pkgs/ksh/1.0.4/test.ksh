@@ -1,0 +1,2 @@
+typeset -u x=o
+print -r -- "${x}K"

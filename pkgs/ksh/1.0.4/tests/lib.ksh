@@ -1,0 +1,1 @@
+function greet { print OK; }

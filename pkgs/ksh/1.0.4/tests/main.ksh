@@ -1,0 +1,2 @@
+. ./lib.ksh
+greet

@@ -1,0 +1,2 @@
+read -r l
+print -r -- "héllo ✓ $l ${#l}"

@@ -1,0 +1,2 @@
+(load "helper.lisp")
+(format t "~a~%" (greeting))

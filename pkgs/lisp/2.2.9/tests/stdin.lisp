@@ -1,0 +1,1 @@
+(format t "OK ~a~%" (read-line))

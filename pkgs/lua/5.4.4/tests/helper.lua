@@ -1,0 +1,3 @@
+local M = {}
+function M.word() return "OK" end
+return M

@@ -1,0 +1,5 @@
+package Helper;
+use strict;
+use warnings;
+sub word { return "OK" }
+1;

@@ -1,0 +1,4 @@
+use strict;
+use warnings;
+use Helper;
+print Helper::word(), "\n";

@@ -1,0 +1,3 @@
+my $line = <STDIN>;
+chomp $line;
+print "OK $line\n";

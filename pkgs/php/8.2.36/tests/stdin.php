@@ -1,0 +1,2 @@
+<?php
+echo "OK " . trim(fgets(STDIN)) . "\n";

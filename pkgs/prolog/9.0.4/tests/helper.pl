@@ -1,0 +1,3 @@
+:- module(helper, [word/1]).
+
+word('OK').

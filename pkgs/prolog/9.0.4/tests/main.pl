@@ -1,0 +1,4 @@
+:- initialization(main, main).
+:- use_module(helper).
+
+main :- word(W), write(W), nl.

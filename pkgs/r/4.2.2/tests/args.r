@@ -1,0 +1,1 @@
+cat(paste(commandArgs(trailingOnly = TRUE), collapse = "|"), "\n", sep = "")

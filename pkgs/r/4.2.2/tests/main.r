@@ -1,0 +1,2 @@
+source("helper.r")
+cat(word(), "\n", sep = "")

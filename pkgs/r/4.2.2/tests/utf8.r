@@ -1,0 +1,2 @@
+l <- readLines(file("stdin"), n = 1)
+cat("héllo ✓", toupper(l), nchar(l), "\n")

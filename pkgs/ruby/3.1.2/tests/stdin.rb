@@ -1,0 +1,1 @@
+puts "OK #{$stdin.gets.chomp}"

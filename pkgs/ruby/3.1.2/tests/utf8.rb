@@ -1,0 +1,2 @@
+l = $stdin.gets.chomp
+puts "héllo ✓ #{l.upcase} #{l.length}"

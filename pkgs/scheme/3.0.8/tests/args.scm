@@ -1,0 +1,2 @@
+(display (string-join (cdr (command-line)) "|"))
+(newline)

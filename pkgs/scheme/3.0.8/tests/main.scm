@@ -1,0 +1,3 @@
+(use-modules (helper))
+(display (word))
+(newline)

@@ -1,0 +1,3 @@
+(use-modules (ice-9 rdelim))
+(display (string-append "OK " (read-line)))
+(newline)

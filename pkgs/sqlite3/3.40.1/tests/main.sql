@@ -1,0 +1,2 @@
+.read schema.sql
+SELECT word FROM words;

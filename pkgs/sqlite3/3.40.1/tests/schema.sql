@@ -1,0 +1,2 @@
+CREATE TABLE words (word TEXT);
+INSERT INTO words VALUES ('OK');

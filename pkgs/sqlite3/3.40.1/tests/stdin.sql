@@ -1,0 +1,3 @@
+CREATE TABLE input (line TEXT);
+.import /tmp/stdin input
+SELECT 'OK ' || line FROM input LIMIT 1;

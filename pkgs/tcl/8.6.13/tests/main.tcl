@@ -1,0 +1,2 @@
+source helper.tcl
+puts [word]

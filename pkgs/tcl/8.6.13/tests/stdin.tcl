@@ -1,0 +1,2 @@
+gets stdin line
+puts "OK $line"

@@ -1,0 +1,2 @@
+gets stdin l
+puts "héllo ✓ [string toupper $l] [string length $l]"
