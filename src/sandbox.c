@@ -1144,6 +1144,16 @@ sbx_run *sbx_start(sbx_system *s, loop *l, const sbx_spec *spec, const sbx_callb
 		snprintf(err, errlen, "cannot create pipes: %s", strerror(errno));
 		goto fail;
 	}
+	/* The job's ends belong to its uid: programs reopen them by path (/dev/stdin, `echo x >
+	 * /dev/stderr`, open("/proc/self/fd/1")), which checks the pipe's owner like a file's. A job
+	 * reopening its own pipe reaches only its own stdin or output. */
+	uid_t job_uid = sbx_slot_uid(s, spec->slot);
+	gid_t job_gid = sbx_slot_gid(s, spec->slot);
+	if (fchown(in[0], job_uid, job_gid) < 0 || fchown(out[1], job_uid, job_gid) < 0 ||
+	    fchown(er[1], job_uid, job_gid) < 0) {
+		snprintf(err, errlen, "cannot give the job its pipes: %s", strerror(errno));
+		goto fail;
+	}
 	stage_block *b = stage_block_new(tmpl->spare, spec->argv, spec->envp, spec->pkg_dir, s->tmp_opts);
 	tmpl->spare = NULL;
 	if (!b) {
@@ -1162,8 +1172,8 @@ sbx_run *sbx_start(sbx_system *s, loop *l, const sbx_spec *spec, const sbx_callb
 	b->box_mnt = spec->box ? spec->box->mntfd : -1;
 	b->ncg = cg_slot_procs_fds(s->cg, spec->slot, b->cg_procs);
 	b->cg_into = cg_slot_dirfd(s->cg, spec->slot);
-	b->uid = sbx_slot_uid(s, spec->slot);
-	b->gid = sbx_slot_gid(s, spec->slot);
+	b->uid = job_uid;
+	b->gid = job_gid;
 	b->ignored_signals = s->ignored_signals;
 	b->max_procs = spec->limits.max_procs;
 	b->max_open_files = spec->limits.max_open_files;

@@ -108,6 +108,12 @@ def basics(s):
           set(names) <= {"HOME", "PATH", "PISTON_TEST_PKG", "PWD", "SHLVL", "_"} and "HOME=/tmp" in r["stdout"], r)
     r = s.run(["/bin/wc", "-c"], "--stdin", os.path.join(s.box, "hostile"))
     check("stdin byte count matches", r["stdout"].split()[0] == str(os.path.getsize(os.path.join(s.box, "hostile"))), r)
+    stdin_file = os.path.join(s.tmp, "stdin.txt")
+    with open(stdin_file, "w") as f:
+        f.write("piston\n")
+    r = s.sh("echo out > /dev/stdout; echo err > /dev/stderr; cat /dev/stdin; echo fd1 > /proc/self/fd/1", "--stdin", stdin_file)
+    check("the job reopens its stdin, stdout and stderr by path (/dev/stdin, /dev/stderr, /proc/self/fd/1)",
+          r["stdout"] == "out\npiston\nfd1\n" and r["stderr"] == "err\n", r)
 
 
 def root_tree(s):
