@@ -22,7 +22,7 @@ shopt -s nullglob
 die() { echo "try-pkg: $*" >&2; exit 2; }
 [ "$(id -u)" -eq 0 ] || die "needs root (namespaces, chroot, mounts)"
 
-lang="" exec_mode=0 writable=0 compile_log=/dev/stderr
+lang="" exec_mode=0 writable=0 compile_log=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 		-l) lang=$2; shift 2 ;;
@@ -112,8 +112,10 @@ stage() {
 	local t0 t1 rc=0
 	t0=$(date +%s%N)
 	if [ -x "$pkg/compile" ]; then
-		in_root 1001 /pkg/compile "${names[@]}" < /dev/null > "$compile_log" 2>&1 ||
-			{ echo "try-pkg: compile failed ($?)" >&2; return 1; }
+		local crc=0
+		if [ -n "$compile_log" ]; then in_root 1001 /pkg/compile "${names[@]}" < /dev/null > "$compile_log" 2>&1 || crc=$?
+		else in_root 1001 /pkg/compile "${names[@]}" < /dev/null >&2 || crc=$?; fi
+		[ $crc -eq 0 ] || { echo "try-pkg: compile failed ($crc)" >&2; return 1; }
 	fi
 	t1=$(date +%s%N)
 	in_root 1001 /pkg/run "${names[0]}" "${args[@]}" || rc=$?
