@@ -1,0 +1,1 @@
+(println (apply str (reverse "KO")))

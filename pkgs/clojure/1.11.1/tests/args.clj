@@ -1,0 +1,1 @@
+(println (clojure.string/join "|" *command-line-args*))

@@ -1,0 +1,2 @@
+(ns helper)
+(defn word [] "OK")

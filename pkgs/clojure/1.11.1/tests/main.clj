@@ -1,0 +1,3 @@
+(ns main
+  (:require [helper :refer [word]]))
+(println (word))

@@ -1,0 +1,1 @@
+(println (str "OK " (read-line)))

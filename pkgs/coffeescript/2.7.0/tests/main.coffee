@@ -1,0 +1,2 @@
+{ word } = require './helper'
+console.log word()

@@ -1,0 +1,1 @@
+(princ (concat (apply #'string (reverse (string-to-list "KO"))) "\n"))

@@ -1,0 +1,1 @@
+(princ (concat (mapconcat #'identity command-line-args-left "|") "\n"))

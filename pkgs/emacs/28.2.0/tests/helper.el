@@ -1,0 +1,2 @@
+(defun helper-word () "OK")
+(provide 'helper)

@@ -1,0 +1,2 @@
+(require 'helper)
+(princ (concat (helper-word) "\n"))

@@ -1,0 +1,1 @@
+(princ (format "OK %s\n" (read-from-minibuffer "")))

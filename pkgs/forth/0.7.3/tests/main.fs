@@ -1,0 +1,2 @@
+include helper.fs
+greet

@@ -1,0 +1,2 @@
+def l = ['K', 'O'].reverse()
+println l.join('')

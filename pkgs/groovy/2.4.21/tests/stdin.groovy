@@ -1,0 +1,2 @@
+def line = System.in.newReader().readLine()
+println "OK ${line}"

@@ -1,0 +1,2 @@
+#lang racket
+(displayln (list->string (reverse (string->list "KO"))))

@@ -1,0 +1,2 @@
+#lang racket
+(displayln (string-join (vector->list (current-command-line-arguments)) "|"))

@@ -1,0 +1,3 @@
+#lang racket
+(provide word)
+(define (word) "OK")

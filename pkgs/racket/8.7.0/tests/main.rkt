@@ -1,0 +1,3 @@
+#lang racket
+(require "helper.rkt")
+(displayln (word))

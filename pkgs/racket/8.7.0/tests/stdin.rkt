@@ -1,0 +1,2 @@
+#lang racket
+(printf "OK ~a\n" (read-line))

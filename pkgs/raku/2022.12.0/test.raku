@@ -1,0 +1,2 @@
+my @l = <K O>.reverse;
+say @l.join;

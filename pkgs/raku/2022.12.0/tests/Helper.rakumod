@@ -1,0 +1,2 @@
+unit module Helper;
+sub word is export { "OK" }

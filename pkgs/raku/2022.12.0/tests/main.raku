@@ -1,0 +1,3 @@
+use lib $*PROGRAM.parent;
+use Helper;
+say word();

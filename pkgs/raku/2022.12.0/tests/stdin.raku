@@ -1,0 +1,2 @@
+my $line = $*IN.get;
+say "OK $line";

@@ -1,0 +1,2 @@
+source ./lib.zsh
+greet
