@@ -1,0 +1,3 @@
+package Helper is
+   function Word return String is ("OK");
+end Helper;

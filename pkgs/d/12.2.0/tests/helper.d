@@ -1,0 +1,6 @@
+module helper;
+
+string word()
+{
+    return "OK";
+}

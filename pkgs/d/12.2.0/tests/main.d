@@ -1,0 +1,7 @@
+import std.stdio;
+import helper;
+
+void main()
+{
+    writeln(word());
+}

@@ -1,0 +1,7 @@
+import std.stdio;
+import std.string : strip;
+
+void main()
+{
+    writeln("OK ", readln().strip());
+}

@@ -1,0 +1,5 @@
+#import <objc/Object.h>
+
+@interface Helper : Object
++ (const char *) word;
+@end

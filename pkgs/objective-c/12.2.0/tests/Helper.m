@@ -1,0 +1,8 @@
+#import "Helper.h"
+
+@implementation Helper
++ (const char *) word
+{
+	return "OK";
+}
+@end

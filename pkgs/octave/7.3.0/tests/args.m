@@ -1,0 +1,2 @@
+args = argv();
+disp(strjoin(args', "|"));

@@ -1,0 +1,3 @@
+function w = helper()
+  w = "OK";
+end

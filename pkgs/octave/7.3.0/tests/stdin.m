@@ -1,0 +1,2 @@
+line = fgetl(stdin);
+printf("OK %s\n", line);

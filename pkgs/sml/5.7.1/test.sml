@@ -1,0 +1,2 @@
+fun greet () = print (String.implode [#"O", #"K"] ^ "\n");
+val () = greet ();

@@ -1,0 +1,1 @@
+val () = print (String.concatWith "|" (CommandLine.arguments ()) ^ "\n");

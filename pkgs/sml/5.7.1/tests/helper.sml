@@ -1,0 +1,4 @@
+structure Helper =
+struct
+  val word = "OK"
+end;

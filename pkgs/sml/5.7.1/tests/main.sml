@@ -1,0 +1,2 @@
+use "helper.sml";
+val () = print (Helper.word ^ "\n");

@@ -1,0 +1,5 @@
+namespace Helper {
+    public string word () {
+        return "OK";
+    }
+}

@@ -1,0 +1,3 @@
+module helper(output [15:0] word);
+  assign word = "OK";
+endmodule
