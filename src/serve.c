@@ -18,6 +18,7 @@
 #include "log.h"
 #include "loop.h"
 #include "packages_api.h"
+#include "pkgwatch.h"
 #include "repo.h"
 #include "stats.h"
 
@@ -134,6 +135,7 @@ int cmd_serve(int argc, char **argv)
 		log_error("cannot watch signals");
 		return 1;
 	}
+	pkgwatch *watch = pkgwatch_start(e);
 	log_info("piston v" PISTON_VERSION " listening on %s (port %d), data directory %s",
 	         cfg.bind_address, http_server_port(e->http), cfg.data_directory);
 	if (!cfg.repo_url[0])   /* said once here, and again by each package request */
@@ -144,6 +146,7 @@ int cmd_serve(int argc, char **argv)
 	 * through its on_close callback while the job is still alive. */
 	http_server_free(e->http);
 	e->http = NULL;
+	pkgwatch_stop(watch);
 	packages_unregister(e);
 	execute_unregister(e);
 	if (e->stats)

@@ -681,6 +681,48 @@ def kill_during_install():
     srv.server_close()
 
 
+def installed_by_hand():
+    """Packages put into a running engine's data directory by `ppman --data` are used without a
+    restart (inotify), and uninstalled ones go; SIGHUP rescans too."""
+    busy = package_bytes("hb", "1.0.0", busybox=True)
+    sha = publish("hb-1.0.0.pkg.tar.gz", busy)
+    idx = index("index-hand", [("hb", "1.0.0", sha, "hb-1.0.0.pkg.tar.gz")])
+    eng = Engine(packages=False, env={"PISTON_LOG_LEVEL": "INFO"})
+    try:
+        def langs(want, timeout=5.0):
+            deadline = time.time() + timeout
+            while True:
+                st, body = eng.request("GET", "/api/v2/runtimes")
+                got = sorted(r["language"] for r in body) if st == 200 else None
+                if got == want or time.time() > deadline:
+                    return got
+                time.sleep(0.05)
+        rc, out, err = ppman(eng.data, "install", "hb", repo=idx)
+        C.check(rc == 0 and langs(["hb"]) == ["hb"], "ppman --data install into a running engine's directory is used",
+                (rc, out, err, langs(["hb"], 0)))
+        st, body = eng.request("POST", "/api/v2/execute", {"language": "hb", "version": "*",
+                                                           "files": [{"content": "echo OK"}]})
+        C.check(st == 200 and body["run"]["stdout"] == "OK\n", "and runs", (st, body))
+        rc, out, err = ppman(eng.data, "uninstall", "hb")
+        C.check(rc == 0 and langs([]) == [], "ppman --data uninstall: gone from /api/v2/runtimes", (rc, out, err))
+        rc, out, err = ppman(eng.data, "install", "hb", repo=idx)
+        langs(["hb"])
+        os.rename(os.path.join(eng.data, "packages", "hb"), os.path.join(ROOT, "hb-moved"))
+        langs([])
+        eng.proc.send_signal(signal.SIGSTOP)   # no events while paused are lost: the queue keeps them
+        os.rename(os.path.join(ROOT, "hb-moved"), os.path.join(eng.data, "packages", "hb"))
+        eng.proc.send_signal(signal.SIGCONT)
+        C.check(langs(["hb"]) == ["hb"], "a package directory moved in is picked up", langs(["hb"], 0))
+        eng.proc.send_signal(signal.SIGHUP)   # for file systems inotify cannot see into (NFS)
+        deadline = time.time() + 5
+        while "SIGHUP; rescanning" not in eng.logtext() and time.time() < deadline:
+            time.sleep(0.05)
+        C.check(eng.proc.poll() is None and "SIGHUP; rescanning" in eng.logtext() and langs(["hb"]) == ["hb"],
+                "SIGHUP rescans and the engine keeps running", eng.logtext()[-500:])
+    finally:
+        eng.stop()
+
+
 def engine_api():
     probe = subprocess.run([BIN, "serve", "--help"], capture_output=True, text=True)
     if "not built yet" in probe.stderr:
@@ -883,6 +925,7 @@ def main():
         upstream_format()
         no_repository()
         kill_during_install()
+        installed_by_hand()
         skipped += engine_api()
     finally:
         shutil.rmtree(ROOT, ignore_errors=True)
