@@ -1,0 +1,5 @@
+module Helper
+  def self.word
+    "OK"
+  end
+end

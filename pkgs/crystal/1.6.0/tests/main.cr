@@ -1,0 +1,3 @@
+require "./helper"
+
+puts Helper.word

@@ -1,0 +1,2 @@
+line = gets || ""
+puts "OK #{line}"

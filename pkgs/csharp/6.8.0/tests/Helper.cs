@@ -1,0 +1,7 @@
+static class Helper
+{
+    public static string Word()
+    {
+        return "OK";
+    }
+}

@@ -1,0 +1,6 @@
+#include "helper.hpp"
+
+std::string helper::word()
+{
+	return "OK";
+}

@@ -1,0 +1,4 @@
+#ifndef HELPER_H
+#define HELPER_H
+const char *word(void);
+#endif

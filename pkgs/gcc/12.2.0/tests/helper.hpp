@@ -1,0 +1,6 @@
+#pragma once
+#include <string>
+
+namespace helper {
+std::string word();
+}

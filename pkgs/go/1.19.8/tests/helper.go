@@ -1,0 +1,5 @@
+package main
+
+func word() string {
+	return "OK"
+}

@@ -1,0 +1,6 @@
+module Main (main) where
+
+import Helper (word)
+
+main :: IO ()
+main = putStrLn word

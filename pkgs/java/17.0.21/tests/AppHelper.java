@@ -1,0 +1,5 @@
+class Helper {
+    public String toString() {
+        return "OK";
+    }
+}

@@ -1,0 +1,5 @@
+class Args {
+    public static void main(String[] args) {
+        System.out.println(String.join("|", args));
+    }
+}

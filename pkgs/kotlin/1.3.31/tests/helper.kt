@@ -1,0 +1,3 @@
+object Helper {
+    fun word() = "OK"
+}

@@ -1,0 +1,4 @@
+fun main() {
+    val line = readLine() ?: ""
+    println("OK $line")
+}

@@ -1,0 +1,3 @@
+import os, strutils
+
+echo commandLineParams().join("|")

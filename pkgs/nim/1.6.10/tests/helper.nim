@@ -1,0 +1,1 @@
+proc word*(): string = "OK"

@@ -1,0 +1,2 @@
+let line = stdin.readLine()
+echo "OK ", line

@@ -1,0 +1,5 @@
+program Main;
+uses Helper;
+begin
+  writeln(Word);
+end.

@@ -1,0 +1,7 @@
+program Echo;
+var
+  line: string;
+begin
+  readln(line);
+  writeln('OK ', line);
+end.

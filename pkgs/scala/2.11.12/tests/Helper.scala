@@ -1,0 +1,3 @@
+object Helper {
+  def word: String = "OK"
+}

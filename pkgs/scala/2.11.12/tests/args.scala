@@ -1,0 +1,3 @@
+object Args extends App {
+  println(args.mkString("|"))
+}

@@ -1,0 +1,3 @@
+object Echo {
+  def main(args: Array[String]): Unit = println("OK " + scala.io.StdIn.readLine())
+}

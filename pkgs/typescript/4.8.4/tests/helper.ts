@@ -1,0 +1,3 @@
+export function word(): string {
+    return "OK";
+}

@@ -1,0 +1,3 @@
+import { word } from "./helper";
+
+console.log(word());
