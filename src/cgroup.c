@@ -431,7 +431,7 @@ static bool setup_v1(cg_system *c, char *err, size_t errlen)
 			s->dir[h] = open_dir(c->base[h], i, true);
 			/* The command joins through "tasks", not cgroup.procs: a
 			 * thread writing "0" to tasks moves only itself, which the
-			 * kernel (9a3284fad42f, 5.10+ stable) does without
+			 * kernel (9a3284fad42f; stable kernels since 2022) does without
 			 * write-locking the global cgroup_threadgroup_rwsem --
 			 * after an idle spell that lock waits for an RCU grace
 			 * period (14-17 ms here). The command is single-threaded

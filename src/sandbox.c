@@ -992,7 +992,6 @@ static void set_status(sbx_result *res, const char *status, const char *fmt, ...
 	va_end(ap);
 }
 
-/* Init is gone, so is every process of the stage: collect and report. */
 /* sbx_result's setup/run/teardown from init's two timestamps (stage.h). */
 static void latency_split(sbx_run *r, bool have_report)
 {
@@ -1007,6 +1006,7 @@ static void latency_split(sbx_run *r, bool have_report)
 	res->teardown_us = (done - end) / 1000u;
 }
 
+/* Init is gone, so is every process of the stage: collect and report. */
 static void run_finish(sbx_run *r)
 {
 	uint64_t end = mono_ns();
