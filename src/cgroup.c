@@ -22,7 +22,7 @@ static const char *const v1_controller[H_COUNT] = { "memory", "pids", "cpuacct" 
 
 struct cg_slot {
 	int dir[H_COUNT];        /* slot directory per hierarchy (v2: dir[0]), -1 if absent */
-	int procs[H_COUNT];      /* v1 cgroup.procs, opened for the child's join */
+	int procs[H_COUNT];      /* v1 "tasks", opened for the command's join (cg_slot_procs_fds) */
 	int oom_efd;             /* v1 OOM notification eventfd */
 	int peak_fd;             /* v2 memory.peak, reset per stage */
 	/* Opened once (every stage reads or writes them: a path lookup each
@@ -429,7 +429,14 @@ static bool setup_v1(cg_system *c, char *err, size_t errlen)
 			if (!c->base[h][0])
 				continue;
 			s->dir[h] = open_dir(c->base[h], i, true);
-			s->procs[h] = s->dir[h] < 0 ? -1 : openat(s->dir[h], "cgroup.procs", O_WRONLY | O_CLOEXEC);
+			/* The command joins through "tasks", not cgroup.procs: a
+			 * thread writing "0" to tasks moves only itself, which the
+			 * kernel (9a3284fad42f; stable kernels since 2022) does without
+			 * write-locking the global cgroup_threadgroup_rwsem --
+			 * after an idle spell that lock waits for an RCU grace
+			 * period (14-17 ms here). The command is single-threaded
+			 * then, so the whole process moves. */
+			s->procs[h] = s->dir[h] < 0 ? -1 : openat(s->dir[h], "tasks", O_WRONLY | O_CLOEXEC);
 			if (s->dir[h] < 0 || s->procs[h] < 0) {
 				snprintf(err, errlen, "cgroup v1 %s: slot %u: %s", v1_controller[h], i, strerror(errno));
 				return false;

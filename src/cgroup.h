@@ -43,8 +43,10 @@ int cg_slot_prepare(cg_system *c, unsigned slot, int64_t memory_bytes, uint32_t 
 /* v2: the directory fd for clone3 CLONE_INTO_CGROUP (the stage's command
  * is cloned into it); -1 otherwise. */
 int cg_slot_dirfd(const cg_system *c, unsigned slot);
-/* v1: the slot's cgroup.procs files (at most 3, into out) a stage's
- * command writes "0" to, to join the slot itself; the count (0 unless v1). */
+/* v1: the slot's join files (at most 3, into out) a stage's command writes
+ * "0" to, to join the slot itself; the count (0 unless v1). They are the
+ * "tasks" files: a single thread moving itself skips the global lock whose
+ * write side waits for an RCU grace period after an idle spell. */
 int cg_slot_procs_fds(const cg_system *c, unsigned slot, int out[3]);
 /* v1: an eventfd that becomes readable when the slot hits an OOM (drain it
  * with read); -1 when unavailable. */

@@ -76,7 +76,10 @@ struct job {
 	char fail_msg[256];
 
 	job_events ev;
+	/* The latency split (stats.h), CLOCK_MONOTONIC ns: submitted, given a
+	 * slot (0: not yet); the stages' run and teardown summed in us. */
 	uint64_t t_submit, t_start;
+	uint64_t run_us, teardown_us;
 };
 
 typedef struct job_list {
@@ -489,7 +492,7 @@ job *job_new(engine *e, json_doc *doc, const json_value *root, bool interactive,
 		}
 	}
 	j->doc = doc;
-	j->t_submit = loop_now(e->loop);
+	j->t_submit = mono_ns();
 	return j;
 bad:
 	job_free(j);
@@ -516,6 +519,24 @@ static bool stage_failed(const sbx_result *r)
 	return r->status[0] || !r->exited || r->code != 0;
 }
 
+/* Where the job's time went so far (stats.h): what is neither queueing,
+ * the programs' run nor teardown is set-up (box, files, sandbox start). */
+static stats_latency job_latency(const job *j)
+{
+	uint64_t now = mono_ns();
+	stats_latency lat = { .total_us = (now - j->t_submit) / 1000u };
+	if (!j->t_start) {
+		lat.queue_us = lat.total_us;
+		return lat;
+	}
+	lat.queue_us = (j->t_start - j->t_submit) / 1000u;
+	uint64_t busy = (now - j->t_start) / 1000u;
+	lat.run_us = j->run_us;
+	lat.teardown_us = j->teardown_us;
+	lat.setup_us = busy > j->run_us + j->teardown_us ? busy - j->run_us - j->teardown_us : 0;
+	return lat;
+}
+
 /* Tell the owner first (the answer goes out now), then release the box and
  * the slot (unmounting the box's tmpfs costs milliseconds), free the job and
  * start the next one. */
@@ -530,8 +551,8 @@ static void job_finish(job *j)
 		const char *status = j->fail_status ? "error"
 			: j->has_run_res ? j->run_res.status
 			: j->has_compile_res ? j->compile_res.status : "XX";
-		uint64_t now = loop_now(e->loop);
-		stats_job_done(e->stats, j->rt->language, status, j->t_start - j->t_submit, now - j->t_submit);
+		stats_latency lat = job_latency(j);
+		stats_job_done(e->stats, j->rt->language, status, &lat);
 	}
 	j->ev.on_done(j->ev.arg, j);
 	if (j->box) {
@@ -577,6 +598,8 @@ static void on_stage_done(void *arg, sbx_result *res)
 	job *j = arg;
 	bool compile = j->stage[0] == 'c';
 	j->run = NULL;
+	j->run_us += res->run_us;
+	j->teardown_us += res->teardown_us;
 	if (compile) {
 		j->compile_res = *res;
 		j->has_compile_res = true;
@@ -637,7 +660,7 @@ static void job_begin(job *j, unsigned slot)
 	j->has_slot = true;
 	j->state = JOB_RUNNING;
 	list_push(&q->running, j);
-	j->t_start = loop_now(j->e->loop);
+	j->t_start = mono_ns();
 	char err[256] = "";
 	j->box = q->spare[slot];
 	q->spare[slot] = NULL;
@@ -718,9 +741,10 @@ void job_cancel(job *j)
 		j->has_slot = false;
 		list_remove(&q->running, j);
 	}
-	if (j->e->stats && j->state != JOB_NEW)
-		stats_job_done(j->e->stats, j->rt->language, "cancelled",
-		               j->t_start ? j->t_start - j->t_submit : 0, loop_now(j->e->loop) - j->t_submit);
+	if (j->e->stats && j->state != JOB_NEW) {
+		stats_latency lat = job_latency(j);
+		stats_job_done(j->e->stats, j->rt->language, "cancelled", &lat);
+	}
 	j->state = JOB_DONE;
 	job_free(j);
 	dispatch(q);

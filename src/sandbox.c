@@ -121,6 +121,7 @@ struct sbx_run {
 	bool interactive;
 	loop_timer *wall_timer, *cpu_timer;
 	uint64_t start_ns;
+	uint64_t enter_ns;         /* sbx_start was called (the latency split) */
 	enum kill_reason reason;
 	sbx_stream over_stream;    /* which stream hit output_max (OL) */
 	char internal[128];
@@ -991,6 +992,20 @@ static void set_status(sbx_result *res, const char *status, const char *fmt, ...
 	va_end(ap);
 }
 
+/* sbx_result's setup/run/teardown from init's two timestamps (stage.h). */
+static void latency_split(sbx_run *r, bool have_report)
+{
+	uint64_t done = mono_ns(), ex = r->rep.exec_ns, end = r->rep.exit_ns;
+	sbx_result *res = &r->res;
+	if (!have_report || !ex || ex < r->enter_ns || end < ex || done < end) {
+		res->run_us = (done - r->enter_ns) / 1000u;
+		return;
+	}
+	res->setup_us = (ex - r->enter_ns) / 1000u;
+	res->run_us = (end - ex) / 1000u;
+	res->teardown_us = (done - end) / 1000u;
+}
+
 /* Init is gone, so is every process of the stage: collect and report. */
 static void run_finish(sbx_run *r)
 {
@@ -1082,6 +1097,7 @@ static void run_finish(sbx_run *r)
 	}
 	if (buf_failed(&res->out) || buf_failed(&res->err) || buf_failed(&res->output))
 		set_status(res, "XX", "out of memory while capturing output");
+	latency_split(r, have_report);
 	sbx_callbacks cb = r->cb;
 	sbx_result out = *res;
 	memset(res, 0, sizeof *res);
@@ -1108,11 +1124,13 @@ sbx_run *sbx_start(sbx_system *s, loop *l, const sbx_spec *spec, const sbx_callb
 		snprintf(err, errlen, "bad sandbox request");
 		return NULL;
 	}
+	uint64_t enter = mono_ns();
 	sbx_run *r = calloc(1, sizeof *r);
 	if (!r) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	r->enter_ns = enter;
 	r->sys = s;
 	r->l = l;
 	r->slot = spec->slot;

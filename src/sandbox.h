@@ -59,6 +59,11 @@ typedef struct sbx_result {
 	char message[192];         /* human text for a non-empty status */
 	uint64_t memory;           /* peak bytes */
 	uint64_t cpu_ms, wall_ms;
+	/* Where the stage's time went, in us: setup = sbx_start to the
+	 * command's exec, run = exec to the command's exit, teardown = that
+	 * exit to on_done (the PID namespace's end, the cgroup check). A stage
+	 * whose init did not report (killed at a limit) counts as run. */
+	uint64_t setup_us, run_us, teardown_us;
 } sbx_result;
 
 void sbx_result_free(sbx_result *r);

@@ -42,13 +42,17 @@ static const char usage_text[] =
 	"  --bench N         run CMD N times sequentially and N times with --parallel workers,\n"
 	"                    beside N plain fork+execs of the same binary (sequential and\n"
 	"                    with as many workers); print a table\n"
-	"  --parallel P      concurrent sandboxes for --bench (default 2)\n";
+	"  --parallel P      concurrent sandboxes for --bench (default 2)\n"
+	"  --pauses MS,MS..  with --bench: then N runs per pause, each after that idle pause,\n"
+	"                    interleaved with a plain fork+exec after the same pause (p50s and\n"
+	"                    the sandbox's set-up/run/teardown split)\n";
 
 typedef struct cli {
 	const char *root, *boxdir, *stdin_path;
 	sbx_limits lim;
 	unsigned slot;
 	unsigned bench, parallel;
+	const char *pauses;        /* --pauses: comma-separated ms, or NULL */
 	char **cmd;
 } cli;
 
@@ -94,6 +98,8 @@ static int parse_args(int argc, char **argv, cli *c)
 			c->boxdir = v;
 		else if (!strcmp(a, "--stdin"))
 			c->stdin_path = v;
+		else if (!strcmp(a, "--pauses") && v[strspn(v, "0123456789,")] == 0 && v[0])
+			c->pauses = v;
 		else if (!strcmp(a, "--mem")) {
 			if (!strcmp(v, "-1"))
 				c->lim.memory_bytes = -1;
@@ -357,6 +363,8 @@ static uint64_t thread_cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static int run_paused(const cli *c, sbx_system *sys, char **env, loop *l, const char *exe);
+
 static int run_bench(const cli *c, sbx_system *sys, char **env)
 {
 	unsigned n = c->bench;
@@ -416,10 +424,103 @@ static int run_bench(const cli *c, sbx_system *sys, char **env)
 	printf("engine thread CPU per parallel run: %.0f us\n", engine_us);
 	if (seq_failed || pb.failed)
 		printf("non-clean runs: %u sequential, %u parallel\n", seq_failed, pb.failed);
+	int paused_rc = c->pauses ? run_paused(c, sys, env, l, exe) : 0;
 	free(seq);
 	free(plain);
 	loop_free(l);
-	return seq_failed || pb.failed ? 1 : 0;
+	return seq_failed || pb.failed || paused_rc ? 1 : 0;
+}
+
+/* ---- benchmark with idle pauses (issue 17: a request after a pause can
+ * meet kernel waits that back-to-back runs never see) ---- */
+
+typedef struct paused_run {
+	loop *l;
+	bool done, failed;
+	uint64_t setup_us, run_us, teardown_us;
+} paused_run;
+
+static void paused_done(void *arg, sbx_result *res)
+{
+	paused_run *p = arg;
+	p->done = true;
+	p->failed = res->status[0] != 0;
+	p->setup_us = res->setup_us;
+	p->run_us = res->run_us;
+	p->teardown_us = res->teardown_us;
+	sbx_result_free(res);
+	loop_stop(p->l);
+}
+
+static void sleep_ms(uint64_t ms)
+{
+	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static double median_ms(uint64_t *v, unsigned n, double unit)
+{
+	qsort(v, n, sizeof *v, cmp_u64);
+	return n ? (double)v[(n - 1) / 2] / unit : 0;
+}
+
+/* For each pause: n rounds of (pause, one sandboxed run with its own box,
+ * pause, one plain fork+exec); the medians side by side, so the sandbox's
+ * pause penalty can be read against the machine's own (the plain one). */
+static int run_paused(const cli *c, sbx_system *sys, char **env, loop *l, const char *exe)
+{
+	unsigned n = c->bench;
+	uint64_t *sbx = calloc(n, sizeof *sbx), *plain = calloc(n, sizeof *plain);
+	uint64_t *su = calloc(n, sizeof *su), *ru = calloc(n, sizeof *ru), *tu = calloc(n, sizeof *tu);
+	if (!sbx || !plain || !su || !ru || !tu)
+		return 1;
+	printf("\n%-10s %14s %12s %14s %10s %10s %10s\n", "pause ms", "sandboxed p50", "plain p50",
+	       "sandbox-plain", "setup p50", "run p50", "teardown");
+	unsigned failed = 0;
+	for (const char *p = c->pauses; *p; ) {
+		char *end;
+		uint64_t pause = strtoull(p, &end, 10);
+		p = *end ? end + 1 : end;
+		for (unsigned i = 0; i < n; i++) {
+			sleep_ms(pause);
+			char err[256];
+			paused_run pr = { .l = l };
+			uint64_t t0 = mono_ns();
+			sbx_box *box = sbx_box_create(sys, 0, 0, err, sizeof err);
+			sbx_spec spec = {
+				.pkg_dir = c->root, .box = box, .slot = 0,
+				.argv = (const char *const *)c->cmd, .envp = (const char *const *)env, .limits = c->lim,
+			};
+			sbx_callbacks cb = { .on_done = paused_done, .arg = &pr };
+			if (!box || !sbx_start(sys, l, &spec, &cb, err, sizeof err)) {
+				fprintf(stderr, "piston sandbox: bench: %s\n", err);
+				return 1;
+			}
+			loop_run(l);
+			sbx[i] = mono_ns() - t0;
+			sbx_box_destroy(box);
+			failed += pr.failed || !pr.done;
+			su[i] = pr.setup_us;
+			ru[i] = pr.run_us;
+			tu[i] = pr.teardown_us;
+			sleep_ms(pause);
+			t0 = mono_ns();
+			plain_run(exe, c->cmd, env);
+			plain[i] = mono_ns() - t0;
+		}
+		double s50 = median_ms(sbx, n, 1e6), p50 = median_ms(plain, n, 1e6);
+		printf("%-10" PRIu64 " %14.3f %12.3f %14.3f %10.3f %10.3f %10.3f\n", pause, s50, p50, s50 - p50,
+		       median_ms(su, n, 1e3), median_ms(ru, n, 1e3), median_ms(tu, n, 1e3));
+	}
+	if (failed)
+		printf("non-clean paused runs: %u\n", failed);
+	free(sbx);
+	free(plain);
+	free(su);
+	free(ru);
+	free(tu);
+	return failed ? 1 : 0;
 }
 
 int cmd_sandbox(int argc, char **argv)

@@ -14,6 +14,7 @@
 #include "connect.h"
 #include "engine.h"
 #include "execute.h"
+#include "fdtable.h"
 #include "http.h"
 #include "log.h"
 #include "loop.h"
@@ -100,6 +101,7 @@ int cmd_serve(int argc, char **argv)
 	log_set_level(cfg.log_level);
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit();
+	fdtable_reserve(4096);   /* before the sandbox's helper thread exists (fdtable.h) */
 
 	serve_state st = {0};   /* lives until the loop returns, below */
 	engine *e = &st.e;

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <linux/mount.h>
 #include <linux/seccomp.h>
 
@@ -151,6 +152,14 @@ static _Noreturn void init_fail(int rep, long err, const char *what, const char 
 	die(127);
 }
 
+/* CLOCK_MONOTONIC in ns by a raw call (no vDSO: no libc state here). */
+static uint64_t mono_raw(void)
+{
+	struct timespec ts = { 0, 0 };
+	raw2(SYS_clock_gettime, CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* A call the seccomp gate guards (seccomp.h): the key as the sixth argument. */
 #define gated(b, n, a1, a2, a3, a4, a5) \
 	raw_syscall6((n), RAW_L(a1), RAW_L(a2), RAW_L(a3), RAW_L(a4), RAW_L(a5), (long)(b)->gate_key)
@@ -284,6 +293,9 @@ static void command_main(void *arg)
 	step = "seccomp";
 	if (!b->filter_inherited && (rc = raw3(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &b->seccomp)) < 0)
 		goto fail;
+	/* The block is init's (CLONE_VFORK: init reads it only once we exec);
+	 * the one field the command writes. */
+	((stage_block *)b)->exec_ns = mono_raw();
 	rc = raw3(SYS_execve, b->argv[0], b->argv, b->envp);
 	step = "exec";
 fail:;
@@ -369,9 +381,12 @@ void stage_init_main(void *arg)
 		.stack_size = b->cmd_stack_size,
 		.cgroup = cg_dir >= 0 ? (uint64_t)cg_dir : 0,
 	};
+	b->exec_ns = 0;   /* a reused block holds the last stage's */
 	long cmdpid = stage_clone3(&ca, sizeof ca, command_main, b, b->gate_key);
 	if (cmdpid < 0)
 		init_fail(rep, cmdpid, "start the command", NULL);
+	/* CLONE_VFORK: the command has exec'd (or failed) by now. */
+	stage_report r = { .kind = STAGE_REPORT_STATUS, .exec_ns = b->exec_ns ? b->exec_ns : mono_raw() };
 	raw1(SYS_close, exec_pipe[1]);
 	/* A stdin read end held here would let data pile up unread; write ends
 	 * would only delay EOF until we exit. */
@@ -382,7 +397,6 @@ void stage_init_main(void *arg)
 	long k = raw3(SYS_read, exec_pipe[0], &ex, sizeof ex);
 	raw1(SYS_close, exec_pipe[0]);
 	raw3(SYS_close_range, FD_CGROUPS, ~0u, 0u);   /* the cgroup descriptors */
-	stage_report r = { .kind = STAGE_REPORT_STATUS };
 	if (k > 0) {
 		r.kind = STAGE_REPORT_EXEC_FAILED;
 		r.value = ex.e;
@@ -411,6 +425,7 @@ void stage_init_main(void *arg)
 			if (w == cmdpid) {
 				if (r.kind == STAGE_REPORT_STATUS)
 					r.value = st;
+				r.exit_ns = mono_raw();
 				done = 1;
 			}
 	}

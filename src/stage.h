@@ -10,7 +10,7 @@
  *   no lock, and allocates nothing;
  * - it reads only its stage_block (filled by the engine before the clone,
  *   never changed or freed until init has exited: the stage's pidfd said
- *   so) and writes only the two stacks inside it;
+ *   so) and writes only the two stacks inside it and exec_ns;
  * - it never returns: it execs the command or exits.
  * init stays outside the slot's cgroups: only the command and its
  * descendants are in them. (A memory-cgroup OOM kill of a process kills
@@ -37,6 +37,10 @@ typedef struct stage_report {
 	int32_t value;            /* wait status, or errno */
 	uint64_t cpu_us;          /* all reaped processes (fallback accounting) */
 	uint64_t maxrss_kb;
+	/* CLOCK_MONOTONIC ns: the command's execve and its reaping by init --
+	 * where the stage's set-up ends and its teardown begins (the engine's
+	 * latency split, stats.h). */
+	uint64_t exec_ns, exit_ns;
 	char what[96];            /* the failing step */
 } stage_report;
 
@@ -64,6 +68,7 @@ typedef struct stage_block {
 	size_t map_size;
 	uint64_t cpus[16];         /* init's CPU set (up to 1024 CPUs), restored for the command */
 	int pinned;
+	uint64_t exec_ns;          /* the command's clock just before its execve (stage_report) */
 } stage_block;
 
 /* A block (one private mapping) holding copies of argv, envp, the package's

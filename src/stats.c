@@ -17,16 +17,32 @@ static const char *const status_names[ST_COUNT] = {
 	"ok", "RE", "SG", "TO", "OL", "EL", "XX", "error", "cancelled",
 };
 
-/* Histogram bucket upper bounds, milliseconds (Prometheus "le" in seconds). */
-static const uint64_t bucket_ms[] = {1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000};
-#define NBUCKETS (sizeof bucket_ms / sizeof bucket_ms[0])
+/* Histogram bucket upper bounds, microseconds (Prometheus "le" in seconds):
+ * fine below 10 ms, where set-up and teardown live. */
+static const uint64_t bucket_us[] = {100, 250, 500, 1000, 2000, 3000, 5000, 10000, 25000, 50000, 100000,
+                                     250000, 500000, 1000000, 2500000, 5000000, 10000000, 30000000};
+#define NBUCKETS (sizeof bucket_us / sizeof bucket_us[0])
 #define WINDOW 1024   /* recent jobs kept for percentiles */
 
 typedef struct histogram {
 	uint64_t buckets[NBUCKETS + 1];   /* last: +Inf */
-	uint64_t count, sum_ms;
-	uint32_t recent[WINDOW];          /* ring of the last WINDOW values, ms */
+	uint64_t count, sum_us;
+	uint32_t recent[WINDOW];          /* ring of the last WINDOW values, us (capped at ~71 min) */
 } histogram;
+
+/* The parts of a job's latency, in the order they are rendered. */
+enum { LAT_TOTAL, LAT_QUEUE, LAT_SETUP, LAT_RUN, LAT_TEARDOWN, LAT_COUNT };
+static const struct {
+	const char *name, *metric, *help;
+} lat_parts[LAT_COUNT] = {
+	{ "total", "piston_job_duration_seconds", "Time from request to response of finished jobs." },
+	{ "queue", "piston_job_queue_seconds", "Time jobs waited for a sandbox slot." },
+	{ "setup", "piston_job_setup_seconds",
+	  "Sandbox set-up of finished jobs: box, files, each stage up to its command's exec." },
+	{ "run", "piston_job_run_seconds", "The programs' own run time (exec to exit), all stages." },
+	{ "teardown", "piston_job_teardown_seconds",
+	  "From each stage's program exit to its result (PID namespace end, cgroup check), all stages." },
+};
 
 typedef struct lang_stats {
 	char *language;
@@ -38,7 +54,7 @@ struct stats {
 	lang_stats *langs;
 	size_t nlangs, cap;
 	uint64_t rejected, invalid;
-	histogram total, queue;
+	histogram lat[LAT_COUNT];
 };
 
 static int status_index(const char *status)
@@ -51,15 +67,15 @@ static int status_index(const char *status)
 	return ST_XX;
 }
 
-static void histogram_add(histogram *h, uint64_t ms)
+static void histogram_add(histogram *h, uint64_t us)
 {
 	size_t b = 0;
-	while (b < NBUCKETS && ms > bucket_ms[b])
+	while (b < NBUCKETS && us > bucket_us[b])
 		b++;
 	h->buckets[b]++;
-	h->recent[h->count % WINDOW] = ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
+	h->recent[h->count % WINDOW] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
 	h->count++;
-	h->sum_ms += ms;
+	h->sum_us += us;
 }
 
 static lang_stats *lang_get(stats *s, const char *language)
@@ -83,14 +99,14 @@ static lang_stats *lang_get(stats *s, const char *language)
 	return l;
 }
 
-void stats_job_done(stats *s, const char *language, const char *status,
-                    uint64_t queue_ms, uint64_t total_ms)
+void stats_job_done(stats *s, const char *language, const char *status, const stats_latency *lat)
 {
 	lang_stats *l = lang_get(s, language);
 	if (l)
 		l->by_status[status_index(status)]++;
-	histogram_add(&s->total, total_ms);
-	histogram_add(&s->queue, queue_ms);
+	const uint64_t v[LAT_COUNT] = { lat->total_us, lat->queue_us, lat->setup_us, lat->run_us, lat->teardown_us };
+	for (int i = 0; i < LAT_COUNT; i++)
+		histogram_add(&s->lat[i], v[i]);
 }
 
 void stats_job_rejected(stats *s) { s->rejected++; }
@@ -112,12 +128,12 @@ static void render_latency(jw *w, const histogram *h)
 	jw_key(w, "count");
 	jw_uint(w, h->count);
 	jw_key(w, "mean");
-	jw_double(w, h->count ? (double)h->sum_ms / (double)h->count : 0);
+	jw_double(w, h->count ? (double)h->sum_us / 1000.0 / (double)h->count : 0);
 	static const struct { const char *name; unsigned pct; } q[] = {{"p50", 50}, {"p90", 90}, {"p99", 99}, {"max", 100}};
 	for (size_t i = 0; i < sizeof q / sizeof q[0]; i++) {
 		jw_key(w, q[i].name);
 		if (n)
-			jw_uint(w, sorted[(n - 1) * q[i].pct / 100]);
+			jw_double(w, (double)sorted[(n - 1) * q[i].pct / 100] / 1000.0);
 		else
 			jw_null(w);
 	}
@@ -184,10 +200,10 @@ static void stats_json_handler(http_conn *c, const http_request *req, void *ctx)
 
 	jw_key(&w, "latency_ms");
 	jw_object_begin(&w);
-	jw_key(&w, "total");
-	render_latency(&w, &s->total);
-	jw_key(&w, "queue");
-	render_latency(&w, &s->queue);
+	for (int i = 0; i < LAT_COUNT; i++) {
+		jw_key(&w, lat_parts[i].name);
+		render_latency(&w, &s->lat[i]);
+	}
 	jw_object_end(&w);
 
 	jw_key(&w, "packages");
@@ -231,12 +247,12 @@ static void prom_histogram(buf *out, const char *name, const char *help, const h
 	uint64_t cumulative = 0;
 	for (size_t b = 0; b < NBUCKETS; b++) {
 		cumulative += h->buckets[b];
-		buf_printf(out, "%s_bucket{le=\"%g\"} %llu\n", name, (double)bucket_ms[b] / 1000.0,
+		buf_printf(out, "%s_bucket{le=\"%g\"} %llu\n", name, (double)bucket_us[b] / 1e6,
 		           (unsigned long long)cumulative);
 	}
 	cumulative += h->buckets[NBUCKETS];
-	buf_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.3f\n%s_count %llu\n", name,
-	           (unsigned long long)cumulative, name, (double)h->sum_ms / 1000.0, name,
+	buf_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", name,
+	           (unsigned long long)cumulative, name, (double)h->sum_us / 1e6, name,
 	           (unsigned long long)h->count);
 }
 
@@ -281,9 +297,8 @@ static void metrics_handler(http_conn *c, const http_request *req, void *ctx)
 		prom_label(&out, rt->version);
 		buf_puts(&out, "\"} 1\n");
 	}
-	prom_histogram(&out, "piston_job_duration_seconds", "Time from request to response of finished jobs.",
-	               &s->total);
-	prom_histogram(&out, "piston_job_queue_seconds", "Time jobs waited for a sandbox slot.", &s->queue);
+	for (int i = 0; i < LAT_COUNT; i++)
+		prom_histogram(&out, lat_parts[i].metric, lat_parts[i].help, &s->lat[i]);
 	if (buf_failed(&out))
 		http_respond_error(c, 500, "out of memory");
 	else

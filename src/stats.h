@@ -4,7 +4,11 @@
  *
  * Counters are plain integers updated on the event loop by execute.c (no
  * locks, no allocation per job once a language has been seen). Latencies are
- * kept as fixed-bucket histograms (queue wait and total job time).
+ * kept in microseconds as fixed-bucket histograms plus a ring of the last
+ * 1024 values (exact percentiles), for the whole job and for its parts:
+ * queueing, sandbox set-up, the program's run and teardown -- so a cost
+ * such as a kernel wait in set-up shows in production, not only under
+ * strace.
  */
 #ifndef PISTON_STATS_H
 #define PISTON_STATS_H
@@ -17,11 +21,18 @@
 void stats_register(engine *e);
 void stats_free(stats *s);
 
+/* Where a job's time went, in us. total = request to response; queue =
+ * waiting for a slot; setup = box, files and each stage's sandbox up to the
+ * command's exec; run = each command from exec to exit; teardown = each
+ * stage from the command's exit to its result. queue + setup + run +
+ * teardown = total, less the request's own parsing. */
+typedef struct stats_latency {
+	uint64_t total_us, queue_us, setup_us, run_us, teardown_us;
+} stats_latency;
+
 /* A job finished. status: "" (clean), "RE","SG","TO","OL","EL","XX" of its
- * last stage, or "error" (could not run) / "cancelled" (client left).
- * queue_ms: time waiting for a slot; total_ms: request to response. */
-void stats_job_done(stats *s, const char *language, const char *status,
-                    uint64_t queue_ms, uint64_t total_ms);
+ * last stage, or "error" (could not run) / "cancelled" (client left). */
+void stats_job_done(stats *s, const char *language, const char *status, const stats_latency *lat);
 /* A request was refused because the queue was full (503). */
 void stats_job_rejected(stats *s);
 /* A request failed validation (400). */

@@ -2,7 +2,15 @@
 # bench-execute: POST /api/v2/execute latency and throughput, beside the same
 # program started bare on the host in the same run.
 #
-#   tools/bench-execute.sh [SECONDS-PER-POINT]      (default 5)
+#   tools/bench-execute.sh [SECONDS-PER-POINT] [--pauses-only]     (default 5)
+#
+# Then requests that arrive one at a time after an idle pause (0, 20, 100,
+# 500 ms; issue 17): one keep-alive connection, 25 requests per row
+# (PISTON_BENCH_PAUSE_N), each after its own pause, interleaved request by
+# request with the bare program after the same pause; medians. Goal: at 100
+# and 500 ms, engine p50 <= its back-to-back p50 + the bare program's pause
+# penalty + 1 ms. PISTON_BENCH_BASELINE=/path/to/other/piston adds that
+# build's engine to the same interleaving (before/after in one run).
 #
 # Programs: `echo hi` in a busybox shell package (made here), and
 # `print(42)` in python when a python package is installed in
@@ -15,18 +23,36 @@
 # req/s; python >= 90% of the bare interpreter's start-up rate.
 set -eu
 cd "$(dirname "$0")/.."
-secs=${1:-5}
+secs=5 only=0
+for a in "$@"; do case "$a" in --pauses-only) only=1 ;; *) secs=$a ;; esac; done
 make -s piston >/dev/null
-export PISTON_BIN="$PWD/piston" BENCH_SECS="$secs" BENCH_DATA="${PISTON_BENCH_DATA:-$PWD/data}"
+export PISTON_BIN="$PWD/piston" BENCH_SECS="$secs" BENCH_DATA="${PISTON_BENCH_DATA:-$PWD/data}" BENCH_ONLY_PAUSES=$only
 exec python3 - <<'EOF'
-import glob, json, os, shutil, subprocess, sys, threading, time
+import glob, http.client, json, os, shutil, statistics, subprocess, sys, threading, time
 sys.path.insert(0, "test/integration")
 from exec_fixture import Engine
 
 SECS = float(os.environ["BENCH_SECS"])
-py_pkgs = sorted(glob.glob(os.path.join(os.environ["BENCH_DATA"], "packages", "python", "*", ".ppman-installed")))
-py_pkgs = [os.path.dirname(p) for p in py_pkgs[-1:]]
-engine = Engine(env={"PISTON_LOG_LEVEL": "ERROR"}, link_packages=py_pkgs)
+ONLY_PAUSES = os.environ.get("BENCH_ONLY_PAUSES") == "1"
+PAUSE_N = int(os.environ.get("PISTON_BENCH_PAUSE_N", "25"))
+PAUSES = (0, 20, 100, 500)
+
+
+def installed(lang):
+    found = sorted(glob.glob(os.path.join(os.environ["BENCH_DATA"], "packages", lang, "*", ".ppman-installed")))
+    return [os.path.dirname(p) for p in found[-1:]]
+
+
+py_pkgs, bash_pkgs = installed("python"), installed("bash")
+engine = Engine(env={"PISTON_LOG_LEVEL": "ERROR"}, link_packages=py_pkgs + bash_pkgs)
+baseline = None
+if os.environ.get("PISTON_BENCH_BASELINE"):
+    self_bin = os.environ["PISTON_BIN"]
+    os.environ["PISTON_BIN"] = os.environ["PISTON_BENCH_BASELINE"]
+    try:
+        baseline = Engine(env={"PISTON_LOG_LEVEL": "ERROR"}, link_packages=py_pkgs + bash_pkgs)
+    finally:
+        os.environ["PISTON_BIN"] = self_bin
 
 
 def wrk(body, conc, secs):
@@ -101,9 +127,89 @@ def bench(name, lang, code, bare_argv, piston_ref, script_argv=None):
             conc, rps, brps, 100 * rps / brps, " | vs upstream Piston %.1fx" % (rps / ref) if ref else ""))
 
 
+def paused(name, lang, code, bare_argv):
+    """Requests one at a time after an idle pause: p50 per pause for this
+    engine (and the baseline build's), beside the bare program after the
+    same pause, interleaved request by request; 25 (PAUSE_N) per row."""
+    body = json.dumps({"language": lang, "version": "*", "files": [{"content": code}]})
+    targets = [("engine", engine)] + ([("baseline", baseline)] if baseline else [])
+    conns = {label: http.client.HTTPConnection("127.0.0.1", e.port, timeout=60) for label, e in targets}
+
+    def one_engine(label):
+        c = conns[label]
+        t0 = time.perf_counter()
+        c.request("POST", "/api/v2/execute", body=body, headers={"Content-Type": "application/json"})
+        r = c.getresponse()
+        d = json.loads(r.read())
+        if r.status != 200 or d.get("run", {}).get("status") is not None:
+            print("bad answer:", r.status, str(d)[:300]); sys.exit(1)
+        return time.perf_counter() - t0
+
+    def one_bare():
+        t0 = time.perf_counter()
+        subprocess.run(bare_argv, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        return time.perf_counter() - t0
+
+    for label, _ in targets:
+        one_engine(label)                    # warm-up (the connection, the slot's root)
+    one_bare()
+    print("== %s, one request at a time after an idle pause (%d per row, medians, ms; %s)"
+          % (name, PAUSE_N, " ".join(bare_argv)))
+    print("  %-9s %s %9s" % ("pause", " ".join("%9s" % l for l, _ in targets), "bare"))
+    def split_sums():
+        """This engine's own split so far: (sum s, count) per part, from /metrics."""
+        st, text = engine.request("GET", "/metrics")
+        text = text.decode() if isinstance(text, bytes) else ""
+        got = {}
+        for line in text.splitlines():
+            for part in ("setup", "run", "teardown"):
+                for kind in ("sum", "count"):
+                    if line.startswith("piston_job_%s_seconds_%s " % (part, kind)):
+                        got[(part, kind)] = float(line.split()[1])
+        return got
+
+    rows = {}
+    for pause in PAUSES:
+        before = split_sums()
+        lat = {l: [] for l, _ in targets}
+        lat["bare"] = []
+        for _ in range(PAUSE_N):
+            for label, _ in targets:
+                time.sleep(pause / 1000)
+                lat[label].append(one_engine(label))
+            time.sleep(pause / 1000)
+            lat["bare"].append(one_bare())
+        rows[pause] = {k: statistics.median(v) * 1000 for k, v in lat.items()}
+        after = split_sums()
+        n = after.get(("setup", "count"), 0) - before.get(("setup", "count"), 0)
+        split = " | engine's mean set-up %s run %s teardown %s" % tuple(
+            "%.2f" % ((after.get((p, "sum"), 0) - before.get((p, "sum"), 0)) * 1000 / n) if n else "?"
+            for p in ("setup", "run", "teardown"))
+        print("  %-6d ms %s %9.2f%s" % (pause, " ".join("%9.2f" % rows[pause][l] for l, _ in targets),
+                                        rows[pause]["bare"], split), flush=True)
+    for label, _ in targets:
+        for pause in (100, 500):
+            allowed = rows[0][label] + (rows[pause]["bare"] - rows[0]["bare"]) + 1.0
+            print("  goal %-8s %3d ms: p50 %.2f <= back-to-back %.2f + bare penalty %.2f + 1 = %.2f: %s" % (
+                label, pause, rows[pause][label], rows[0][label], rows[pause]["bare"] - rows[0]["bare"],
+                allowed, "met" if rows[pause][label] <= allowed else "MISSED"))
+    for c in conns.values():
+        c.close()
+
+
 try:
     print("load average before: %.2f %.2f %.2f (on %d CPUs; numbers mean little on a busy machine)"
           % (os.getloadavg() + (os.cpu_count(),)))
+    host_python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else shutil.which("python3")
+    host_bash = shutil.which("bash") or "/bin/bash"
+    if bash_pkgs:
+        paused("bash: echo 42", "bash", "echo 42", [host_bash, "-c", "echo 42"])
+    else:
+        paused("shell (busybox): echo 42", "shell", "echo 42", [shutil.which("busybox") or "/bin/busybox", "sh", "-c", "echo 42"])
+    if py_pkgs:
+        paused("python: print(42)", "python", "print(42)", [host_python, "-c", "print(42)"])
+    if ONLY_PAUSES:
+        sys.exit(0)
     busybox = shutil.which("busybox") or "/bin/busybox"
     hop = os.path.join(engine.dir, "bare-run")
     os.makedirs(hop, exist_ok=True)
@@ -115,7 +221,6 @@ try:
           [busybox, "sh", os.path.join(hop, "run"), os.path.join(hop, "code")])
     if py_pkgs:
         # the system interpreter, not a version-manager shim (pyenv's is a shell script)
-        host_python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else shutil.which("python3")
         bench("python: print(42)", "python", "print(42)", [host_python, "-c", "print(42)"], {1: 21, 16: 41})
     else:
         print("== python: skipped (no python package under %s/packages)" % os.environ["BENCH_DATA"])
@@ -123,5 +228,11 @@ try:
     print("engine stats: %d jobs, latency p50 %s ms p99 %s ms (inside the engine, request to response)" % (
         stats["jobs"]["total"], stats["latency_ms"]["total"]["p50"], stats["latency_ms"]["total"]["p99"]))
 finally:
+    st, stats = engine.request("GET", "/api/v2/stats")
+    if st == 200:
+        print("engine's own split, p50 ms: " + ", ".join("%s %s" % (k, stats["latency_ms"][k]["p50"])
+              for k in ("queue", "setup", "run", "teardown", "total") if k in stats["latency_ms"]))
     engine.stop()
+    if baseline:
+        baseline.stop()
 EOF

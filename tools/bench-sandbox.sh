@@ -7,10 +7,16 @@
 # Each sandboxed run includes creating and destroying its box. Then the floor
 # (tools/sandbox-floor.c): namespaces and three fresh mounts per run with
 # nothing else, PARALLEL workers -- what no sandbox with this isolation can
-# beat on the machine. Needs root.
+# beat on the machine. Last, runs after idle pauses (issue 17): PAUSE_N
+# (default 25) sandboxed runs after each pause of PAUSES ms (default
+# 0,20,100,500), interleaved with plain fork+execs after the same pause --
+# the sandbox's pause penalty beside the machine's own -- with the stage's
+# set-up/run/teardown split. Needs root.
 set -eu
 n=${1:-500}
 par=${2:-2}
+pause_n=${PAUSE_N:-25}
+pauses=${PAUSES:-0,20,100,500}
 cd "$(dirname "$0")/.."
 [ -x ./piston ] || make -s piston
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-sandbox.XXXXXX")
@@ -21,3 +27,6 @@ PISTON_LOG_LEVEL=WARN ./piston sandbox --bench "$n" --parallel "$par" --root "$t
 cc=$(command -v musl-gcc || command -v cc)
 "$cc" -std=c17 -O2 -static -o "$tmp/floor" tools/sandbox-floor.c
 "$tmp/floor" "$n" "$par" "$tmp/pkg/usr/bin/true"
+echo "== after idle pauses: $pause_n runs per pause, each after its pause (medians, ms)"
+PISTON_LOG_LEVEL=WARN ./piston sandbox --bench "$pause_n" --parallel 1 --pauses "$pauses" --root "$tmp/pkg" -- /bin/true |
+	sed -n '/^pause ms/,$p'

@@ -282,6 +282,48 @@ def stats(e):
           "GET /metrics Prometheus text", text[:400])
 
 
+def latency_split():
+    """GET /api/v2/stats and /metrics split each job's latency into queue,
+    set-up, run and teardown (the parts add up to the total); one slot, so
+    the second of two jobs sent together queues for the first's run."""
+    e = Engine(env={"PISTON_MAX_CONCURRENT_JOBS": "1"})
+    try:
+        res = []
+        th = [threading.Thread(target=lambda: res.append(e.execute(sh("sleep 0.3; echo x")))) for _ in range(2)]
+        for x in th:
+            x.start()
+            time.sleep(0.05)
+        for x in th:
+            x.join()
+        st, r = e.execute({"language": "cc", "version": "*", "files": [{"name": "p.c", "content": "sleep 0.3"}]})
+        check(len(res) == 2 and all(a == 200 and b["run"]["stdout"] == "x\n" for a, b in res) and st == 200
+              and r["run"]["code"] == 0, "latency split: jobs ran", (res, r))
+        st, r = e.request("GET", "/api/v2/stats")
+        lat = r.get("latency_ms", {}) if isinstance(r, dict) else {}
+        parts = ("total", "queue", "setup", "run", "teardown")
+        check(all(k in lat and lat[k]["count"] == 3 and all(isinstance(lat[k][q], (int, float))
+                                                          for q in ("mean", "p50", "p90", "p99", "max"))
+                  for k in parts), "latency split: every part in /api/v2/stats", lat)
+        if all(k in lat for k in parts):
+            check(lat["run"]["p50"] >= 300 and lat["run"]["max"] < 3000,
+                  "latency split: run is the programs' own time (0.3 s each)", lat["run"])
+            check(lat["queue"]["max"] >= 200 and lat["queue"]["p50"] < 100,
+                  "latency split: the queued job's wait is queue, the others' none", lat["queue"])
+            check(0 < lat["setup"]["p50"] < 250 and 0 <= lat["teardown"]["p50"] < 250
+                  and lat["setup"]["max"] < 1000 and lat["teardown"]["max"] < 1000,
+                  "latency split: set-up and teardown plausible (ms)", (lat["setup"], lat["teardown"]))
+            s = sum(lat[k]["mean"] for k in parts[1:])
+            check(abs(s - lat["total"]["mean"]) < 0.05, "latency split: the parts add up to the total",
+                  (s, lat["total"]["mean"]))
+        st, text = e.request("GET", "/metrics")
+        text = text.decode() if isinstance(text, bytes) else json.dumps(text)
+        check(all("piston_job_%s_seconds_count 3" % n in text for n in ("queue", "setup", "run", "teardown"))
+              and "piston_job_duration_seconds_count 3" in text and 'piston_job_setup_seconds_bucket{le="0.001"}' in text,
+              "latency split: histograms in /metrics", text[-1200:])
+    finally:
+        e.stop()
+
+
 def overload():
     e = Engine(env={"PISTON_MAX_CONCURRENT_JOBS": "1", "PISTON_MAX_QUEUED_JOBS": "1", "PISTON_BOX_SIZE": "1048576",
                     "PISTON_LIMIT_OVERRIDES": json.dumps({"shell": {"run_timeout": 1234}})})
@@ -413,6 +455,7 @@ def main():
         stats(e)
     finally:
         e.stop()
+    latency_split()
     overload()
     skipped = real_packages()
     return t.done(skipped)
