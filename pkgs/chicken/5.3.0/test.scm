@@ -1,0 +1,3 @@
+(import (chicken string))
+(display (conc "O" "K"))
+(newline)

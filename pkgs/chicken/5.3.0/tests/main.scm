@@ -1,0 +1,3 @@
+(load "helper.scm")
+(display (greeting))
+(newline)

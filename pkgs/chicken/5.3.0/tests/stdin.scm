@@ -1,0 +1,3 @@
+(import (chicken io))
+(display (string-append "OK " (read-line)))
+(newline)

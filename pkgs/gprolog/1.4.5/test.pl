@@ -1,0 +1,3 @@
+:- initialization(main).
+
+main :- atom_codes(A, [0'O, 0'K]), write(A), nl.

@@ -1,0 +1,1 @@
+greeting(G) :- atom_concat('O', 'K', G).

@@ -1,0 +1,4 @@
+:- include('helper.pl').
+:- initialization(main).
+
+main :- greeting(G), write(G), nl.

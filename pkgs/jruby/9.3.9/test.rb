@@ -1,0 +1,1 @@
+puts "ok".upcase if RUBY_ENGINE == "jruby"

@@ -1,0 +1,5 @@
+module Helper
+  def self.greet
+    "O" + "K"
+  end
+end

@@ -1,0 +1,4 @@
+require "java"
+list = java.util.ArrayList.new
+list.add("O"); list.add("K")
+puts list.to_a.join

@@ -1,0 +1,1 @@
+puts "OK #{gets.chomp}"

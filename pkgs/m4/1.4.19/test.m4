@@ -1,0 +1,2 @@
+define(`greet', `O$1')dnl
+greet(`K')

@@ -1,0 +1,1 @@
+define(`ok', `translit(`ok', `a-z', `A-Z')')dnl

@@ -1,0 +1,2 @@
+include(`helper.m4')dnl
+ok

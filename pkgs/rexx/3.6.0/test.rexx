@@ -1,0 +1,3 @@
+/* REXX */
+x = "o"
+say translate(x) || "K"

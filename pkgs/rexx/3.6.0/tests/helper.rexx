@@ -1,0 +1,3 @@
+/* REXX */
+parse arg first
+return first || "K"

@@ -1,0 +1,3 @@
+/* REXX */
+call 'helper' "O"
+say result

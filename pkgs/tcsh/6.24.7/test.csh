@@ -1,0 +1,2 @@
+set x = o
+echo "$x:u"K

@@ -1,0 +1,1 @@
+set greeting = "O`echo K`"

@@ -1,0 +1,2 @@
+source helper.csh
+echo "$greeting"

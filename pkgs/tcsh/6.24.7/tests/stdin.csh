@@ -1,0 +1,2 @@
+set line = "$<"
+echo "OK $line"

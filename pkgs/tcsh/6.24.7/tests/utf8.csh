@@ -1,0 +1,3 @@
+set line = "$<"
+set s = "héllo ✓"
+echo "$s $line `printf %s ça✓ | wc -m`"
