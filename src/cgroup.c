@@ -48,6 +48,7 @@ struct cg_system {
 	char base[H_COUNT][PATH_MAX];   /* .../piston-<pid>, "" if the hierarchy is absent */
 	int base_lock[H_COUNT];         /* the base directory, flock'ed LOCK_EX while we live */
 	char unenforced[160];
+	char describe[400];             /* version, placement, limits in force: the start line */
 };
 
 /* ---- small file helpers (dirfd-relative, no stdio) ---- */
@@ -529,6 +530,7 @@ void cg_system_free(cg_system *c)
 }
 
 cg_mode cg_mode_of(const cg_system *c) { return c->mode; }
+const char *cg_describe(const cg_system *c) { return c->describe; }
 const char *cg_unenforced(const cg_system *c) { return c->unenforced; }
 
 int cg_slot_prepare(cg_system *c, unsigned slot, int64_t memory_bytes, uint32_t max_procs)

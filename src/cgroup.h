@@ -34,6 +34,9 @@ typedef struct cg_usage {
 cg_system *cg_system_init(unsigned slots, char *err, size_t errlen);
 void cg_system_free(cg_system *c);
 cg_mode cg_mode_of(const cg_system *c);
+/* One line for the start log: the cgroup version, where the engine's
+ * cgroups are and the limits they enforce. */
+const char *cg_describe(const cg_system *c);
 /* "" when everything is enforced, else e.g. "memory, CPU time accounting". */
 const char *cg_unenforced(const cg_system *c);
 

@@ -45,6 +45,15 @@ typedef struct stage_block {
 	 * a copy of that table). -1 = none. */
 	int in_r, out_w, err_w, rep_w, ctl_r;
 	int netns, empty_mntns, root_tmpl, dev_tmpl, box_mnt;
+	/* Kernels before 6.15 refuse to clone a detached mount (open_tree of an
+	 * fsmount() fd: EINVAL). There the templates and the box are attached,
+	 * on their first stage, under these names in the holder mount namespace
+	 * (-1: clone the detached mounts directly), and cloned from there. */
+	int holder_mntns;
+	char root_name[16], dev_name[16], box_name[16];
+	/* Kernels before 5.12 have no mount_setattr: read-only (nosuid, nodev)
+	 * by a classic bind remount instead. */
+	int remount_ro;
 	int cg_procs[3], ncg;      /* v1: cgroup.procs files the command joins */
 	int cg_into;               /* v2: the slot's cgroup directory (CLONE_INTO_CGROUP), or -1 */
 	uid_t uid;
