@@ -1091,7 +1091,7 @@ void sbx_result_write_json(jw *w, const sbx_result *r)
 	else
 		jw_null(w);
 	jw_key(w, "message");
-	if (r->status[0] && r->message[0])
+	if (r->message[0])
 		jw_string(w, r->message);
 	else
 		jw_null(w);
@@ -1209,6 +1209,17 @@ static void run_finish(sbx_run *r)
 		res->exited = false;
 		res->code = 0;
 	}
+	/* Limits that were not what the request asked for, said in the answer. */
+	char note[128] = "";
+	if (u.pids_refused && r->lim.max_procs)
+		snprintf(note, sizeof note, "the process limit (%" PRIu32 ", cgroup pids.max) refused %" PRIu64 " forks",
+		         r->lim.max_procs, u.pids_refused);
+	else if (r->lim.memory_bytes >= 0 && !cg_enforces_memory(r->sys->cg))
+		snprintf(note, sizeof note, "the memory limit was per process only (RLIMIT_DATA): no memory cgroup");
+	if (note[0]) {
+		size_t at = strlen(res->message);
+		snprintf(res->message + at, sizeof res->message - at, "%s%s%s", at ? " (" : "", note, at ? ")" : "");
+	}
 	if (buf_failed(&res->out) || buf_failed(&res->err) || buf_failed(&res->output))
 		set_status(res, "XX", "out of memory while capturing output");
 	sbx_callbacks cb = r->cb;
@@ -1303,6 +1314,11 @@ sbx_run *sbx_start(sbx_system *s, loop *l, const sbx_spec *spec, const sbx_callb
 	b->gid = sbx_slot_gid(s, spec->slot);
 	b->ignored_signals = s->ignored_signals;
 	b->max_procs = spec->limits.max_procs;
+	/* pids.max (all the stage's tasks) is the limit where there is one, and
+	 * trips first: then pids.events says it did (the job's message). */
+	b->nproc_limit = spec->limits.max_procs && cg_enforces_pids(s->cg) ? spec->limits.max_procs + 1
+	                                                                   : spec->limits.max_procs;
+	b->max_data = spec->limits.memory_bytes >= 0 && !cg_enforces_memory(s->cg) ? (uint64_t)spec->limits.memory_bytes : 0;
 	b->max_open_files = spec->limits.max_open_files;
 	b->max_file_size = spec->limits.max_file_size;
 	b->cpu_ms = spec->limits.cpu_ms;

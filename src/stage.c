@@ -281,9 +281,13 @@ static void command_main(void *arg)
 		goto fail;
 	struct rlimit rl = { 0, 0 };
 	raw4(SYS_prlimit64, 0, RLIMIT_CORE, &rl, NULL);
-	if (b->max_procs) {
-		rl = (struct rlimit){ b->max_procs, b->max_procs };
+	if (b->nproc_limit) {
+		rl = (struct rlimit){ b->nproc_limit, b->nproc_limit };
 		raw4(SYS_prlimit64, 0, RLIMIT_NPROC, &rl, NULL);
+	}
+	if (b->max_data) {
+		rl = (struct rlimit){ b->max_data, b->max_data };
+		raw4(SYS_prlimit64, 0, RLIMIT_DATA, &rl, NULL);
 	}
 	if (b->max_open_files) {
 		rl = (struct rlimit){ b->max_open_files, b->max_open_files };
