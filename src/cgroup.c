@@ -25,6 +25,7 @@ struct cg_slot {
 	int procs[H_COUNT];      /* v1 cgroup.procs, opened for the child's join */
 	int oom_efd;             /* v1 OOM notification eventfd */
 	int peak_fd;             /* v2 memory.peak, reset per stage */
+	bool peak_reset;         /* the reset worked (6.12 on): it is this stage's peak */
 	/* Opened once (every stage reads or writes them: a path lookup each
 	 * time costs ~4x the read itself); -1: by name instead. Only files
 	 * that show fresh values on every read from offset 0: not
@@ -51,6 +52,7 @@ struct cg_system {
 	char unenforced[160];
 	char describe[3 * PATH_MAX + 256]; /* version, placement, limits in force: the start line */
 	bool have_memory, have_pids;    /* the controllers enforcing those limits */
+	bool peak_unresettable;         /* v2: memory.peak cannot be reset here (before 6.12) */
 	char leaf[PATH_MAX];            /* v2: the leaf the engine moved into, "" if none */
 	char leaf_parent[PATH_MAX];     /* and the cgroup it came from */
 	char enabled[32];               /* v2: "-memory -pids ..." undoing what we enabled there */
@@ -717,10 +719,15 @@ int cg_slot_prepare(cg_system *c, unsigned slot, int64_t memory_bytes, uint32_t 
 		if (s->peak_fd >= 0)
 			close(s->peak_fd);
 		/* Since 6.12 a write resets the peak seen through this open file. */
-		s->peak_fd = openat(d, "memory.peak", O_RDWR | O_CLOEXEC);
-		if (s->peak_fd >= 0 && write(s->peak_fd, "reset\n", 6) < 0) {
+		s->peak_fd = c->peak_unresettable ? -1 : openat(d, "memory.peak", O_RDWR | O_CLOEXEC);
+		s->peak_reset = s->peak_fd >= 0 && write(s->peak_fd, "reset\n", 6) == 6;
+		c->peak_unresettable = !s->peak_reset;
+		/* Older kernels: the slot's lifetime peak, an earlier stage's
+		 * perhaps -- unused; the stage's own processes' peak RSS (init's
+		 * rusage of them) is the figure then. Nothing held open. */
+		if (!s->peak_reset && s->peak_fd >= 0) {
 			close(s->peak_fd);
-			s->peak_fd = openat(d, "memory.peak", O_RDONLY | O_CLOEXEC);
+			s->peak_fd = -1;
 		}
 		s->oom_base = 0;
 		read_key(s->oom_r, d, "memory.events", "oom_kill", &s->oom_base);
@@ -839,8 +846,11 @@ bool cg_slot_kill(const cg_system *c, unsigned slot)
 		char b[16];
 		if (read_at(s->dir[0], "cgroup.procs", b, sizeof b) == 0)
 			return true;   /* the usual case: nothing to kill */
-		if (write_at(s->dir[0], "cgroup.kill", "1") < 0)
-			kill_procs_at(s->dir[0]);
+		/* By pid, not cgroup.kill: on some kernels (Debian's 6.1) a cgroup
+		 * once killed that way SIGKILLs every later child cloned into it
+		 * with CLONE_INTO_CGROUP -- every later stage of the slot. The
+		 * stage's PID namespace is gone by now anyway: this is a backstop. */
+		kill_procs_at(s->dir[0]);
 		return read_at(s->dir[0], "cgroup.procs", b, sizeof b) == 0;
 	}
 	if (c->mode == CG_V1) {

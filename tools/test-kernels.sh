@@ -14,12 +14,11 @@
 # are shared read-only, the tree through an overlay with a tmpfs upper layer.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-here=$PWD
 
 suite_of() {   # the suites' names for test/run's TEST_FILTER
 	case "$1" in
 	full) echo "" ;;
-	smoke) echo "test_sandbox test_execute test_faults test_load" ;;
+	smoke) echo "test_sandbox.py test_execute test_faults test_load" ;;
 	*) echo "$1" ;;   # any test/run filter, e.g. SUITE=test_load
 	esac
 }
@@ -56,6 +55,10 @@ make -s piston unit >/dev/null || { echo "test-kernels: build failed"; echo "0 p
 cache=${PISTON_KERNEL_CACHE:-/var/cache/piston-kernels}
 work=$(mktemp -d /tmp/piston-kernels.XXXXXX)
 trap 'rm -rf "$work"' EXIT
+# The guests see a snapshot of the tree as built now: edits and rebuilds
+# while the matrix runs never reach a guest half-way.
+mkdir "$work/tree"
+cp -a . "$work/tree/"
 total_pass=0 total_fail=0 lines=()
 for run in $matrix; do
 	IFS=: read -r kver suite placement <<<"$run"
@@ -70,10 +73,10 @@ for run in $matrix; do
 	if [ ! -f "$initrd" ] && ! tools/kernels/initramfs.sh "$kdir" "$initrd"; then
 		echo "== $name: cannot build the initramfs"; total_fail=$((total_fail + 1)); continue
 	fi
-	res=$work/results-$kver-$suite-$placement
+	res=$work/results-$kver-$(echo "$suite" | tr -c "a-zA-Z0-9_.\n" -)-$placement
 	mkdir -p "$res"
 	tests=$(suite_of "$suite" | tr ' ' ,)
-	env="LOAD_REQUESTS=${GUEST_LOAD_REQUESTS:-$([ "$suite" = full ] && echo 10000 || echo 500)}"
+	env="LOAD_REQUESTS=${GUEST_LOAD_REQUESTS:-$([ "$suite" = full ] && echo 10000 || echo 300)}"
 	echo "== $name (Debian $dsuite, $(basename "$(readlink -f "$kdir/vmlinuz")"))"
 	start=$(date +%s)
 	# no_timer_check: 6.12 under TCG otherwise panics "IO-APIC + timer doesn't work!"
@@ -83,7 +86,7 @@ for run in $matrix; do
 		-append "console=ttyS0 panic=-1 quiet cgroup_no_v1=all no_timer_check piston.placement=$placement piston.tests=$tests piston.env=$env" \
 		-virtfs local,path=/usr,mount_tag=hostusr,security_model=passthrough,readonly=on \
 		-virtfs local,path=/etc,mount_tag=hostetc,security_model=passthrough,readonly=on \
-		-virtfs local,path="$here",mount_tag=tree,security_model=passthrough,readonly=on \
+		-virtfs local,path="$work/tree",mount_tag=tree,security_model=passthrough,readonly=on \
 		-virtfs local,path="$res",mount_tag=results,security_model=passthrough \
 		</dev/null >/dev/null 2>&1
 	rc=$?
