@@ -4,6 +4,8 @@
 #   make deps       install build and test dependencies with apt-get
 #   make check-clang  compile every source with clang as well (warnings are errors)
 #   make run        build, install the default languages into ./data, start the engine
+#   make test-kernels  the test suite inside Debian's kernels 5.10-7.3 under qemu, pure cgroup v2
+#                   (tools/test-kernels.sh: KERNELS=6.1 SUITE=full, PLACEMENTS, MATRIX)
 
 ifeq ($(origin CC),default)
 CC := musl-gcc
@@ -26,7 +28,7 @@ LIBOBJS := $(filter-out $(BUILD)/obj/main.o,$(OBJS)) $(BUILD)/obj/vendor_fortify
 UNIT_SRCS := $(wildcard test/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:test/unit/%.c=$(BUILD)/test/%)
 
-.PHONY: all test deps clean check-clang run bench
+.PHONY: all test deps clean check-clang run bench test-kernels
 all: piston
 
 piston: $(OBJS) $(BUILD)/obj/vendor_fortify.o
@@ -56,6 +58,9 @@ test: piston $(UNIT_BINS)
 
 deps:
 	@tools/deps.sh
+
+test-kernels: piston $(UNIT_BINS)
+	@tools/test-kernels.sh
 
 check-clang: $(INC)/.stamp
 	@for f in $(SRCS) $(UNIT_SRCS); do \

@@ -76,7 +76,9 @@ for run in $matrix; do
 	res=$work/results-$kver-$(echo "$suite" | tr -c "a-zA-Z0-9_.\n" -)-$placement
 	mkdir -p "$res"
 	tests=$(suite_of "$suite" | tr ' ' ,)
-	env="LOAD_REQUESTS=${GUEST_LOAD_REQUESTS:-$([ "$suite" = full ] && echo 10000 || echo 300)}"
+	# test_load: its own default (2000) in a full run, 300 in a smoke run;
+	# GUEST_LOAD_REQUESTS=10000 for the issue's figure (~30 min under TCG)
+	env="LOAD_REQUESTS=${GUEST_LOAD_REQUESTS:-$([ "$suite" = full ] && echo 2000 || echo 300)}"
 	echo "== $name (Debian $dsuite, $(basename "$(readlink -f "$kdir/vmlinuz")"))"
 	start=$(date +%s)
 	# no_timer_check: 6.12 under TCG otherwise panics "IO-APIC + timer doesn't work!"

@@ -337,6 +337,74 @@ def without_cgroups(s):
           r.get("status") == "TO" and r.get("cpu_time", 0) >= 700, r)
 
 
+def in_cgroup(s, cgroup, cmd, opts=()):
+    """Run `piston sandbox` started inside cgroup (v2), as a service there would be."""
+    argv = ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', cgroup, *s.argv(cmd, opts)]
+    p = subprocess.run(argv, capture_output=True, env=s.env, timeout=120)
+    try:
+        r = json.loads(p.stdout)
+    except ValueError:
+        r = {"status": "<no json>", "exit": p.returncode}
+    return r, p.stderr.decode(errors="replace")
+
+
+def cgroup_v2_placements(s):
+    """cgroup v2 only: the engine in a delegated subtree without the memory
+    controller, and in a non-root cgroup that already holds a process."""
+    if cgroups.layout() != "v2":
+        skip("cgroup v2 placements", "this host's /sys/fs/cgroup is cgroup v1")
+        return
+    top = os.path.join(cgroups.ROOT, "ptest-%d" % os.getpid())
+    sleeper = None
+    try:
+        with open(os.path.join(cgroups.ROOT, "cgroup.subtree_control"), "w") as f:
+            f.write("+memory +pids")
+        os.mkdir(top)
+        # A subtree handed pids only: the engine must name what is missing and
+        # still contain a memory bomb, per process.
+        with open(os.path.join(top, "cgroup.subtree_control"), "w") as f:
+            f.write("+pids")
+        svc = os.path.join(top, "nomem.service")
+        os.mkdir(svc)
+        r, err = in_cgroup(s, svc, ["/box/hostile", "memory"], ["--mem", "50000000", "--wall", "10000"])
+        check("v2 without memory: the missing controller is named with why and the cost, at WARN",
+              "WARN" in err and "'memory' is missing" in err and "Delegate=yes" in err and "RLIMIT_DATA" in err, err[:600])
+        got = int(r.get("stdout", "").replace("allocated=", "").strip() or 0)
+        check("v2 without memory: the bomb is held to the limit per process (RLIMIT_DATA)",
+              got <= 50000000 and "per process only" in (r.get("message") or ""), r)
+        check("v2 without memory: the engine's leaf is gone after a clean exit",
+              not [d for d in cgroups.below(svc) if os.path.basename(d).startswith("piston-engine-")],
+              cgroups.below(svc))
+        check("v2 without memory: the service's cgroup is handed back as it was",
+              cgroups.below(svc) == [] and open(os.path.join(svc, "cgroup.subtree_control")).read().strip() == "",
+              (cgroups.below(svc), open(os.path.join(svc, "cgroup.subtree_control")).read()))
+        # A cgroup that already holds another process: the engine moves into a
+        # leaf with it, limits work, its own cgroups go at exit.
+        busy = os.path.join(top, "busy.service")
+        os.mkdir(busy)
+        with open(os.path.join(top, "cgroup.subtree_control"), "w") as f:
+            f.write("+memory +pids")
+        sleeper = subprocess.Popen(["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec sleep 60', busy])
+        time.sleep(0.3)
+        r, err = in_cgroup(s, busy, ["/box/hostile", "memory"], ["--mem", "50000000", "--wall", "10000"])
+        check("v2 busy cgroup: a memory bomb is EL (the memory cgroup works there)", r.get("status") == "EL", (r, err[:300]))
+        left = [d for d in cgroups.below(busy) if os.path.basename(d).startswith("piston-") and
+                not os.path.basename(d).startswith("piston-engine-")]
+        check("v2 busy cgroup: the engine's job cgroups are gone after exit", not left, left)
+    except OSError as e:
+        check("cgroup v2 placements could be set up", False, repr(e))
+    finally:
+        if sleeper:
+            sleeper.kill()
+            sleeper.wait()
+        time.sleep(0.2)
+        for d in reversed([top] + cgroups.below(top)):
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
+
+
 def concurrent(s):
     a = subprocess.Popen(s.argv(["/box/hostile", "serve", "pistontest", "4555", "4242", "3"], ["--wall", "8000"]),
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=s.env)
@@ -366,7 +434,7 @@ def main():
         os.mkdir(s.box)
         subprocess.run(["musl-gcc", "-static", "-O1", "-pthread", "-o", os.path.join(s.box, "hostile"),
                         os.path.join(ROOT, "test/sandbox/hostile.c")], check=True)
-        for part in (basics, root_tree, seccomp, limits, escapes, failures_and_crashes, without_cgroups, concurrent):
+        for part in (basics, root_tree, seccomp, limits, escapes, failures_and_crashes, without_cgroups, cgroup_v2_placements, concurrent):
             try:
                 part(s)
             except Exception as e:  # a crash in one part is one failure, not the end of the suite

@@ -20,7 +20,7 @@ chmod 755 "$stage/init"
 module_file() { find "$moddir/kernel" -name "$1.ko" -o -name "$1.ko.xz" -o -name "$1.ko.zst" -o -name "$1.ko.gz" | head -n 1; }
 plain() {
 	case "$1" in
-	*.xz) xz -dc "$1" ;; *.zst) zstd -dc "$1" ;; *.gz) gzip -dc "$1" ;; *) cat "$1" ;;
+	*.xz) busybox xzcat "$1" ;; *.zst) zstd -dc "$1" ;; *.gz) gzip -dc "$1" ;; *) cat "$1" ;;
 	esac
 }
 n=0
@@ -38,4 +38,4 @@ add() {   # add MODULE after its dependencies; built-in or absent ones are skipp
 }
 for m in virtio_pci 9pnet_virtio 9p overlay; do add "$m"; done
 rm -f "$stage/modules"/.have-*
-(cd "$stage" && find . | cpio -o -H newc --quiet) | gzip -1 >"$out"
+(cd "$stage" && find . | busybox cpio -o -H newc 2>/dev/null) | gzip -1 >"$out"
