@@ -42,8 +42,18 @@ MOUNT_FDS_PER_SLOT = 3
 PER_SLOT_FILES = ("/memory.peak",)
 
 
+# On kernels that cannot clone a detached mount (before 6.15) the templates
+# and boxes are attached in the engine's holder namespace, as r<slot>,
+# d<slot>, b<id>: their fds readlink to "/rN", "/dN", "/bN" instead of "/".
+MOUNT_KINDS = ("/", "/rN", "/dN", "/bN")
+
+
 def per_slot(kind):
     return kind.endswith(PER_SLOT_FILES)
+
+
+def mount_fds(kinds):
+    return sum(n for k, n in kinds.items() if k in MOUNT_KINDS)
 
 
 def sh(code, stdin="", **kw):
@@ -264,8 +274,8 @@ def main():
         deadline = time.time() + 15
         def fds_back():
             now = fd_kinds(pid)
-            return all(n <= base_fd_kinds.get(k, 0) for k, n in now.items() if k != "/" and not per_slot(k)) and \
-                now.get("/", 0) <= MOUNT_FDS_PER_SLOT * SLOTS and \
+            return all(n <= base_fd_kinds.get(k, 0) for k, n in now.items() if k not in MOUNT_KINDS and not per_slot(k)) and \
+                mount_fds(now) <= MOUNT_FDS_PER_SLOT * SLOTS and \
                 all(n <= SLOTS for k, n in now.items() if per_slot(k))
         while time.time() < deadline and (runner_procs(pid) or not fds_back()):
             time.sleep(0.2)
