@@ -538,8 +538,19 @@ sbx_system *sbx_system_init(unsigned slots, char *err, size_t errlen)
 	struct utsname un;
 	if (uname(&un) < 0)
 		snprintf(un.release, sizeof un.release, "unknown");
-	log_info("sandbox: kernel %s; %s; %u slots; kernel fallbacks: %s", un.release, cg_describe(s->cg), slots,
-	         s->fallbacks[0] ? s->fallbacks : "none");
+	char mem[2][24];
+	for (int i = 0; i < 2; i++) {
+		int64_t m = i ? cfg.compile_memory_limit : cfg.run_memory_limit;
+		if (m < 0)
+			snprintf(mem[i], sizeof mem[i], "none");
+		else
+			snprintf(mem[i], sizeof mem[i], "%" PRId64 " B", m);
+	}
+	log_info("sandbox: kernel %s; %s; %u slots; default limits: run %" PRIu64 " ms wall, %" PRIu64 " ms CPU, "
+	         "memory %s; compile %" PRIu64 " ms wall, %" PRIu64 " ms CPU, memory %s; %" PRIu32 " processes, %" PRIu32
+	         " open files, files up to %" PRIu64 " B; kernel fallbacks: %s", un.release, cg_describe(s->cg), slots,
+	         cfg.run_timeout, cfg.run_cpu_time, mem[0], cfg.compile_timeout, cfg.compile_cpu_time, mem[1],
+	         cfg.max_process_count, cfg.max_open_files, cfg.max_file_size, s->fallbacks[0] ? s->fallbacks : "none");
 	/* A stage whose reader went away must not kill the engine. */
 	signal(SIGPIPE, SIG_IGN);
 	s->ignored_signals = ignored_signals();
