@@ -77,6 +77,17 @@ def runner_procs(*uids):
     return out.strip()
 
 
+def mount_points():
+    """This namespace's mounts: (mount point, filesystem, source) each."""
+    found = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            sep = fields.index("-")
+            found.append((fields[4], fields[sep + 1], fields[sep + 2]))
+    return sorted(found)
+
+
 def dead_engine_cgroups():
     """cgroup directories of `piston sandbox` runs (at most 2 slots) whose
     process is gone, on either layout; and v2 leaves (piston-engine-PID)
@@ -427,7 +438,7 @@ def main():
         return 0
     tmp = tempfile.mkdtemp(prefix="sbxtest.")
     try:
-        mounts_before = open("/proc/self/mountinfo").read().count("\n")
+        mounts_before = mount_points()
         cgroups_before = dead_engine_cgroups()
         s = Env(tmp)
         subprocess.run([os.path.join(ROOT, "tools/mk-busybox-pkg.sh"), s.pkg], check=True)
@@ -442,7 +453,9 @@ def main():
         time.sleep(0.2)
         check("no leftover processes of the runner uids", runner_procs(RUNNER, RUNNER + 1) == "",
               runner_procs(RUNNER, RUNNER + 1))
-        check("no leftover mounts", open("/proc/self/mountinfo").read().count("\n") == mounts_before)
+        mounts_after = mount_points()
+        check("no leftover mounts", mounts_after == mounts_before,
+              (sorted(set(mounts_after) - set(mounts_before)), sorted(set(mounts_before) - set(mounts_after))))
         left = dead_engine_cgroups() - cgroups_before
         check("no leftover cgroups", not left, left)
         errs = "".join(s.stderr)
