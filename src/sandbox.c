@@ -332,7 +332,7 @@ static bool probe_kernel(sbx_system *s)
 {
 	int mnt = tmpfs_detached("4k", "4", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
 	if (mnt < 0)
-		return true;   /* no fsmount at all: the first box says why, with the errno */
+		return true;   /* no fsmount at all: sbx_system_init says what is needed */
 	struct mount_attr none = { 0 };
 	/* PISTON_SANDBOX_FALLBACKS=1 takes the fallbacks on any kernel: to test
 	 * and measure them on a host that needs none. */
@@ -469,6 +469,20 @@ sbx_system *sbx_system_init(unsigned slots, char *err, size_t errlen)
 	}
 	s->closer_fd = -1;
 	s->holder_mntns = s->holder_root = -1;
+	/* What has no fallback: the new mount API (5.2) and clone3 into a
+	 * cgroup (5.7); every kernel from 5.10 on has both. */
+	long fs = sys_fsopen("tmpfs", FSOPEN_CLOEXEC);
+	if (fs < 0 && errno == ENOSYS) {
+		struct utsname un;
+		snprintf(err, errlen, "the sandbox needs Linux 5.10 or later (fsopen/fsmount, clone3 with "
+		         "CLONE_INTO_CGROUP); this kernel is %s", uname(&un) == 0 ? un.release : "older");
+		free(s->netns);
+		free(s->roots);
+		free(s);
+		return NULL;
+	}
+	if (fs >= 0)
+		close((int)fs);
 	bool detached_clone = probe_kernel(s);
 	char why[200];
 	if ((s->empty_mntns = empty_mntns_make(why, sizeof why, NULL, s->remount_ro)) < 0) {
