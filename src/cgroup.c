@@ -431,8 +431,18 @@ static bool setup_v2(cg_system *c, char *err, size_t errlen)
 	read_at(ownfd, "cgroup.subtree_control", subtree, sizeof subtree);
 	const char *placement = own[0] ? "a non-root cgroup" : "the root cgroup";
 	unsigned others = 0;
-	int rc = enable[0] ? write_at(ownfd, "cgroup.subtree_control", enable) : 0;
-	if (rc < 0 && errno == EBUSY) {
+	/* The real root has no cgroup.type (a cgroup namespace's root does).
+	 * Anywhere else, holding the engine: into the leaf before enabling
+	 * anything -- a kernel may accept threaded controllers (pids) in a
+	 * cgroup with processes, which then makes it a thread root, below which
+	 * no domain (the job cgroups) can have controllers (EOPNOTSUPP). */
+	char procs[16] = "";
+	bool real_root = !own[0] && faccessat(ownfd, "cgroup.type", F_OK, 0) < 0;
+	bool busy = !real_root && read_at(ownfd, "cgroup.procs", procs, sizeof procs) > 0;
+	int rc = 0;
+	if (!busy && enable[0])
+		rc = write_at(ownfd, "cgroup.subtree_control", enable);
+	if (busy || (rc < 0 && errno == EBUSY)) {
 		/* Not the root (in a cgroup namespace it may look like it). */
 		char leaf[PATH_MAX];
 		if (snprintf(leaf, sizeof leaf, "%s/piston-engine-%ld", ownpath, (long)getpid()) >= (int)sizeof leaf) {
@@ -450,11 +460,10 @@ static bool setup_v2(cg_system *c, char *err, size_t errlen)
 		}
 		snprintf(c->leaf, sizeof c->leaf, "%s", leaf);
 		snprintf(c->leaf_parent, sizeof c->leaf_parent, "%s", ownpath);
-		rc = write_at(ownfd, "cgroup.subtree_control", enable);
-		if (rc < 0 && errno == EBUSY) {
+		/* Others that keep it busy share what was delegated: along too. */
+		if (read_at(ownfd, "cgroup.procs", procs, sizeof procs) > 0)
 			others = move_procs(ownfd, lfd);
-			rc = write_at(ownfd, "cgroup.subtree_control", enable);
-		}
+		rc = enable[0] ? write_at(ownfd, "cgroup.subtree_control", enable) : 0;
 		close(lfd);
 		placement = others ? "a non-root cgroup holding other processes" : "a non-root cgroup (the engine moved into a leaf)";
 	}
@@ -635,7 +644,13 @@ cg_system *cg_system_init(unsigned slots, char *err, size_t errlen)
 	}
 	err[0] = 0;
 	if (!setup_v2(c, err, errlen)) {
-		if (c->leaf[0])   /* half set up: back where we came from */
+		if (c->base[0][0])   /* half set up: its cgroups go, back where we came from */
+			remove_cgroup_tree(c->base[0]);
+		c->base[0][0] = 0;
+		if (c->base_lock[0] >= 0)
+			close(c->base_lock[0]);
+		c->base_lock[0] = -1;
+		if (c->leaf[0])
 			leave_leaf(c);
 		c->leaf[0] = 0;
 	}

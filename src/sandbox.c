@@ -257,18 +257,23 @@ static int netns_make(int home)
  * opened into *holder_root. remount_ro: no mount_setattr on this kernel. */
 static int empty_mntns_make(char *err, size_t errlen, int *holder_root, bool remount_ro)
 {
-	int ready[2];
-	if (pipe2(ready, O_CLOEXEC) < 0) {
-		snprintf(err, errlen, "pipe: %s", strerror(errno));
+	/* The helper sends its namespace (and root) back as descriptors: a
+	 * path under /proc/<pid> would name another process where /proc is
+	 * not of our PID namespace (an engine started by `unshare --pid`). */
+	int sp[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
+		snprintf(err, errlen, "socketpair: %s", strerror(errno));
 		return -1;
 	}
 	pid_t pid = fork();
 	if (pid == 0) {
-		close(ready[0]);
-		int fs = -1, root = -1;
+		close(sp[0]);
+		int fs = -1, root = -1, fds[2] = { -1, -1 };
 		const char *step = "unshare the mount namespace";
 		struct mount_attr ro = { .attr_set = MOUNT_ATTR_RDONLY };
-		if (GATED(SYS_unshare, CLONE_NEWNS, 0, 0, 0, 0) == 0 && (step = "make / private (is / a mount point?)",
+		if (GATED(SYS_unshare, CLONE_NEWNS, 0, 0, 0, 0) == 0 && (step = "open the namespace",
+		    (fds[0] = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC)) >= 0) &&
+		    (step = "make / private (is / a mount point?)",
 		    GATED(SYS_mount, NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0) && (step = "create a tmpfs",
 		    (fs = (int)sys_fsopen("tmpfs", FSOPEN_CLOEXEC)) >= 0) &&
 		    sys_fsconfig(fs, FSCONFIG_SET_STRING, "size", holder_root ? "64k" : "4k", 0) == 0 &&
@@ -284,41 +289,53 @@ static int empty_mntns_make(char *err, size_t errlen, int *holder_root, bool rem
 		        ? GATED(SYS_mount, NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV |
 		                MS_NOEXEC, NULL) == 0
 		        : sys_mount_setattr(AT_FDCWD, "/", 0, &ro) == 0) &&
-		    write(ready[1], "", 1) == 1)
-			pause();
+		    (step = "open its root", (fds[1] = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0)) {
+			char cbuf[CMSG_SPACE(sizeof fds)] = { 0 };
+			struct iovec iov = { .iov_base = "", .iov_len = 1 };
+			struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf };
+			struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+			cm->cmsg_level = SOL_SOCKET;
+			cm->cmsg_type = SCM_RIGHTS;
+			cm->cmsg_len = CMSG_LEN(sizeof fds);
+			memcpy(CMSG_DATA(cm), fds, sizeof fds);
+			_exit(sendmsg(sp[1], &mh, 0) == 1 ? 0 : 1);
+		}
 		char msg[160];
 		int n = snprintf(msg, sizeof msg, "%s: %s", step, strerror(errno));
-		(void)!write(ready[1], msg, n > 0 && (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+		(void)!write(sp[1], msg, n > 0 && (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
 		_exit(1);
 	}
-	close(ready[1]);
+	close(sp[1]);
 	char reply[160];
-	int fd = -1;
-	ssize_t got = pid > 0 ? read(ready[0], reply, sizeof reply - 1) : -1;
+	int fds[2] = { -1, -1 };
+	char cbuf[CMSG_SPACE(sizeof fds)];
+	struct iovec iov = { .iov_base = reply, .iov_len = sizeof reply - 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf };
+	ssize_t got = pid > 0 ? recvmsg(sp[0], &mh, MSG_CMSG_CLOEXEC) : -1;
+	struct cmsghdr *cm = got > 0 ? CMSG_FIRSTHDR(&mh) : NULL;
+	if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len == CMSG_LEN(sizeof fds))
+		memcpy(fds, CMSG_DATA(cm), sizeof fds);
 	if (pid < 0) {
 		snprintf(err, errlen, "fork: %s", strerror(errno));
-	} else if (got == 1 && reply[0] == 0) {
-		char path[64];
-		snprintf(path, sizeof path, "/proc/%ld/ns/mnt", (long)pid);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			snprintf(err, errlen, "open %s: %s", path, strerror(errno));
-		snprintf(path, sizeof path, "/proc/%ld/root", (long)pid);
-		if (fd >= 0 && holder_root && (*holder_root = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-			snprintf(err, errlen, "open %s: %s", path, strerror(errno));
-			close(fd);
-			fd = -1;
-		}
+	} else if (got == 1 && reply[0] == 0 && fds[0] >= 0) {
+		if (holder_root)
+			*holder_root = fds[1];
+		else
+			close(fds[1]);
 	} else {
 		reply[got > 0 ? got : 0] = 0;
 		snprintf(err, errlen, "%s", got > 0 ? reply : "the helper process died");
+		for (int i = 0; i < 2; i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+		fds[0] = -1;
 	}
-	close(ready[0]);
+	close(sp[0]);
 	if (pid > 0) {
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 	}
-	return fd;
+	return fds[0];
 }
 
 /* ---- what the kernel can do ---- */
