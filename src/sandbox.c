@@ -269,11 +269,11 @@ static int empty_mntns_make(char *err, size_t errlen, int *holder_root, bool rem
 	if (pid == 0) {
 		close(sp[0]);
 		int fs = -1, root = -1, fds[2] = { -1, -1 };
+		/* Opened now: the new root has no /proc. */
+		int proc = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
 		const char *step = "unshare the mount namespace";
 		struct mount_attr ro = { .attr_set = MOUNT_ATTR_RDONLY };
-		if (GATED(SYS_unshare, CLONE_NEWNS, 0, 0, 0, 0) == 0 && (step = "open the namespace",
-		    (fds[0] = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC)) >= 0) &&
-		    (step = "make / private (is / a mount point?)",
+		if (GATED(SYS_unshare, CLONE_NEWNS, 0, 0, 0, 0) == 0 && (step = "make / private (is / a mount point?)",
 		    GATED(SYS_mount, NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0) && (step = "create a tmpfs",
 		    (fs = (int)sys_fsopen("tmpfs", FSOPEN_CLOEXEC)) >= 0) &&
 		    sys_fsconfig(fs, FSCONFIG_SET_STRING, "size", holder_root ? "64k" : "4k", 0) == 0 &&
@@ -284,6 +284,8 @@ static int empty_mntns_make(char *err, size_t errlen, int *holder_root, bool rem
 		                                                  MOUNT_ATTR_NOEXEC)) >= 0 && (step = "mount it on /",
 		    sys_move_mount(root, "", AT_FDCWD, "/", MOVE_MOUNT_F_EMPTY_PATH) == 0 && fchdir(root) == 0) &&
 		    (step = "pivot_root into it (is / a mount point?)", GATED(SYS_pivot_root, ".", ".", 0, 0, 0) == 0) &&
+		    (step = "open the namespace (no /proc?)",
+		     (fds[0] = openat(proc, "self/ns/mnt", O_RDONLY | O_CLOEXEC)) >= 0) &&
 		    (step = "detach the old root", GATED(SYS_umount2, ".", MNT_DETACH, 0, 0, 0) == 0 && chdir("/") == 0) &&
 		    (step = "make it read-only", holder_root ? true : remount_ro
 		        ? GATED(SYS_mount, NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV |
