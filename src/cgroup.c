@@ -727,9 +727,12 @@ int cg_slot_prepare(cg_system *c, unsigned slot, int64_t memory_bytes, uint32_t 
 	if (c->mode == CG_V2) {
 		int d = s->dir[0];
 		write_limit(v, sizeof v, memory_bytes, "max");
-		if ((!same_mem && write_at(d, "memory.max", v) < 0) || (!same_pids && write_at(d, "pids.max", pids) < 0))
+		/* A missing controller has no files: its limit is a per-process
+		 * rlimit (sandbox.c), said at start and in the stage's answer. */
+		if ((c->have_memory && !same_mem && write_at(d, "memory.max", v) < 0) ||
+		    (c->have_pids && !same_pids && write_at(d, "pids.max", pids) < 0))
 			return -1;
-		if (!same_mem)
+		if (c->have_memory && !same_mem)
 			write_at(d, "memory.swap.max", memory_bytes < 0 ? "max" : "0");   /* absent without swap */
 		if (s->peak_fd >= 0)
 			close(s->peak_fd);

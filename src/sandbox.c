@@ -380,7 +380,7 @@ struct closer_msg {
 };
 
 struct closer_start {
-	int in, holder_mntns, ready;
+	int in, holder_mntns, holder_root, ready;
 };
 
 static void *closer_main(void *arg)
@@ -390,7 +390,8 @@ static void *closer_main(void *arg)
 	 * unmounts the boxes (setns needs a filesystem context of its own). */
 	char ok = 1;
 	if (st.holder_mntns >= 0 && (GATED(SYS_unshare, CLONE_FS, 0, 0, 0, 0) < 0 ||
-	                             GATED(SYS_setns, st.holder_mntns, CLONE_NEWNS, 0, 0, 0) < 0))
+	                             GATED(SYS_setns, st.holder_mntns, CLONE_NEWNS, 0, 0, 0) < 0 ||
+	                             fchdir(st.holder_root) < 0))   /* the boxes' names are below it */
 		ok = 0;
 	(void)!write(st.ready, &ok, 1);
 	struct closer_msg m;
@@ -522,7 +523,7 @@ sbx_system *sbx_system_init(unsigned slots, char *err, size_t errlen)
 		sigset_t all, old;
 		sigfillset(&all);
 		pthread_sigmask(SIG_BLOCK, &all, &old);
-		struct closer_start st = { cp[0], s->holder_mntns, ready[1] };
+		struct closer_start st = { cp[0], s->holder_mntns, s->holder_root, ready[1] };
 		int rc = pthread_create(&s->closer, NULL, closer_main, &st);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		char ok = 0;
@@ -1345,6 +1346,7 @@ sbx_run *sbx_start(sbx_system *s, loop *l, const sbx_spec *spec, const sbx_callb
 	b->dev_tmpl = tmpl->dev;
 	b->box_mnt = spec->box ? spec->box->mntfd : -1;
 	b->holder_mntns = s->holder_mntns;
+	b->holder_root = s->holder_root;
 	b->remount_ro = s->remount_ro;
 	if (s->holder_mntns >= 0) {
 		snprintf(b->root_name, sizeof b->root_name, "r%u", spec->slot);

@@ -186,7 +186,7 @@ static long clone_mount(const stage_block *b, int fd, const char *name, unsigned
 		return gated(b, SYS_open_tree, fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH, 0, 0);
 	struct stat top, at;
 	long rc;
-	if ((rc = raw4(SYS_newfstatat, AT_FDCWD, "/", &top, 0)) < 0 ||
+	if ((rc = raw4(SYS_newfstatat, b->holder_root, "", &top, AT_EMPTY_PATH)) < 0 ||
 	    (rc = raw4(SYS_newfstatat, AT_FDCWD, name, &at, 0)) < 0)
 		return rc;
 	if (at.st_dev == top.st_dev) {
@@ -214,8 +214,12 @@ static void build_root(const stage_block *b, int rep)
 	long usr, pkg, box = -1, root, dev;
 	TRY(usr = tree_clone_ro(b, b->usr_path, AT_RECURSIVE), "open the package's usr/");
 	TRY(pkg = tree_clone_ro(b, b->pkg_path, 0), "open the package directory");
-	if (b->holder_mntns >= 0)
+	/* Names are relative to the holder's root (the namespace's own root
+	 * may be another mount where the engine runs chrooted). */
+	if (b->holder_mntns >= 0) {
 		TRY(gated(b, SYS_setns, b->holder_mntns, CLONE_NEWNS, 0, 0, 0), "enter the holder mount namespace");
+		TRY(raw1(SYS_fchdir, b->holder_root), "enter the holder mount namespace");
+	}
 	if (b->box_mnt >= 0)
 		TRY(box = clone_mount(b, b->box_mnt, b->box_name, 0), "clone the box");
 	TRY(root = clone_mount(b, b->root_tmpl, b->root_name, RO_FLAGS), "clone the root");

@@ -49,7 +49,7 @@ typedef struct stage_block {
 	 * fsmount() fd: EINVAL). There the templates and the box are attached,
 	 * on their first stage, under these names in the holder mount namespace
 	 * (-1: clone the detached mounts directly), and cloned from there. */
-	int holder_mntns;
+	int holder_mntns, holder_root;   /* the namespace, and its root directory (names are below it) */
 	char root_name[16], dev_name[16], box_name[16];
 	/* Kernels before 5.12 have no mount_setattr: read-only (nosuid, nodev)
 	 * by a classic bind remount instead. */
