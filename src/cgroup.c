@@ -617,8 +617,9 @@ static void leave_leaf(cg_system *c)
 	ssize_t n = lfd >= 0 ? read_at(lfd, "cgroup.procs", b, sizeof b) : -1;
 	bool alone = n > 0 && !strcmp(b, self);
 	if (pfd >= 0 && alone && (!c->enabled[0] || write_at(pfd, "cgroup.subtree_control", c->enabled) == 0) &&
-	    write_at(pfd, "cgroup.procs", "0") == 0)
-		rmdir(c->leaf);
+	    write_at(pfd, "cgroup.procs", "0") == 0)   /* 5.10: the leaf is busy a moment longer */
+		for (int i = 0; i < 100 && rmdir(c->leaf) < 0 && errno == EBUSY; i++)
+			nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000000 }, NULL);
 	if (pfd >= 0)
 		close(pfd);
 	if (lfd >= 0)
