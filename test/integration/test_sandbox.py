@@ -313,7 +313,8 @@ def failures_and_crashes(s):
     # An engine in another PID namespace (a container sharing the host's
     # cgroup tree) sees no process behind a live engine's piston-<pid>: the
     # live engine's lock on its directories keeps them.
-    a = subprocess.Popen(s.argv(["/bin/sleep", "3"], ["--wall", "60000"]), env=s.env,
+    # (8 s: the other engine must still be running when the second has finished, even under emulation)
+    a = subprocess.Popen(s.argv(["/bin/sleep", "8"], ["--wall", "60000"]), env=s.env,
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     deadline = time.time() + 30
     while runner_procs() == "" and time.time() < deadline:
