@@ -5,6 +5,8 @@
 #   make check-clang  compile every source with clang as well (warnings are errors)
 #   make run        build, install the default languages into ./data, start the engine
 #   make test-pkgs-all  build every recipe and run every package's test cases (empty root, then the API)
+#   make test-kernels  the test suite inside Debian's kernels 5.10-7.3 under qemu, pure cgroup v2
+#                   (tools/test-kernels.sh: KERNELS=6.1 SUITE=full, PLACEMENTS, MATRIX)
 
 ifeq ($(origin CC),default)
 CC := musl-gcc
@@ -27,7 +29,7 @@ LIBOBJS := $(filter-out $(BUILD)/obj/main.o,$(OBJS)) $(BUILD)/obj/vendor_fortify
 UNIT_SRCS := $(wildcard test/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:test/unit/%.c=$(BUILD)/test/%)
 
-.PHONY: all test deps clean check-clang run bench test-pkgs-all
+.PHONY: all test deps clean check-clang run bench test-pkgs-all test-kernels
 all: piston
 
 piston: $(OBJS) $(BUILD)/obj/vendor_fortify.o
@@ -57,6 +59,9 @@ test: piston $(UNIT_BINS)
 
 deps:
 	@tools/deps.sh
+
+test-kernels: piston $(UNIT_BINS)
+	@tools/test-kernels.sh
 
 check-clang: $(INC)/.stamp
 	@for f in $(SRCS) $(UNIT_SRCS); do \

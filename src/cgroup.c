@@ -25,6 +25,7 @@ struct cg_slot {
 	int procs[H_COUNT];      /* v1 "tasks", opened for the command's join (cg_slot_procs_fds) */
 	int oom_efd;             /* v1 OOM notification eventfd */
 	int peak_fd;             /* v2 memory.peak, reset per stage */
+	bool peak_reset;         /* the reset worked (6.12 on): it is this stage's peak */
 	/* Opened once (every stage reads or writes them: a path lookup each
 	 * time costs ~4x the read itself); -1: by name instead. Only files
 	 * that show fresh values on every read from offset 0: not
@@ -35,6 +36,7 @@ struct cg_slot {
 	int cpu_rw;              /* v1 cpuacct.usage, v2 cpu.stat */
 	uint64_t cpu_base_ns;    /* v2 cpu.stat usage at prepare */
 	uint64_t oom_base;       /* oom_kill counter at prepare */
+	uint64_t pids_base;      /* pids.events max counter at prepare */
 	bool memsw;              /* v1 memory.memsw.* exists */
 	bool limits_set;         /* the two below are what the files hold */
 	int64_t memory_limit;
@@ -48,6 +50,12 @@ struct cg_system {
 	char base[H_COUNT][PATH_MAX];   /* .../piston-<pid>, "" if the hierarchy is absent */
 	int base_lock[H_COUNT];         /* the base directory, flock'ed LOCK_EX while we live */
 	char unenforced[160];
+	char describe[3 * PATH_MAX + 256]; /* version, placement, limits in force: the start line */
+	bool have_memory, have_pids;    /* the controllers enforcing those limits */
+	bool peak_unresettable;         /* v2: memory.peak cannot be reset here (before 6.12) */
+	char leaf[PATH_MAX];            /* v2: the leaf the engine moved into, "" if none */
+	char leaf_parent[PATH_MAX];     /* and the cgroup it came from */
+	char enabled[32];               /* v2: "-memory -pids ..." undoing what we enabled there */
 };
 
 /* ---- small file helpers (dirfd-relative, no stdio) ---- */
@@ -333,33 +341,109 @@ static int open_dir(const char *base, unsigned slot, bool create)
 	return open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
+/* Does the space-separated list (cgroup.controllers) hold word exactly?
+ * ("cpu" must not match "cpuset".) */
+static bool has_controller(const char *list, const char *word)
+{
+	size_t wl = strlen(word);
+	for (const char *p = list; *p; ) {
+		p += strspn(p, " \n");
+		size_t l = strcspn(p, " \n");
+		if (l == wl && !strncmp(p, word, wl))
+			return true;
+		p += l;
+	}
+	return false;
+}
+
+/* Is any v1 hierarchy of the controllers we use mounted? (Then they are
+ * bound there, and a cgroup2 mount beside them is the hybrid layout's.) */
+static bool v1_present(void)
+{
+	char mnt[PATH_MAX];
+	for (int h = 0; h < H_COUNT; h++)
+		if (find_mount(v1_controller[h], mnt, sizeof mnt))
+			return true;
+	return false;
+}
+
+/* Move every process listed in from/cgroup.procs into to (fds). */
+static unsigned move_procs(int from, int to)
+{
+	char b[8192];
+	unsigned moved = 0;
+	for (int round = 0; round < 4; round++) {   /* a process may fork meanwhile */
+		ssize_t n = read_at(from, "cgroup.procs", b, sizeof b);
+		if (n <= 0)
+			break;
+		for (char *p = b; *p; ) {
+			char *end;
+			long pid = strtol(p, &end, 10);
+			if (end == p)
+				break;
+			char text[24];
+			snprintf(text, sizeof text, "%ld", pid);
+			if (pid > 0 && write_at(to, "cgroup.procs", text) == 0)
+				moved++;
+			p = end + strspn(end, "\n");
+		}
+	}
+	return moved;
+}
+
+/* v2: the engine's cgroups under the cgroup it was started in (own): that
+ * one's controllers must be enabled below it, which v2's "no internal
+ * processes" rule refuses (EBUSY) while it holds processes, unless it is
+ * the root. Then the engine moves into a leaf of its own (piston-engine-PID)
+ * first -- and when the cgroup still holds others (a container's shell, a
+ * unit's helper), those too: they share what was delegated to us. A leaf an
+ * earlier engine made is not nested into: its parent is the delegated one. */
 static bool setup_v2(cg_system *c, char *err, size_t errlen)
 {
 	char mnt[PATH_MAX], own[PATH_MAX];
 	if (!find_mount(NULL, mnt, sizeof mnt) || !own_cgroup("", own, sizeof own))
 		return false;
-	char path[PATH_MAX], ctrls[512];
-	if (snprintf(path, sizeof path, "%s%s/cgroup.controllers", mnt, strcmp(own, "/") ? own : "") >= (int)sizeof path)
-		return false;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd >= 0 ? read(fd, ctrls, sizeof ctrls - 1) : -1;
-	if (fd >= 0)
-		close(fd);
-	if (n <= 0)
-		return false;
-	ctrls[n] = 0;
-	if (!strstr(ctrls, "memory") || !strstr(ctrls, "pids"))
-		return false;
-	char ownpath[PATH_MAX];
-	if (snprintf(ownpath, sizeof ownpath, "%s%s", mnt, strcmp(own, "/") ? own : "") >= (int)sizeof ownpath)
+	if (!strcmp(own, "/"))
+		own[0] = 0;
+	const char *last = strrchr(own, '/');
+	if (last && !strncmp(last + 1, "piston-engine-", 14))
+		own[last - own] = 0;
+	char ownpath[PATH_MAX], ctrls[512];
+	if (snprintf(ownpath, sizeof ownpath, "%s%s", mnt, own) >= (int)sizeof ownpath)
 		return false;
 	int ownfd = open(ownpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (ownfd < 0)
 		return false;
-	/* "No internal processes": a non-root cgroup that holds the engine cannot
-	 * delegate controllers, so the engine first moves into a leaf of its own. */
-	const char *enable = strstr(ctrls, "cpu ") || strstr(ctrls, "cpu\n") ? "+memory +pids +cpu" : "+memory +pids";
-	if (write_at(ownfd, "cgroup.subtree_control", enable) < 0 && errno == EBUSY && strcmp(own, "/")) {
+	ssize_t n = read_at(ownfd, "cgroup.controllers", ctrls, sizeof ctrls);
+	if (n < 0)
+		n = 0, ctrls[0] = 0;
+	bool have[3] = { has_controller(ctrls, "memory"), has_controller(ctrls, "pids"), has_controller(ctrls, "cpu") };
+	if (!have[0] && !have[1] && !have[2] && v1_present()) {
+		close(ownfd);   /* hybrid: the controllers live in the v1 hierarchies */
+		return false;
+	}
+	char enable[32] = "";
+	static const char *const names[3] = { "memory", "pids", "cpu" };
+	for (int i = 0; i < 3; i++)
+		if (have[i])
+			snprintf(enable + strlen(enable), sizeof enable - strlen(enable), "%s+%s", enable[0] ? " " : "", names[i]);
+	char subtree[512] = "";
+	read_at(ownfd, "cgroup.subtree_control", subtree, sizeof subtree);
+	const char *placement = own[0] ? "a non-root cgroup" : "the root cgroup";
+	unsigned others = 0;
+	/* The real root has no cgroup.type (a cgroup namespace's root does).
+	 * Anywhere else, holding the engine: into the leaf before enabling
+	 * anything -- a kernel may accept threaded controllers (pids) in a
+	 * cgroup with processes, which then makes it a thread root, below which
+	 * no domain (the job cgroups) can have controllers (EOPNOTSUPP). */
+	char procs[16] = "";
+	bool real_root = !own[0] && faccessat(ownfd, "cgroup.type", F_OK, 0) < 0;
+	bool busy = !real_root && read_at(ownfd, "cgroup.procs", procs, sizeof procs) > 0;
+	int rc = 0;
+	if (!busy && enable[0])
+		rc = write_at(ownfd, "cgroup.subtree_control", enable);
+	if (busy || (rc < 0 && errno == EBUSY)) {
+		/* Not the root (in a cgroup namespace it may look like it). */
 		char leaf[PATH_MAX];
 		if (snprintf(leaf, sizeof leaf, "%s/piston-engine-%ld", ownpath, (long)getpid()) >= (int)sizeof leaf) {
 			close(ownfd);
@@ -367,22 +451,40 @@ static bool setup_v2(cg_system *c, char *err, size_t errlen)
 		}
 		int lfd = mkdir(leaf, 0755) == 0 || errno == EEXIST ? open(leaf, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
 		if (lfd < 0 || write_at(lfd, "cgroup.procs", "0") < 0) {
+			snprintf(err, errlen, "cgroup v2: cannot move the engine into its own leaf %s: %s", leaf, strerror(errno));
 			if (lfd >= 0)
 				close(lfd);
+			rmdir(leaf);
 			close(ownfd);
 			return false;
 		}
+		snprintf(c->leaf, sizeof c->leaf, "%s", leaf);
+		snprintf(c->leaf_parent, sizeof c->leaf_parent, "%s", ownpath);
+		/* Others that keep it busy share what was delegated: along too. */
+		if (read_at(ownfd, "cgroup.procs", procs, sizeof procs) > 0)
+			others = move_procs(ownfd, lfd);
+		rc = enable[0] ? write_at(ownfd, "cgroup.subtree_control", enable) : 0;
 		close(lfd);
-		if (write_at(ownfd, "cgroup.subtree_control", enable) < 0) {
-			close(ownfd);
-			return false;
-		}
+		placement = others ? "a non-root cgroup holding other processes" : "a non-root cgroup (the engine moved into a leaf)";
 	}
-	close(ownfd);
-	if ((c->base_lock[0] = make_base(mnt, own, c->base[0], sizeof c->base[0])) < 0)
+	if (rc < 0) {
+		snprintf(err, errlen, "cgroup v2: cannot enable %s in %s/cgroup.subtree_control: %s", enable,
+		         own[0] ? ownpath : mnt, strerror(errno));
+		close(ownfd);
 		return false;
+	}
+	/* What we enabled ourselves, to hand back on a clean exit. */
+	for (int i = 0; i < 3; i++)
+		if (have[i] && !has_controller(subtree, names[i]))
+			snprintf(c->enabled + strlen(c->enabled), sizeof c->enabled - strlen(c->enabled), "%s-%s",
+			         c->enabled[0] ? " " : "", names[i]);
+	close(ownfd);
+	if ((c->base_lock[0] = make_base(mnt, own[0] ? own : "/", c->base[0], sizeof c->base[0])) < 0) {
+		snprintf(err, errlen, "cgroup v2: cannot create %s: %s", c->base[0], strerror(errno));
+		return false;
+	}
 	int bfd = open(c->base[0], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (bfd < 0 || write_at(bfd, "cgroup.subtree_control", enable) < 0) {
+	if (bfd < 0 || (enable[0] && write_at(bfd, "cgroup.subtree_control", enable) < 0)) {
 		snprintf(err, errlen, "cgroup v2: cannot enable controllers in %s: %s", c->base[0], strerror(errno));
 		if (bfd >= 0)
 			close(bfd);
@@ -396,13 +498,44 @@ static bool setup_v2(cg_system *c, char *err, size_t errlen)
 			snprintf(err, errlen, "cgroup v2: slot %u: %s", i, strerror(errno));
 			return false;
 		}
-		write_at(s->dir[0], "memory.oom.group", "1");   /* an OOM kills the whole stage */
-		s->oom_r = openat(s->dir[0], "memory.events", O_RDONLY | O_CLOEXEC);
+		if (have[0]) {
+			write_at(s->dir[0], "memory.oom.group", "1");   /* an OOM kills the whole stage */
+			s->oom_r = openat(s->dir[0], "memory.events", O_RDONLY | O_CLOEXEC);
+		}
+		/* cpu.stat's usage is core (every v2 cgroup has it): the cpu
+		 * controller is not needed for CPU time. */
 		s->cpu_rw = openat(s->dir[0], "cpu.stat", O_RDONLY | O_CLOEXEC);
 	}
 	c->mode = CG_V2;
-	if (!strstr(ctrls, "cpu"))
-		snprintf(c->unenforced, sizeof c->unenforced, "CPU time accounting (cgroup v2 cpu controller missing)");
+	c->have_memory = have[0];
+	c->have_pids = have[1];
+	/* Each missing controller: which, why, and what it costs -- once. */
+	const char *why = own[0] ? "not enabled in the parent's cgroup.subtree_control (not delegated: with systemd, "
+	                           "Delegate=yes)"
+	                         : "not available on this kernel";
+	if (!have[0])
+		log_warn("sandbox: cgroup v2 controller 'memory' is missing from %s: %s; memory limits fall back to a "
+		         "per-process RLIMIT_DATA, no OOM reports, no peak memory", own[0] ? ownpath : mnt, why);
+	if (!have[1])
+		log_warn("sandbox: cgroup v2 controller 'pids' is missing from %s: %s; the process limit is RLIMIT_NPROC "
+		         "only", own[0] ? ownpath : mnt, why);
+	if (!have[2])
+		log_warn("sandbox: cgroup v2 controller 'cpu' is missing from %s: %s; no CPU weighting between jobs "
+		         "(CPU time is still measured: cpu.stat)", own[0] ? ownpath : mnt, why);
+	size_t off = 0;
+	if (!have[0])
+		off += (size_t)snprintf(c->unenforced + off, sizeof c->unenforced - off, "memory (cgroup; RLIMIT_DATA per process)");
+	if (!have[1] && off < sizeof c->unenforced)
+		snprintf(c->unenforced + off, sizeof c->unenforced - off, "%sprocess count (cgroup; RLIMIT_NPROC only)",
+		         off ? ", " : "");
+	char moved[96] = "";
+	if (c->leaf[0])
+		snprintf(moved, sizeof moved, ", moved into %s%s", strrchr(c->leaf, '/') + 1,
+		         others ? " with the processes beside it" : "");
+	snprintf(c->describe, sizeof c->describe, "cgroup v2, the engine in %s (%s%s), job cgroups under %s; "
+	         "limits by cgroup: %s%s%s%s", placement, own[0] ? own : "/", moved, c->base[0],
+	         have[0] ? "memory" : "", have[0] && have[1] ? ", " : "", have[1] ? "process count" : "",
+	         !have[0] && !have[1] ? "none" : "");
 	return true;
 }
 
@@ -462,6 +595,12 @@ static bool setup_v1(cg_system *c, char *err, size_t errlen)
 		}
 	}
 	c->mode = CG_V1;
+	c->have_memory = c->base[H_MEMORY][0] != 0;
+	c->have_pids = c->base[H_PIDS][0] != 0;
+	snprintf(c->describe, sizeof c->describe, "cgroup v1 (%s%s%s%s%s), job cgroups under %s",
+	         c->base[H_MEMORY][0] ? "memory" : "", c->base[H_MEMORY][0] && c->base[H_PIDS][0] ? ", " : "",
+	         c->base[H_PIDS][0] ? "pids" : "", c->base[H_CPU][0] && (c->base[H_MEMORY][0] || c->base[H_PIDS][0]) ? ", " : "",
+	         c->base[H_CPU][0] ? "cpuacct" : "", c->base[H_MEMORY][0] ? c->base[H_MEMORY] : c->base[H_PIDS][0] ? c->base[H_PIDS] : c->base[H_CPU]);
 	const char *missing[H_COUNT] = { "memory", "process count (pids)", "CPU time accounting (cpuacct)" };
 	size_t off = 0;
 	for (int h = 0; h < H_COUNT; h++)
@@ -469,6 +608,29 @@ static bool setup_v1(cg_system *c, char *err, size_t errlen)
 			off += (size_t)snprintf(c->unenforced + off, sizeof c->unenforced - off, "%s%s",
 			                        off ? ", " : "", missing[h]);
 	return true;
+}
+
+/* A clean exit in a non-root v2 cgroup: hand back what was enabled there,
+ * return to it and remove the leaf -- when the engine is alone in the leaf
+ * and no other engine's cgroups still need the controllers; otherwise the
+ * leaf stays (a later engine removes it once it is empty). */
+static void leave_leaf(cg_system *c)
+{
+	int pfd = open(c->leaf_parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int lfd = open(c->leaf, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	char b[64];
+	char self[24];
+	snprintf(self, sizeof self, "%ld\n", (long)getpid());
+	ssize_t n = lfd >= 0 ? read_at(lfd, "cgroup.procs", b, sizeof b) : -1;
+	bool alone = n > 0 && !strcmp(b, self);
+	if (pfd >= 0 && alone && (!c->enabled[0] || write_at(pfd, "cgroup.subtree_control", c->enabled) == 0) &&
+	    write_at(pfd, "cgroup.procs", "0") == 0)   /* 5.10: the leaf is busy a moment longer */
+		for (int i = 0; i < 100 && rmdir(c->leaf) < 0 && errno == EBUSY; i++)
+			nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000000 }, NULL);
+	if (pfd >= 0)
+		close(pfd);
+	if (lfd >= 0)
+		close(lfd);
 }
 
 cg_system *cg_system_init(unsigned slots, char *err, size_t errlen)
@@ -489,7 +651,18 @@ cg_system *cg_system_init(unsigned slots, char *err, size_t errlen)
 		s->oom_efd = s->peak_fd = s->peak_rw = s->oom_r = s->cpu_rw = -1;
 	}
 	err[0] = 0;
-	if (!setup_v2(c, err, errlen) && !setup_v1(c, err, errlen)) {
+	if (!setup_v2(c, err, errlen)) {
+		if (c->base[0][0])   /* half set up: its cgroups go, back where we came from */
+			remove_cgroup_tree(c->base[0]);
+		c->base[0][0] = 0;
+		if (c->base_lock[0] >= 0)
+			close(c->base_lock[0]);
+		c->base_lock[0] = -1;
+		if (c->leaf[0])
+			leave_leaf(c);
+		c->leaf[0] = 0;
+	}
+	if (c->mode != CG_V2 && !setup_v1(c, err, errlen)) {
 		if (err[0])
 			log_warn("sandbox: %s", err);
 		cg_system_free(c);
@@ -502,7 +675,9 @@ cg_system *cg_system_init(unsigned slots, char *err, size_t errlen)
 		for (int h = 0; h < H_COUNT; h++)
 			c->base_lock[h] = -1;
 		snprintf(c->unenforced, sizeof c->unenforced,
-		         "memory, process count (cgroup), exact CPU time accounting (no usable cgroup)");
+		         "memory (cgroup; RLIMIT_DATA per process), process count (cgroup; RLIMIT_NPROC only), "
+		         "exact CPU time accounting (no usable cgroup)");
+		snprintf(c->describe, sizeof c->describe, "no usable cgroup");
 	}
 	err[0] = 0;
 	return c;
@@ -531,11 +706,16 @@ void cg_system_free(cg_system *c)
 		if (c->base_lock[h] >= 0)
 			close(c->base_lock[h]);
 	}
+	if (c->mode == CG_V2 && c->leaf[0])
+		leave_leaf(c);
 	free(c->slots);
 	free(c);
 }
 
 cg_mode cg_mode_of(const cg_system *c) { return c->mode; }
+bool cg_enforces_memory(const cg_system *c) { return c->have_memory; }
+bool cg_enforces_pids(const cg_system *c) { return c->have_pids; }
+const char *cg_describe(const cg_system *c) { return c->describe; }
 const char *cg_unenforced(const cg_system *c) { return c->unenforced; }
 
 int cg_slot_prepare(cg_system *c, unsigned slot, int64_t memory_bytes, uint32_t max_procs)
@@ -555,20 +735,30 @@ int cg_slot_prepare(cg_system *c, unsigned slot, int64_t memory_bytes, uint32_t 
 	if (c->mode == CG_V2) {
 		int d = s->dir[0];
 		write_limit(v, sizeof v, memory_bytes, "max");
-		if ((!same_mem && write_at(d, "memory.max", v) < 0) || (!same_pids && write_at(d, "pids.max", pids) < 0))
+		/* A missing controller has no files: its limit is a per-process
+		 * rlimit (sandbox.c), said at start and in the stage's answer. */
+		if ((c->have_memory && !same_mem && write_at(d, "memory.max", v) < 0) ||
+		    (c->have_pids && !same_pids && write_at(d, "pids.max", pids) < 0))
 			return -1;
-		if (!same_mem)
+		if (c->have_memory && !same_mem)
 			write_at(d, "memory.swap.max", memory_bytes < 0 ? "max" : "0");   /* absent without swap */
 		if (s->peak_fd >= 0)
 			close(s->peak_fd);
 		/* Since 6.12 a write resets the peak seen through this open file. */
-		s->peak_fd = openat(d, "memory.peak", O_RDWR | O_CLOEXEC);
-		if (s->peak_fd >= 0 && write(s->peak_fd, "reset\n", 6) < 0) {
+		s->peak_fd = c->peak_unresettable ? -1 : openat(d, "memory.peak", O_RDWR | O_CLOEXEC);
+		s->peak_reset = s->peak_fd >= 0 && write(s->peak_fd, "reset\n", 6) == 6;
+		c->peak_unresettable = !s->peak_reset;
+		/* Older kernels: the slot's lifetime peak, an earlier stage's
+		 * perhaps -- unused; the stage's own processes' peak RSS (init's
+		 * rusage of them) is the figure then. Nothing held open. */
+		if (!s->peak_reset && s->peak_fd >= 0) {
 			close(s->peak_fd);
-			s->peak_fd = openat(d, "memory.peak", O_RDONLY | O_CLOEXEC);
+			s->peak_fd = -1;
 		}
 		s->oom_base = 0;
 		read_key(s->oom_r, d, "memory.events", "oom_kill", &s->oom_base);
+		s->pids_base = 0;
+		read_key(-1, d, "pids.events", "max", &s->pids_base);
 		uint64_t us = 0;
 		read_key(s->cpu_rw, d, "cpu.stat", "usage_usec", &us);
 		s->cpu_base_ns = us * 1000;
@@ -594,6 +784,9 @@ int cg_slot_prepare(cg_system *c, unsigned slot, int64_t memory_bytes, uint32_t 
 	}
 	if (!same_pids && s->dir[H_PIDS] >= 0 && write_at(s->dir[H_PIDS], "pids.max", pids) < 0)
 		return -1;
+	s->pids_base = 0;
+	if (s->dir[H_PIDS] >= 0)
+		read_key(-1, s->dir[H_PIDS], "pids.events", "max", &s->pids_base);
 	if (s->dir[H_CPU] >= 0 && write_file(s->cpu_rw, s->dir[H_CPU], "cpuacct.usage", "0") < 0)
 		return -1;
 done:
@@ -655,10 +848,18 @@ void cg_slot_usage(const cg_system *c, unsigned slot, cg_usage *u)
 		}
 		if (read_key(s->oom_r, s->dir[0], "memory.events", "oom_kill", &ooms))
 			u->oom_killed = ooms > s->oom_base;
+		uint64_t refused;
+		if (read_key(-1, s->dir[0], "pids.events", "max", &refused) && refused > s->pids_base)
+			u->pids_refused = refused - s->pids_base;
 	} else if (s->dir[H_MEMORY] >= 0) {
 		u->have_memory = read_u64(s->peak_rw, s->dir[H_MEMORY], "memory.max_usage_in_bytes", &u->peak_bytes);
 		if (read_key(s->oom_r, s->dir[H_MEMORY], "memory.oom_control", "oom_kill", &ooms))
 			u->oom_killed = ooms > s->oom_base;
+	}
+	uint64_t refused;
+	if (c->mode == CG_V1 && s->dir[H_PIDS] >= 0 &&
+	    read_key(-1, s->dir[H_PIDS], "pids.events", "max", &refused) && refused > s->pids_base) {
+		u->pids_refused = refused - s->pids_base;
 	}
 }
 
@@ -671,8 +872,11 @@ bool cg_slot_kill(const cg_system *c, unsigned slot)
 		char b[16];
 		if (read_at(s->dir[0], "cgroup.procs", b, sizeof b) == 0)
 			return true;   /* the usual case: nothing to kill */
-		if (write_at(s->dir[0], "cgroup.kill", "1") < 0)
-			kill_procs_at(s->dir[0]);
+		/* By pid, not cgroup.kill: on some kernels (Debian's 6.1) a cgroup
+		 * once killed that way SIGKILLs every later child cloned into it
+		 * with CLONE_INTO_CGROUP -- every later stage of the slot. The
+		 * stage's PID namespace is gone by now anyway: this is a backstop. */
+		kill_procs_at(s->dir[0]);
 		return read_at(s->dir[0], "cgroup.procs", b, sizeof b) == 0;
 	}
 	if (c->mode == CG_V1) {

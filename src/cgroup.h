@@ -28,12 +28,20 @@ typedef struct cg_usage {
 	uint64_t cpu_ns;       /* CPU time since cg_slot_prepare */
 	uint64_t peak_bytes;   /* peak memory since cg_slot_prepare (0: unknown) */
 	bool oom_killed;       /* the memory limit killed a process */
+	uint64_t pids_refused; /* forks pids.max refused since cg_slot_prepare */
 	bool have_cpu, have_memory;
 } cg_usage;
 
 cg_system *cg_system_init(unsigned slots, char *err, size_t errlen);
 void cg_system_free(cg_system *c);
 cg_mode cg_mode_of(const cg_system *c);
+/* One line for the start log: the cgroup version, where the engine's
+ * cgroups are and the limits they enforce. */
+const char *cg_describe(const cg_system *c);
+/* Whether a memory limit / a process limit is a cgroup's (for the whole
+ * stage), or left to per-process rlimits. */
+bool cg_enforces_memory(const cg_system *c);
+bool cg_enforces_pids(const cg_system *c);
 /* "" when everything is enforced, else e.g. "memory, CPU time accounting". */
 const char *cg_unenforced(const cg_system *c);
 

@@ -43,6 +43,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <linux/mount.h>
@@ -69,6 +70,14 @@ struct sbx_system {
 	cg_system *cg;
 	int *netns;               /* per slot: an empty network namespace with lo up, or -1 */
 	int empty_mntns;          /* a mount namespace holding one empty read-only tmpfs */
+	/* Kernels that cannot clone a detached mount (before 6.15): a mount
+	 * namespace whose writable tmpfs root holds the slots' templates and
+	 * the boxes, attached at r<slot>, d<slot>, b<id> (stage.h); its root
+	 * directory, for those mountpoints; the next box's id. -1 otherwise. */
+	int holder_mntns, holder_root;
+	unsigned next_box_id;
+	bool remount_ro;          /* no mount_setattr (before 5.12): bind remounts instead */
+	char fallbacks[160];      /* the kernel fallbacks in use, for the start line */
 	uid_t uid_base;
 	gid_t gid_base;
 	unsigned ncpus;
@@ -99,6 +108,7 @@ struct slot_root {
 struct sbx_box {
 	sbx_system *sys;
 	int mntfd;                /* the detached tmpfs; closing it frees everything */
+	unsigned holder_id;       /* holder mode: attached as b<id> there (0: not) */
 	uid_t uid;
 	gid_t gid;
 };
@@ -243,79 +253,167 @@ static int netns_make(int home)
  * copy it (unshare) instead of the host's mount table: nothing of the host
  * is in their namespace, there is nothing to unmount before the job runs,
  * and chroot into the stage's root leaves only that empty tmpfs beneath.
- * Made once by a short-lived child; -1 on failure. */
-static int empty_mntns_make(char *err, size_t errlen)
+ * Made once by a short-lived child; -1 on failure. holder_root (or NULL):
+ * the holder namespace instead (struct sbx_system), its root writable and
+ * opened into *holder_root. remount_ro: no mount_setattr on this kernel. */
+static int empty_mntns_make(char *err, size_t errlen, int *holder_root, bool remount_ro)
 {
-	int ready[2];
-	if (pipe2(ready, O_CLOEXEC) < 0) {
-		snprintf(err, errlen, "pipe: %s", strerror(errno));
+	/* The helper sends its namespace (and root) back as descriptors: a
+	 * path under /proc/<pid> would name another process where /proc is
+	 * not of our PID namespace (an engine started by `unshare --pid`). */
+	int sp[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0) {
+		snprintf(err, errlen, "socketpair: %s", strerror(errno));
 		return -1;
 	}
 	pid_t pid = fork();
 	if (pid == 0) {
-		close(ready[0]);
-		int fs = -1, root = -1;
+		close(sp[0]);
+		int fs = -1, root = -1, fds[2] = { -1, -1 };
+		/* Opened now: the new root has no /proc. */
+		int proc = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
 		const char *step = "unshare the mount namespace";
 		struct mount_attr ro = { .attr_set = MOUNT_ATTR_RDONLY };
 		if (GATED(SYS_unshare, CLONE_NEWNS, 0, 0, 0, 0) == 0 && (step = "make / private (is / a mount point?)",
 		    GATED(SYS_mount, NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0) && (step = "create a tmpfs",
 		    (fs = (int)sys_fsopen("tmpfs", FSOPEN_CLOEXEC)) >= 0) &&
-		    sys_fsconfig(fs, FSCONFIG_SET_STRING, "size", "4k", 0) == 0 &&
-		    sys_fsconfig(fs, FSCONFIG_SET_STRING, "nr_inodes", "4", 0) == 0 &&
-		    sys_fsconfig(fs, FSCONFIG_SET_STRING, "mode", "0755", 0) == 0 &&
+		    sys_fsconfig(fs, FSCONFIG_SET_STRING, "size", holder_root ? "64k" : "4k", 0) == 0 &&
+		    sys_fsconfig(fs, FSCONFIG_SET_STRING, "nr_inodes", holder_root ? "65536" : "4", 0) == 0 &&
+		    sys_fsconfig(fs, FSCONFIG_SET_STRING, "mode", holder_root ? "0700" : "0755", 0) == 0 &&
 		    sys_fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) == 0 &&
 		    (root = (int)sys_fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
 		                                                  MOUNT_ATTR_NOEXEC)) >= 0 && (step = "mount it on /",
 		    sys_move_mount(root, "", AT_FDCWD, "/", MOVE_MOUNT_F_EMPTY_PATH) == 0 && fchdir(root) == 0) &&
 		    (step = "pivot_root into it (is / a mount point?)", GATED(SYS_pivot_root, ".", ".", 0, 0, 0) == 0) &&
+		    (step = "open the namespace (no /proc?)",
+		     (fds[0] = openat(proc, "self/ns/mnt", O_RDONLY | O_CLOEXEC)) >= 0) &&
 		    (step = "detach the old root", GATED(SYS_umount2, ".", MNT_DETACH, 0, 0, 0) == 0 && chdir("/") == 0) &&
-		    (step = "make it read-only", sys_mount_setattr(AT_FDCWD, "/", 0, &ro) == 0) &&
-		    write(ready[1], "", 1) == 1)
-			pause();
+		    (step = "make it read-only", holder_root ? true : remount_ro
+		        ? GATED(SYS_mount, NULL, "/", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV |
+		                MS_NOEXEC, NULL) == 0
+		        : sys_mount_setattr(AT_FDCWD, "/", 0, &ro) == 0) &&
+		    (step = "open its root", (fds[1] = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0)) {
+			char cbuf[CMSG_SPACE(sizeof fds)] = { 0 };
+			struct iovec iov = { .iov_base = "", .iov_len = 1 };
+			struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf };
+			struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+			cm->cmsg_level = SOL_SOCKET;
+			cm->cmsg_type = SCM_RIGHTS;
+			cm->cmsg_len = CMSG_LEN(sizeof fds);
+			memcpy(CMSG_DATA(cm), fds, sizeof fds);
+			_exit(sendmsg(sp[1], &mh, 0) == 1 ? 0 : 1);
+		}
 		char msg[160];
 		int n = snprintf(msg, sizeof msg, "%s: %s", step, strerror(errno));
-		(void)!write(ready[1], msg, n > 0 && (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+		(void)!write(sp[1], msg, n > 0 && (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
 		_exit(1);
 	}
-	close(ready[1]);
+	close(sp[1]);
 	char reply[160];
-	int fd = -1;
-	ssize_t got = pid > 0 ? read(ready[0], reply, sizeof reply - 1) : -1;
+	int fds[2] = { -1, -1 };
+	char cbuf[CMSG_SPACE(sizeof fds)];
+	struct iovec iov = { .iov_base = reply, .iov_len = sizeof reply - 1 };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf };
+	ssize_t got = pid > 0 ? recvmsg(sp[0], &mh, MSG_CMSG_CLOEXEC) : -1;
+	struct cmsghdr *cm = got > 0 ? CMSG_FIRSTHDR(&mh) : NULL;
+	if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len == CMSG_LEN(sizeof fds))
+		memcpy(fds, CMSG_DATA(cm), sizeof fds);
 	if (pid < 0) {
 		snprintf(err, errlen, "fork: %s", strerror(errno));
-	} else if (got == 1 && reply[0] == 0) {
-		char path[64];
-		snprintf(path, sizeof path, "/proc/%ld/ns/mnt", (long)pid);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			snprintf(err, errlen, "open %s: %s", path, strerror(errno));
+	} else if (got == 1 && reply[0] == 0 && fds[0] >= 0) {
+		if (holder_root)
+			*holder_root = fds[1];
+		else
+			close(fds[1]);
 	} else {
 		reply[got > 0 ? got : 0] = 0;
 		snprintf(err, errlen, "%s", got > 0 ? reply : "the helper process died");
+		for (int i = 0; i < 2; i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+		fds[0] = -1;
 	}
-	close(ready[0]);
+	close(sp[0]);
 	if (pid > 0) {
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 	}
-	return fd;
+	return fds[0];
+}
+
+/* ---- what the kernel can do ---- */
+
+static int tmpfs_detached(const char *size, const char *inodes, unsigned attrs);
+
+/* Probe, once at start, the mount features whose absence has a fallback
+ * (never a version string: distributions backport). Records the fallbacks
+ * in s; returns whether a detached mount can be cloned. */
+static bool probe_kernel(sbx_system *s)
+{
+	int mnt = tmpfs_detached("4k", "4", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+	if (mnt < 0)
+		return true;   /* no fsmount at all: sbx_system_init says what is needed */
+	struct mount_attr none = { 0 };
+	/* PISTON_SANDBOX_FALLBACKS=1 takes the fallbacks on any kernel: to test
+	 * and measure them on a host that needs none. */
+	const char *force = getenv("PISTON_SANDBOX_FALLBACKS");
+	bool forced = force && !strcmp(force, "1");
+	s->remount_ro = forced || (sys_mount_setattr(mnt, "", AT_EMPTY_PATH, &none) < 0 && errno == ENOSYS);
+	long clone = GATED(SYS_open_tree, mnt, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH, 0, 0);
+	bool detached_clone = clone >= 0 && !forced;
+	if (clone >= 0)
+		close((int)clone);
+	close(mnt);
+	snprintf(s->fallbacks, sizeof s->fallbacks, "%s%s%s",
+	         detached_clone ? "" : "detached mounts attached in a holder namespace (no open_tree clone of them)",
+	         !detached_clone && s->remount_ro ? "; " : "",
+	         s->remount_ro ? "bind remounts (no mount_setattr)" : "");
+	return detached_clone;
 }
 
 /* ---- system ---- */
 
+/* What the closer thread is sent: a descriptor to close, and for a box
+ * attached in the holder namespace, its id there (0: none). */
+struct closer_msg {
+	int fd;
+	unsigned holder_id;
+};
+
+struct closer_start {
+	int in, holder_mntns, holder_root, ready;
+};
+
 static void *closer_main(void *arg)
 {
-	int in = (int)(intptr_t)arg, fd;
-	while (read(in, &fd, sizeof fd) == sizeof fd)
-		close(fd);
-	close(in);
+	struct closer_start st = *(struct closer_start *)arg;
+	/* Holder mode: the thread lives in the holder namespace, where it
+	 * unmounts the boxes (setns needs a filesystem context of its own). */
+	char ok = 1;
+	if (st.holder_mntns >= 0 && (GATED(SYS_unshare, CLONE_FS, 0, 0, 0, 0) < 0 ||
+	                             GATED(SYS_setns, st.holder_mntns, CLONE_NEWNS, 0, 0, 0) < 0 ||
+	                             fchdir(st.holder_root) < 0))   /* the boxes' names are below it */
+		ok = 0;
+	(void)!write(st.ready, &ok, 1);
+	struct closer_msg m;
+	while (read(st.in, &m, sizeof m) == sizeof m) {
+		if (m.holder_id) {
+			char name[16];
+			snprintf(name, sizeof name, "b%u", m.holder_id);
+			GATED(SYS_umount2, name, MNT_DETACH, 0, 0, 0);   /* EINVAL: never attached */
+			unlinkat(AT_FDCWD, name, AT_REMOVEDIR);
+		}
+		close(m.fd);
+	}
+	close(st.in);
 	return NULL;
 }
 
 /* Close fd on the helper thread (inline if there is none). */
 static void close_later(sbx_system *s, int fd)
 {
-	if (s->closer_fd < 0 || write(s->closer_fd, &fd, sizeof fd) != sizeof fd)
+	struct closer_msg m = { fd, 0 };
+	if (s->closer_fd < 0 || write(s->closer_fd, &m, sizeof m) != sizeof m)
 		close(fd);
 }
 
@@ -391,28 +489,64 @@ sbx_system *sbx_system_init(unsigned slots, char *err, size_t errlen)
 		s->roots[i] = (struct slot_root){ -1, -1, NULL };
 	}
 	s->closer_fd = -1;
+	s->holder_mntns = s->holder_root = -1;
+	/* What has no fallback: the new mount API (5.2) and clone3 into a
+	 * cgroup (5.7); every kernel from 5.10 on has both. */
+	long fs = sys_fsopen("tmpfs", FSOPEN_CLOEXEC);
+	if (fs < 0 && errno == ENOSYS) {
+		struct utsname un;
+		snprintf(err, errlen, "the sandbox needs Linux 5.10 or later (fsopen/fsmount, clone3 with "
+		         "CLONE_INTO_CGROUP); this kernel is %s", uname(&un) == 0 ? un.release : "older");
+		free(s->netns);
+		free(s->roots);
+		free(s);
+		return NULL;
+	}
+	if (fs >= 0)
+		close((int)fs);
+	bool detached_clone = probe_kernel(s);
 	char why[200];
-	if ((s->empty_mntns = empty_mntns_make(why, sizeof why)) < 0) {
+	if ((s->empty_mntns = empty_mntns_make(why, sizeof why, NULL, s->remount_ro)) < 0) {
 		snprintf(err, errlen, "cannot create the sandbox's empty mount namespace: %s", why);
 		free(s->netns);
 		free(s->roots);
 		free(s);
 		return NULL;
 	}
-	int cp[2];
-	if (pipe2(cp, O_CLOEXEC) == 0) {
+	if (!detached_clone && (s->holder_mntns = empty_mntns_make(why, sizeof why, &s->holder_root, s->remount_ro)) < 0) {
+		snprintf(err, errlen, "cannot create the sandbox's holder mount namespace: %s", why);
+		sbx_system_free(s);
+		return NULL;
+	}
+	int cp[2], ready[2] = { -1, -1 };
+	if (pipe2(cp, O_CLOEXEC) == 0 && pipe2(ready, O_CLOEXEC) == 0) {
 		/* The thread must never take a signal meant for the loop's signalfd. */
 		sigset_t all, old;
 		sigfillset(&all);
 		pthread_sigmask(SIG_BLOCK, &all, &old);
-		int rc = pthread_create(&s->closer, NULL, closer_main, (void *)(intptr_t)cp[0]);
+		struct closer_start st = { cp[0], s->holder_mntns, s->holder_root, ready[1] };
+		int rc = pthread_create(&s->closer, NULL, closer_main, &st);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
-		if (rc == 0) {
+		char ok = 0;
+		if (rc == 0 && read(ready[0], &ok, 1) == 1 && ok) {
 			s->closer_fd = cp[1];
+		} else if (rc == 0) {
+			close(cp[1]);                  /* EOF: the thread ends */
+			pthread_join(s->closer, NULL);
 		} else {
 			close(cp[0]);
 			close(cp[1]);
 		}
+	}
+	if (ready[0] >= 0) {
+		close(ready[0]);
+		close(ready[1]);
+	}
+	if (s->holder_mntns >= 0 && s->closer_fd < 0) {
+		/* Without it every box would stay mounted in the holder namespace. */
+		snprintf(err, errlen, "cannot start the sandbox's unmount thread in the holder namespace");
+		sbx_system_free(s);
+		return NULL;
 	}
 	if (cfg.disable_networking) {
 		int home = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
@@ -436,8 +570,22 @@ sbx_system *sbx_system_init(unsigned slots, char *err, size_t errlen)
 	const char *missing = cg_unenforced(s->cg);
 	if (missing[0])
 		log_warn("sandbox: cannot enforce: %s", missing);
-	log_debug("sandbox: %u slots, cgroup %s", slots,
-	          cg_mode_of(s->cg) == CG_V2 ? "v2" : cg_mode_of(s->cg) == CG_V1 ? "v1" : "none");
+	struct utsname un;
+	if (uname(&un) < 0)
+		snprintf(un.release, sizeof un.release, "unknown");
+	char mem[2][24];
+	for (int i = 0; i < 2; i++) {
+		int64_t m = i ? cfg.compile_memory_limit : cfg.run_memory_limit;
+		if (m < 0)
+			snprintf(mem[i], sizeof mem[i], "none");
+		else
+			snprintf(mem[i], sizeof mem[i], "%" PRId64 " B", m);
+	}
+	log_info("sandbox: kernel %s; %s; %u slots; default limits: run %" PRIu64 " ms wall, %" PRIu64 " ms CPU, "
+	         "memory %s; compile %" PRIu64 " ms wall, %" PRIu64 " ms CPU, memory %s; %" PRIu32 " processes, %" PRIu32
+	         " open files, files up to %" PRIu64 " B; kernel fallbacks: %s", un.release, cg_describe(s->cg), slots,
+	         cfg.run_timeout, cfg.run_cpu_time, mem[0], cfg.compile_timeout, cfg.compile_cpu_time, mem[1],
+	         cfg.max_process_count, cfg.max_open_files, cfg.max_file_size, s->fallbacks[0] ? s->fallbacks : "none");
 	/* A stage whose reader went away must not kill the engine. */
 	signal(SIGPIPE, SIG_IGN);
 	s->ignored_signals = ignored_signals();
@@ -461,6 +609,10 @@ void sbx_system_free(sbx_system *s)
 	free(s->roots);
 	if (s->empty_mntns >= 0)
 		close(s->empty_mntns);
+	if (s->holder_mntns >= 0)
+		close(s->holder_mntns);
+	if (s->holder_root >= 0)
+		close(s->holder_root);
 	if (s->closer_fd >= 0) {
 		close(s->closer_fd);          /* EOF: the thread closes what is queued and ends */
 		pthread_join(s->closer, NULL);
@@ -505,6 +657,17 @@ sbx_box *sbx_box_create(sbx_system *s, unsigned slot, uint64_t size_bytes, char 
 		return NULL;
 	}
 	close(fs);
+	if (s->holder_mntns >= 0) {
+		char name[16];
+		b->holder_id = ++s->next_box_id ? s->next_box_id : ++s->next_box_id;
+		snprintf(name, sizeof name, "b%u", b->holder_id);
+		if (mkdirat(s->holder_root, name, 0700) < 0 && errno != EEXIST) {
+			snprintf(err, errlen, "cannot prepare the box's place in the holder namespace: %s", strerror(errno));
+			close(b->mntfd);
+			free(b);
+			return NULL;
+		}
+	}
 	return b;
 }
 
@@ -602,7 +765,9 @@ void sbx_box_destroy(sbx_box *b)
 {
 	if (!b)
 		return;
-	close_later(b->sys, b->mntfd);
+	struct closer_msg m = { b->mntfd, b->holder_id };
+	if (b->sys->closer_fd < 0 || write(b->sys->closer_fd, &m, sizeof m) != sizeof m)
+		close(b->mntfd);
 	free(b);
 }
 
@@ -694,9 +859,18 @@ static const char *slot_root_make(const sbx_system *s, unsigned slot, struct slo
 	    symlinkat("/proc/self/fd/1", dev, "stdout") < 0 || symlinkat("/proc/self/fd/2", dev, "stderr") < 0 ||
 	    mkdirat(dev, "shm", 01777) < 0 || fchmodat(dev, "shm", 01777, 0) < 0)
 		return "populate /dev";
+	/* Without mount_setattr the first stage remounts them read-only once
+	 * attached in the holder namespace (stage.c). */
 	struct mount_attr ro = { .attr_set = MOUNT_ATTR_RDONLY };
-	if (sys_mount_setattr(root, "", AT_EMPTY_PATH, &ro) < 0 || sys_mount_setattr(dev, "", AT_EMPTY_PATH, &ro) < 0)
+	if (!s->remount_ro &&
+	    (sys_mount_setattr(root, "", AT_EMPTY_PATH, &ro) < 0 || sys_mount_setattr(dev, "", AT_EMPTY_PATH, &ro) < 0))
 		return "make the root read-only";
+	char name[16];
+	for (int i = 0; s->holder_mntns >= 0 && i < 2; i++) {
+		snprintf(name, sizeof name, "%c%u", i ? 'd' : 'r', slot);
+		if (mkdirat(s->holder_root, name, 0700) < 0 && errno != EEXIST)
+			return "prepare the root's place in the holder namespace";
+	}
 	return NULL;
 }
 
@@ -963,7 +1137,7 @@ void sbx_result_write_json(jw *w, const sbx_result *r)
 	else
 		jw_null(w);
 	jw_key(w, "message");
-	if (r->status[0] && r->message[0])
+	if (r->message[0])
 		jw_string(w, r->message);
 	else
 		jw_null(w);
@@ -1095,6 +1269,17 @@ static void run_finish(sbx_run *r)
 		res->exited = false;
 		res->code = 0;
 	}
+	/* Limits that were not what the request asked for, said in the answer. */
+	char note[128] = "";
+	if (u.pids_refused && r->lim.max_procs)
+		snprintf(note, sizeof note, "the process limit (%" PRIu32 ", cgroup pids.max) refused %" PRIu64 " forks",
+		         r->lim.max_procs, u.pids_refused);
+	else if (r->lim.memory_bytes >= 0 && !cg_enforces_memory(r->sys->cg))
+		snprintf(note, sizeof note, "the memory limit was per process only (RLIMIT_DATA): no memory cgroup");
+	if (note[0]) {
+		size_t at = strlen(res->message);
+		snprintf(res->message + at, sizeof res->message - at, "%s%s%s", at ? " (" : "", note, at ? ")" : "");
+	}
 	if (buf_failed(&res->out) || buf_failed(&res->err) || buf_failed(&res->output))
 		set_status(res, "XX", "out of memory while capturing output");
 	latency_split(r, have_report);
@@ -1188,12 +1373,26 @@ sbx_run *sbx_start(sbx_system *s, loop *l, const sbx_spec *spec, const sbx_callb
 	b->root_tmpl = tmpl->root;
 	b->dev_tmpl = tmpl->dev;
 	b->box_mnt = spec->box ? spec->box->mntfd : -1;
+	b->holder_mntns = s->holder_mntns;
+	b->holder_root = s->holder_root;
+	b->remount_ro = s->remount_ro;
+	if (s->holder_mntns >= 0) {
+		snprintf(b->root_name, sizeof b->root_name, "r%u", spec->slot);
+		snprintf(b->dev_name, sizeof b->dev_name, "d%u", spec->slot);
+		if (spec->box)
+			snprintf(b->box_name, sizeof b->box_name, "b%u", spec->box->holder_id);
+	}
 	b->ncg = cg_slot_procs_fds(s->cg, spec->slot, b->cg_procs);
 	b->cg_into = cg_slot_dirfd(s->cg, spec->slot);
 	b->uid = job_uid;
 	b->gid = job_gid;
 	b->ignored_signals = s->ignored_signals;
 	b->max_procs = spec->limits.max_procs;
+	/* pids.max (all the stage's tasks) is the limit where there is one, and
+	 * trips first: then pids.events says it did (the job's message). */
+	b->nproc_limit = spec->limits.max_procs && cg_enforces_pids(s->cg) ? spec->limits.max_procs + 1
+	                                                                   : spec->limits.max_procs;
+	b->max_data = spec->limits.memory_bytes >= 0 && !cg_enforces_memory(s->cg) ? (uint64_t)spec->limits.memory_bytes : 0;
 	b->max_open_files = spec->limits.max_open_files;
 	b->max_file_size = spec->limits.max_file_size;
 	b->cpu_ms = spec->limits.cpu_ms;

@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -164,19 +165,46 @@ static uint64_t mono_raw(void)
 #define gated(b, n, a1, a2, a3, a4, a5) \
 	raw_syscall6((n), RAW_L(a1), RAW_L(a2), RAW_L(a3), RAW_L(a4), RAW_L(a5), (long)(b)->gate_key)
 
+/* Bind remounts replace every flag: each keeps its mount's own. */
+#define RO_FLAGS (MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+#define RO_DEV_FLAGS (MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC)
+
+/* A clone of the tree at path, read-only; without mount_setattr the caller
+ * remounts it once attached (remount_ro_at). */
 static long tree_clone_ro(const stage_block *b, const char *path, unsigned extra)
 {
 	long fd = gated(b, SYS_open_tree, AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | extra, 0, 0);
-	if (fd < 0)
+	if (fd < 0 || b->remount_ro)
 		return fd;
 	struct mount_attr a = { .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV };
 	long rc = gated(b, SYS_mount_setattr, fd, "", AT_EMPTY_PATH, &a, sizeof a);
 	return rc < 0 ? rc : fd;
 }
 
-static long clone_mount(const stage_block *b, int fd)
+static long remount_ro_at(const stage_block *b, const char *path, unsigned long flags)
 {
-	return gated(b, SYS_open_tree, fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH, 0, 0);
+	return b->remount_ro ? gated(b, SYS_mount, 0, path, 0, flags, 0) : 0;
+}
+
+/* A clone of a detached mount: directly, or (holder, see stage.h) from its
+ * name in the holder namespace, where it is attached on its first use --
+ * found unattached when its directory still lies on the holder's own root. */
+static long clone_mount(const stage_block *b, int fd, const char *name, unsigned long ro_flags)
+{
+	if (b->holder_mntns < 0)
+		return gated(b, SYS_open_tree, fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH, 0, 0);
+	struct stat top, at;
+	long rc;
+	if ((rc = raw4(SYS_newfstatat, b->holder_root, "", &top, AT_EMPTY_PATH)) < 0 ||
+	    (rc = raw4(SYS_newfstatat, AT_FDCWD, name, &at, 0)) < 0)
+		return rc;
+	if (at.st_dev == top.st_dev) {
+		if ((rc = gated(b, SYS_move_mount, fd, "", AT_FDCWD, name, MOVE_MOUNT_F_EMPTY_PATH)) < 0)
+			return rc;
+		if (ro_flags && (rc = remount_ro_at(b, name, ro_flags)) < 0)
+			return rc;
+	}
+	return gated(b, SYS_open_tree, AT_FDCWD, name, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC, 0, 0);
 }
 
 static long attach(const stage_block *b, long fd, long root, const char *where)
@@ -195,10 +223,16 @@ static void build_root(const stage_block *b, int rep)
 	long usr, pkg, box = -1, root, dev;
 	TRY(usr = tree_clone_ro(b, b->usr_path, AT_RECURSIVE), "open the package's usr/");
 	TRY(pkg = tree_clone_ro(b, b->pkg_path, 0), "open the package directory");
+	/* Names are relative to the holder's root (the namespace's own root
+	 * may be another mount where the engine runs chrooted). */
+	if (b->holder_mntns >= 0) {
+		TRY(gated(b, SYS_setns, b->holder_mntns, CLONE_NEWNS, 0, 0, 0), "enter the holder mount namespace");
+		TRY(raw1(SYS_fchdir, b->holder_root), "enter the holder mount namespace");
+	}
 	if (b->box_mnt >= 0)
-		TRY(box = clone_mount(b, b->box_mnt), "clone the box");
-	TRY(root = clone_mount(b, b->root_tmpl), "clone the root");
-	TRY(dev = clone_mount(b, b->dev_tmpl), "clone the root");
+		TRY(box = clone_mount(b, b->box_mnt, b->box_name, 0), "clone the box");
+	TRY(root = clone_mount(b, b->root_tmpl, b->root_name, RO_FLAGS), "clone the root");
+	TRY(dev = clone_mount(b, b->dev_tmpl, b->dev_name, RO_DEV_FLAGS), "clone /dev");
 	TRY(gated(b, SYS_setns, b->empty_mntns, CLONE_NEWNS, 0, 0, 0), "enter the empty mount namespace");
 	TRY(gated(b, SYS_unshare, CLONE_NEWNS, 0, 0, 0, 0), "enter the empty mount namespace");
 	const char *what = "attach the root, /usr, /pkg, /dev, /box";
@@ -211,6 +245,8 @@ static void build_root(const stage_block *b, int rep)
 	TRY(raw1(SYS_fchdir, root), "enter the root");
 	TRY(gated(b, SYS_chroot, ".", 0, 0, 0, 0), "enter the root");
 	TRY(raw1(SYS_chdir, "/"), "enter the root");
+	TRY(remount_ro_at(b, "/usr", RO_FLAGS), "make /usr read-only");
+	TRY(remount_ro_at(b, "/pkg", RO_FLAGS), "make /pkg read-only");
 	TRY(gated(b, SYS_mount, "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, b->tmp_opts), "mount /tmp");
 	raw1(SYS_umask, 0);
 	TRY(gated(b, SYS_mount, "tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, b->tmp_opts), "mount /dev/shm");
@@ -258,9 +294,13 @@ static void command_main(void *arg)
 		goto fail;
 	struct rlimit rl = { 0, 0 };
 	raw4(SYS_prlimit64, 0, RLIMIT_CORE, &rl, NULL);
-	if (b->max_procs) {
-		rl = (struct rlimit){ b->max_procs, b->max_procs };
+	if (b->nproc_limit) {
+		rl = (struct rlimit){ b->nproc_limit, b->nproc_limit };
 		raw4(SYS_prlimit64, 0, RLIMIT_NPROC, &rl, NULL);
+	}
+	if (b->max_data) {
+		rl = (struct rlimit){ b->max_data, b->max_data };
+		raw4(SYS_prlimit64, 0, RLIMIT_DATA, &rl, NULL);
 	}
 	if (b->max_open_files) {
 		rl = (struct rlimit){ b->max_open_files, b->max_open_files };

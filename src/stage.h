@@ -49,6 +49,15 @@ typedef struct stage_block {
 	 * a copy of that table). -1 = none. */
 	int in_r, out_w, err_w, rep_w, ctl_r;
 	int netns, empty_mntns, root_tmpl, dev_tmpl, box_mnt;
+	/* Kernels before 6.15 refuse to clone a detached mount (open_tree of an
+	 * fsmount() fd: EINVAL). There the templates and the box are attached,
+	 * on their first stage, under these names in the holder mount namespace
+	 * (-1: clone the detached mounts directly), and cloned from there. */
+	int holder_mntns, holder_root;   /* the namespace, and its root directory (names are below it) */
+	char root_name[16], dev_name[16], box_name[16];
+	/* Kernels before 5.12 have no mount_setattr: read-only (nosuid, nodev)
+	 * by a classic bind remount instead. */
+	int remount_ro;
 	int cg_procs[3], ncg;      /* v1: cgroup.procs files the command joins */
 	int cg_into;               /* v2: the slot's cgroup directory (CLONE_INTO_CGROUP), or -1 */
 	uid_t uid;
@@ -56,6 +65,8 @@ typedef struct stage_block {
 	uint64_t ignored_signals;  /* bit n-1: signal n is ignored by the engine (reset to default) */
 	uint32_t max_procs, max_open_files;
 	uint64_t max_file_size, cpu_ms;
+	uint64_t max_data;         /* RLIMIT_DATA, where no memory cgroup limits the stage (0: none) */
+	uint32_t nproc_limit;      /* RLIMIT_NPROC (0: none): max_procs, one more where pids.max is the limit */
 	uint64_t gate_key;         /* the seccomp gate's key: the sixth argument of gated calls */
 	int filter_inherited;      /* 1: the engine's filter comes with the clone; 0: install seccomp below */
 	struct sock_fprog seccomp; /* points at the engine's built program */

@@ -126,6 +126,9 @@ class Engine:
             os.makedirs(lang_dir, exist_ok=True)
             dst = os.path.join(lang_dir, os.path.basename(src))
             if subprocess.run(["cp", "-al", src, dst], stderr=subprocess.DEVNULL).returncode != 0:
+                # another filesystem (a tmpfs /tmp): cp -al stopped half-way,
+                # and cp -a into the directory it left would nest one deeper
+                shutil.rmtree(dst, ignore_errors=True)
                 subprocess.run(["cp", "-a", src, dst], check=True)
         self.port = free_port()
         e = dict(os.environ)

@@ -7,7 +7,6 @@ draining are in test_packages.py, test_execute.py and test_http.py):
 - a full disk: the data directory is a small tmpfs, filled; an install fails
   with a clear message, leaves no staging directory, and the package already
   installed is still listed and runs; once space is freed installs work."""
-import glob
 import http.client
 import json
 import os
@@ -22,6 +21,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from exec_fixture import Checker, free_port, make_all_packages, pgrep, request  # noqa: E402
 import test_packages as tp  # noqa: E402  (package builders; its main() is not run)
+import cgroups  # noqa: E402
 
 t = Checker()
 check = t.check
@@ -51,7 +51,7 @@ def sh(code, **kw):
 
 
 def engine_cgroups(pid):
-    return glob.glob("/sys/fs/cgroup/*/piston-%d" % pid) + glob.glob("/sys/fs/cgroup/*/*/*/piston-%d" % pid)
+    return cgroups.engine_dirs(pid)
 
 
 def stop(p):

@@ -20,6 +20,9 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cgroups  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PISTON = os.environ.get("PISTON_BIN", os.path.join(ROOT, "piston"))
 RUNNER = 1401
@@ -74,14 +77,27 @@ def runner_procs(*uids):
     return out.strip()
 
 
+def mount_points():
+    """This namespace's mounts: (mount point, filesystem, source) each."""
+    found = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            sep = fields.index("-")
+            found.append((fields[4], fields[sep + 1], fields[sep + 2]))
+    return sorted(found)
+
+
 def dead_engine_cgroups():
-    """cgroup directories of `piston sandbox` runs (at most 2 slots) whose process is gone."""
+    """cgroup directories of `piston sandbox` runs (at most 2 slots) whose
+    process is gone, on either layout; and v2 leaves (piston-engine-PID)
+    of gone engines that hold no process."""
     found = set()
-    for pattern in ("/sys/fs/cgroup/*/piston-*", "/sys/fs/cgroup/*/*/piston-*", "/sys/fs/cgroup/*/*/*/piston-*"):
-        for d in glob.glob(pattern):
-            pid = d.rsplit("piston-", 1)[1]
-            if not pid.isdigit() or len(glob.glob(d + "/slot*")) > 2:
-                continue
+    for d in cgroups.find_prefix("piston-"):
+        pid = d.rsplit("-", 1)[1]
+        leaf = os.path.basename(d).startswith("piston-engine-")
+        if not pid.isdigit() or len(glob.glob(d + "/slot*")) > 2 or (leaf and cgroups.holds_processes(d)):
+            continue
             try:
                 os.kill(int(pid), 0)
             except ProcessLookupError:
@@ -295,7 +311,7 @@ def failures_and_crashes(s):
     while runner_procs() != "" and time.time() < deadline:
         time.sleep(0.1)
     check("kill -9 of the engine kills its stage", runner_procs() == "", runner_procs())
-    stale = [d for d in glob.glob("/sys/fs/cgroup/*/piston-%d" % a.pid) + glob.glob("/sys/fs/cgroup/*/*/*/piston-%d" % a.pid)]
+    stale = cgroups.engine_dirs(a.pid)
     r = s.run(["/bin/true"])
     left = [d for d in stale if os.path.exists(d)]
     check("the next engine removes a killed engine's cgroups", stale and not left and r["status"] is None,
@@ -303,20 +319,20 @@ def failures_and_crashes(s):
     # An engine in another PID namespace (a container sharing the host's
     # cgroup tree) sees no process behind a live engine's piston-<pid>: the
     # live engine's lock on its directories keeps them.
-    a = subprocess.Popen(s.argv(["/bin/sleep", "3"], ["--wall", "60000"]), env=s.env,
+    # (8 s: the other engine must still be running when the second has finished, even under emulation)
+    a = subprocess.Popen(s.argv(["/bin/sleep", "8"], ["--wall", "60000"]), env=s.env,
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     deadline = time.time() + 30
     while runner_procs() == "" and time.time() < deadline:
         time.sleep(0.1)
-    mine = sorted(glob.glob("/sys/fs/cgroup/*/piston-%d/slot*" % a.pid) +
-                  glob.glob("/sys/fs/cgroup/*/*/*/piston-%d/slot*" % a.pid))
+    mine = sorted(s for d in cgroups.engine_dirs(a.pid) for s in glob.glob(d + "/slot*"))
     b = subprocess.run(["unshare", "--pid", "--fork"] + s.argv(["/bin/true"]), env=s.env, capture_output=True,
                        timeout=60)
     kept = [d for d in mine if os.path.exists(d)]
     out, _ = a.communicate(timeout=60)
     ra = json.loads(out or b"{}")
     check("an engine in another PID namespace leaves a live engine's cgroups alone",
-          len(mine) >= 3 and kept == mine and b.returncode == 0 and ra.get("status") is None and ra.get("memory", 0) > 0,
+          len(mine) >= cgroups.hierarchies() and kept == mine and b.returncode == 0 and ra.get("status") is None and ra.get("memory", 0) > 0,
           (mine, kept, b.returncode, b.stderr[-300:], ra))
 
 
@@ -337,6 +353,74 @@ def without_cgroups(s):
           "cannot enforce: memory" in err, err[:300])
     check("without cgroups: CPU limit still ends the job (TO via RLIMIT_CPU)",
           r.get("status") == "TO" and r.get("cpu_time", 0) >= 700, r)
+
+
+def in_cgroup(s, cgroup, cmd, opts=()):
+    """Run `piston sandbox` started inside cgroup (v2), as a service there would be."""
+    argv = ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', cgroup, *s.argv(cmd, opts)]
+    p = subprocess.run(argv, capture_output=True, env=s.env, timeout=120)
+    try:
+        r = json.loads(p.stdout)
+    except ValueError:
+        r = {"status": "<no json>", "exit": p.returncode}
+    return r, p.stderr.decode(errors="replace")
+
+
+def cgroup_v2_placements(s):
+    """cgroup v2 only: the engine in a delegated subtree without the memory
+    controller, and in a non-root cgroup that already holds a process."""
+    if cgroups.layout() != "v2":
+        skip("cgroup v2 placements", "this host's /sys/fs/cgroup is cgroup v1")
+        return
+    top = os.path.join(cgroups.ROOT, "ptest-%d" % os.getpid())
+    sleeper = None
+    try:
+        with open(os.path.join(cgroups.ROOT, "cgroup.subtree_control"), "w") as f:
+            f.write("+memory +pids")
+        os.mkdir(top)
+        # A subtree handed pids only: the engine must name what is missing and
+        # still contain a memory bomb, per process.
+        with open(os.path.join(top, "cgroup.subtree_control"), "w") as f:
+            f.write("+pids")
+        svc = os.path.join(top, "nomem.service")
+        os.mkdir(svc)
+        r, err = in_cgroup(s, svc, ["/box/hostile", "memory"], ["--mem", "50000000", "--wall", "10000"])
+        check("v2 without memory: the missing controller is named with why and the cost, at WARN",
+              "WARN" in err and "'memory' is missing" in err and "Delegate=yes" in err and "RLIMIT_DATA" in err, err[:600])
+        got = int(r.get("stdout", "").replace("allocated=", "").strip() or 0)
+        check("v2 without memory: the bomb is held to the limit per process (RLIMIT_DATA)",
+              got <= 50000000 and "per process only" in (r.get("message") or ""), r)
+        check("v2 without memory: the engine's leaf is gone after a clean exit",
+              not [d for d in cgroups.below(svc) if os.path.basename(d).startswith("piston-engine-")],
+              cgroups.below(svc))
+        check("v2 without memory: the service's cgroup is handed back as it was",
+              cgroups.below(svc) == [] and open(os.path.join(svc, "cgroup.subtree_control")).read().strip() == "",
+              (cgroups.below(svc), open(os.path.join(svc, "cgroup.subtree_control")).read()))
+        # A cgroup that already holds another process: the engine moves into a
+        # leaf with it, limits work, its own cgroups go at exit.
+        busy = os.path.join(top, "busy.service")
+        os.mkdir(busy)
+        with open(os.path.join(top, "cgroup.subtree_control"), "w") as f:
+            f.write("+memory +pids")
+        sleeper = subprocess.Popen(["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec sleep 60', busy])
+        time.sleep(0.3)
+        r, err = in_cgroup(s, busy, ["/box/hostile", "memory"], ["--mem", "50000000", "--wall", "10000"])
+        check("v2 busy cgroup: a memory bomb is EL (the memory cgroup works there)", r.get("status") == "EL", (r, err[:300]))
+        left = [d for d in cgroups.below(busy) if os.path.basename(d).startswith("piston-") and
+                not os.path.basename(d).startswith("piston-engine-")]
+        check("v2 busy cgroup: the engine's job cgroups are gone after exit", not left, left)
+    except OSError as e:
+        check("cgroup v2 placements could be set up", False, repr(e))
+    finally:
+        if sleeper:
+            sleeper.kill()
+            sleeper.wait()
+        time.sleep(0.2)
+        for d in reversed([top] + cgroups.below(top)):
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
 
 
 def concurrent(s):
@@ -361,14 +445,14 @@ def main():
         return 0
     tmp = tempfile.mkdtemp(prefix="sbxtest.")
     try:
-        mounts_before = open("/proc/self/mountinfo").read().count("\n")
+        mounts_before = mount_points()
         cgroups_before = dead_engine_cgroups()
         s = Env(tmp)
         subprocess.run([os.path.join(ROOT, "tools/mk-busybox-pkg.sh"), s.pkg], check=True)
         os.mkdir(s.box)
         subprocess.run(["musl-gcc", "-static", "-O1", "-pthread", "-o", os.path.join(s.box, "hostile"),
                         os.path.join(ROOT, "test/sandbox/hostile.c")], check=True)
-        for part in (basics, root_tree, seccomp, limits, escapes, failures_and_crashes, without_cgroups, concurrent):
+        for part in (basics, root_tree, seccomp, limits, escapes, failures_and_crashes, without_cgroups, cgroup_v2_placements, concurrent):
             try:
                 part(s)
             except Exception as e:  # a crash in one part is one failure, not the end of the suite
@@ -376,7 +460,9 @@ def main():
         time.sleep(0.2)
         check("no leftover processes of the runner uids", runner_procs(RUNNER, RUNNER + 1) == "",
               runner_procs(RUNNER, RUNNER + 1))
-        check("no leftover mounts", open("/proc/self/mountinfo").read().count("\n") == mounts_before)
+        mounts_after = mount_points()
+        check("no leftover mounts", mounts_after == mounts_before,
+              (sorted(set(mounts_after) - set(mounts_before)), sorted(set(mounts_before) - set(mounts_after))))
         left = dead_engine_cgroups() - cgroups_before
         check("no leftover cgroups", not left, left)
         errs = "".join(s.stderr)
