@@ -523,6 +523,8 @@ static int run_paused(const cli *c, sbx_system *sys, char **env, loop *l, const 
 	return failed ? 1 : 0;
 }
 
+static int run_cli(cli *c);
+
 int cmd_sandbox(int argc, char **argv)
 {
 	if (config_load(1, argv) < 0)
@@ -535,7 +537,19 @@ int cmd_sandbox(int argc, char **argv)
 	/* Strings of our own, not in the argument area the sandbox's init hides. */
 	for (char **a = c.cmd; *a; a++)
 		*a = strdup(*a);
-	c.root = strdup(c.root);
+	char *root = strdup(c.root);
+	c.root = root;
+	rc = run_cli(&c);
+	for (char **a = c.cmd; *a; a++)
+		free(*a);
+	free(root);
+	return rc;
+}
+
+static int run_cli(cli *cp)
+{
+	cli c = *cp;
+	int rc;
 	buf envtext = BUF_INIT;
 	char **env = make_env(c.root, &envtext);
 	unsigned slots = c.slot + 1;
