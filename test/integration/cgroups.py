@@ -22,16 +22,20 @@ def hierarchies():
     return sum(1 for c in ("memory", "pids", "cpuacct") if os.path.isdir(os.path.join(ROOT, c)))
 
 
-def find(name, depth=6):
-    """Every directory called name under /sys/fs/cgroup, at most depth deep."""
+def _walk(match, depth):
+    """Every directory under /sys/fs/cgroup, at most depth deep, whose name match() accepts."""
     found = []
     for root, dirs, _ in os.walk(ROOT):
         if root[len(ROOT):].count("/") >= depth:
             dirs[:] = []
             continue
-        if name in dirs:
-            found.append(os.path.join(root, name))
+        found.extend(os.path.join(root, d) for d in dirs if match(d))
     return sorted(found)
+
+
+def find(name, depth=6):
+    """Every directory called name under /sys/fs/cgroup, at most depth deep."""
+    return _walk(lambda d: d == name, depth)
 
 
 def engine_dirs(pid):
@@ -54,13 +58,7 @@ def below(top):
 
 def find_prefix(prefix, depth=6):
     """Every directory whose name starts with prefix, at most depth deep."""
-    found = []
-    for root, dirs, _ in os.walk(ROOT):
-        if root[len(ROOT):].count("/") >= depth:
-            dirs[:] = []
-            continue
-        found.extend(os.path.join(root, d) for d in dirs if d.startswith(prefix))
-    return sorted(found)
+    return _walk(lambda d: d.startswith(prefix), depth)
 
 
 def holds_processes(path):
