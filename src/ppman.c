@@ -29,6 +29,7 @@ typedef struct ppman_opts {
 	const char *repo;       /* --repo */
 	const char *ca_file;
 	bool tty;
+	bool if_missing;   /* --if-missing: "Already installed" is success */
 } ppman_opts;
 
 static void usage(FILE *f)
@@ -45,6 +46,8 @@ static void usage(FILE *f)
 	        "  --repo URL        repository index for --data (default $PISTON_REPO_URL):\n"
 	        "                    https://..., http://..., file:///... or a directory path;\n"
 	        "                    tools/mkrepo builds one (build/repo/index)\n"
+	        "  --if-missing      with --data: a package already installed is no error\n"
+	        "                    (an init container run again over its volume)\n"
 	        "environment: PISTON_REPO_URL, PISTON_CA_FILE, PISTON_PACKAGE_MAX_SIZE,\n"
 	        "             PISTON_PACKAGE_MAX_FILES\n");
 }
@@ -130,6 +133,11 @@ static int direct_install(const ppman_opts *o, const char *spec)
 	};
 	int st = install_package(&rq, version, sizeof version, msg, sizeof msg);
 	progress_end(&p);
+	if (st == 409 && o->if_missing) {
+		/* an init container that runs again over a kept volume */
+		printf("already installed %s-%s\n", lang, version);
+		return 0;
+	}
 	if (st != 0) {
 		fprintf(stderr, "piston ppman: %s: %s\n", spec, msg);
 		return 1;
@@ -278,6 +286,8 @@ int cmd_ppman(int argc, char **argv)
 			o.data_dir = argv[++i];
 		} else if (!strcmp(a, "--repo") && has_val) {
 			o.repo = argv[++i];
+		} else if (!strcmp(a, "--if-missing")) {
+			o.if_missing = true;
 		} else if (a[0] == '-' && a[1]) {
 			fprintf(stderr, "piston ppman: unknown option or missing value: %s\n\n", a);
 			usage(stderr);

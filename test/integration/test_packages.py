@@ -284,6 +284,11 @@ def local_installs():
             (rc, out, err))
     rc, out, err = ppman(d, "install", "demo=1.x", repo=idx)
     C.check(rc != 0 and "Already installed" in err, "Already installed", (rc, out, err))
+    rc, out, err = ppman(d, "--if-missing", "install", "demo=1.x", repo=idx)
+    C.check(rc == 0 and "already installed demo-1.2.0" in out, "--if-missing: already installed is success",
+            (rc, out, err))
+    rc, out, err = ppman(d, "--if-missing", "install", "nope", repo=idx)
+    C.check(rc != 0 and "does not exist" in err, "--if-missing: an unknown package still fails", (rc, out, err))
     rc, out, err = ppman(d, "list", repo=idx)
     C.check(out.split().count("installed") == 2, "list shows both installed", out)
     rc, out, err = ppman(d, "install", "nope", repo=idx)
