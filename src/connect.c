@@ -7,6 +7,7 @@
  * is never re-entered while it is calling us.
  */
 #include "connect.h"
+#include "health.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -513,6 +514,8 @@ static bool header_has_token(const http_request *req, const char *name, const ch
 static void connect_handler(http_conn *c, const http_request *req, void *ctx)
 {
 	engine *e = ctx;
+	if (health_refuse_if_draining(e, c))
+		return;
 	size_t keylen = 0, verlen = 0;
 	const char *key = http_header_get(req, "Sec-WebSocket-Key", &keylen);
 	const char *ver = http_header_get(req, "Sec-WebSocket-Version", &verlen);

@@ -9,6 +9,7 @@
  * renders the response.
  */
 #include "execute.h"
+#include "health.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -826,6 +827,8 @@ static void http_client_gone(void *arg)
 static void execute_handler(http_conn *c, const http_request *req, void *ctx)
 {
 	engine *e = ctx;
+	if (health_refuse_if_draining(e, c))
+		return;
 	json_error jerr;
 	char msg[512];
 	int status = 400;

@@ -42,7 +42,10 @@ typedef struct opt {
 static const opt opts_table[] = {
 	{"PISTON_PROXY_BIND", "--bind", O_STR, "0.0.0.0:8080", 0, 0, "HOST:PORT to listen on"},
 	{"PISTON_PROXY_UPSTREAMS", "--upstream", O_UPSTREAMS, "", 0, 0,
-	 "engine URLs http://HOST:PORT (comma-separated; the flag may repeat)"},
+	 "engines: http://HOST:PORT, or dns://NAME:PORT for every A/AAAA record of NAME "
+	 "(comma-separated; the flag may repeat)"},
+	{"PISTON_PROXY_DNS_SERVER", "--dns-server", O_STR, "", 0, 0,
+	 "nameserver IP[:PORT] for dns:// upstreams (default: first of /etc/resolv.conf)"},
 	{"PISTON_PROXY_KEYS", "--keys", O_STR, "", 0, 0, "keys file (see `piston proxy keygen`)"},
 	{"PISTON_PROXY_ANONYMOUS", "--anonymous", O_RATE, "", 0, 0,
 	 "allow requests without a key at N/s per client address (N/s or N/s:BURST)"},
@@ -61,6 +64,8 @@ static const opt opts_table[] = {
 	 "ms between health checks of each engine"},
 	{"PISTON_PROXY_UPSTREAM_TIMEOUT", "--upstream-timeout", O_U64, "120000", 100, 86400000,
 	 "ms an engine may take to answer (504)"},
+	{"PISTON_PROXY_DRAIN_DELAY", "--drain-delay", O_U64, "0", 0, 600000,
+	 "ms to keep serving after SIGTERM with /healthz at 503 (load balancers notice)"},
 	{"PISTON_PROXY_LOG_LEVEL", "--log-level", O_LOG, "INFO", 0, 0, "DEBUG, INFO, WARN, ERROR or SILENT"},
 };
 #define NOPTS (sizeof opts_table / sizeof opts_table[0])
@@ -95,8 +100,9 @@ static int apply_opt(proxy_opts *o, const opt *k, const char *val, bool from_fla
 	uint64_t v = 0;
 	switch (k->kind) {
 	case O_STR: {
-		char *dst = !strcmp(k->flag, "--bind") ? o->bind : o->keys_path;
-		size_t cap = !strcmp(k->flag, "--bind") ? sizeof o->bind : sizeof o->keys_path;
+		bool bind = !strcmp(k->flag, "--bind"), dns = !strcmp(k->flag, "--dns-server");
+		char *dst = bind ? o->bind : dns ? o->dns_server : o->keys_path;
+		size_t cap = bind ? sizeof o->bind : dns ? sizeof o->dns_server : sizeof o->keys_path;
 		if (strlen(val) >= cap)
 			goto bad;
 		strcpy(dst, val);
@@ -177,6 +183,7 @@ static int apply_opt(proxy_opts *o, const opt *k, const char *val, bool from_fla
 	else if (!strcmp(f, "--max-body-size")) o->max_body_size = v;
 	else if (!strcmp(f, "--health-interval")) o->health_interval_ms = v;
 	else if (!strcmp(f, "--upstream-timeout")) o->upstream_timeout_ms = v;
+	else if (!strcmp(f, "--drain-delay")) o->drain_delay_ms = v;
 	return 0;
 bad:
 	fprintf(stderr, "piston: %s: invalid value '%s' (%s)\n", k->env, val, k->help);
@@ -431,11 +438,12 @@ void proxy_mark_down(proxy *p, engine_up *e, const char *why)
 
 static void health_schedule(proxy *p);
 
-static void health_done(void *arg, up_result r, const up_response *res)
+static void health_start(engine_up *e, const char *path);
+
+/* The /api/v2/runtimes stage: the runtimes this engine routes for. */
+static void runtimes_done(engine_up *e, up_result r, const up_response *res)
 {
-	engine_up *e = arg;
 	proxy *p = e->p;
-	e->check = NULL;
 	if (r != UP_OK || res->status != 200) {
 		char why[160];
 		if (r != UP_OK)
@@ -469,19 +477,77 @@ static void health_done(void *arg, up_result r, const up_response *res)
 		render_union(p);
 }
 
+/* The /healthz stage. 200, or 503 "no_runtime" (an empty engine still takes
+ * package installs): go on to the runtimes. Any other 503 (draining): out of
+ * rotation at once. Unreachable or silent: down. 404: an engine older than
+ * /healthz, checked by its runtimes alone from now on; any other answer
+ * (odd status, malformed): judged by its runtimes this time. */
+static void healthz_done(engine_up *e, up_result r, const up_response *res)
+{
+	bool empty = false;
+	if (r == UP_OK && res->status == 503) {
+		json_error err;
+		json_doc *doc = json_parse(res->body, res->body_len, &err);
+		const json_value *st = doc ? json_get(json_root(doc), "status") : NULL;
+		empty = json_is(st, JSON_STRING) && st->len == 10 && !memcmp(st->u.string, "no_runtime", 10);
+		json_free(doc);
+	}
+	bool down = r == UP_ERR_CONNECT || r == UP_ERR_TIMEOUT || (r == UP_OK && res->status == 503 && !empty);
+	if (!down) {
+		if (r == UP_OK && res->status == 404)
+			e->no_healthz = true;
+		e->draining = false;
+		health_start(e, "/api/v2/runtimes");
+		return;
+	}
+	char why[160];
+	if (r != UP_OK)
+		snprintf(why, sizeof why, "health check: %s", up_result_text(r));
+	else
+		snprintf(why, sizeof why, "health check: GET /healthz answered 503 (draining)");
+	e->draining = r == UP_OK;
+	proxy_mark_down(e->p, e, why);
+}
+
+static void health_done(void *arg, up_result r, const up_response *res)
+{
+	engine_up *e = arg;
+	e->check = NULL;
+	if (e->removed)
+		return;
+	if (e->check_stage == 0)
+		healthz_done(e, r, res);
+	else
+		runtimes_done(e, r, res);
+}
+
+static void health_start(engine_up *e, const char *path)
+{
+	proxy *p = e->p;
+	e->check_stage = strcmp(path, "/healthz") ? 1 : 0;
+	buf req = BUF_INIT;
+	buf_printf(&req, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: piston-proxy\r\n\r\n", path, e->u.host_header);
+	uint64_t timeout = p->o.health_interval_ms < 5000 ? 5000 : p->o.health_interval_ms;
+	e->check = up_call_start(&e->u, &req, false, timeout, health_done, e);
+}
+
+void proxy_health_check(engine_up *e)
+{
+	if (e->check || e->removed || e->vacant)
+		return;
+	health_start(e, e->no_healthz ? "/api/v2/runtimes" : "/healthz");
+}
+
 static void health_check_all(proxy *p)
 {
 	for (size_t i = 0; i < p->nups; i++) {
 		engine_up *e = &p->ups[i];
-		upstream_expire_idle(&e->u, loop_now(p->l));
-		if (e->check)
+		if (e->vacant)
 			continue;
-		buf req = BUF_INIT;
-		buf_printf(&req, "GET /api/v2/runtimes HTTP/1.1\r\nHost: %s\r\nUser-Agent: piston-proxy\r\n\r\n",
-		           e->u.host_header);
-		uint64_t timeout = p->o.health_interval_ms < 5000 ? 5000 : p->o.health_interval_ms;
-		e->check = up_call_start(&e->u, &req, false, timeout, health_done, e);
+		upstream_expire_idle(&e->u, loop_now(p->l));
+		proxy_health_check(e);
 	}
+	proxy_dns_reap(p);
 }
 
 static void health_tick(loop *l, void *arg)
@@ -494,7 +560,7 @@ static void health_tick(loop *l, void *arg)
 
 static void health_schedule(proxy *p)
 {
-	if (!p->stopping)
+	if (!p->stopping || p->drain_timer)   /* engines are still used during --drain-delay */
 		p->health_timer = loop_timer_add(p->l, p->o.health_interval_ms, health_tick, p);
 }
 
@@ -701,6 +767,17 @@ static void fwd_done(void *arg, up_result r, const up_response *res)
 		fwd_error(f, 503, "No engine is available for this request (all are down or lack the language)");
 		return;
 	}
+	if (r == UP_OK && res->draining && !f->fan) {
+		/* the engine drains and did not run it: another engine may */
+		e->draining = true;
+		proxy_mark_down(p, e, "draining (answered 503 X-Piston-Draining)");
+		p->retried++;
+		if (fwd_send(f))
+			return;
+		p->no_engine++;
+		fwd_error(f, 503, "No engine is available for this request (all are down, draining or lack the language)");
+		return;
+	}
 	if (r != UP_OK) {
 		char msg[300];
 		snprintf(msg, sizeof msg, "Engine %s failed during the request: %s", e->u.url, up_result_text(r));
@@ -798,6 +875,31 @@ static void on_root(http_conn *c, const http_request *req, void *ctx)
 {
 	static const char msg[] = "{\"message\":\"Piston v" PISTON_VERSION " (proxy)\"}";
 	respond(ctx, c, 200, "application/json", NULL, msg, sizeof msg - 1);
+}
+
+/* GET /healthz (no key: orchestrators probe it): 200 while this proxy
+ * serves and at least one engine is up; 503 while it drains or with none. */
+static void on_healthz(http_conn *c, const http_request *req, void *ctx)
+{
+	proxy *p = ctx;
+	size_t up = 0, known = 0;
+	for (size_t i = 0; i < p->nups; i++) {
+		up += p->ups[i].u.healthy;
+		known += !p->ups[i].vacant && !p->ups[i].removed;
+	}
+	char body[256];
+	int status = 200;
+	if (p->stopping) {
+		status = 503;
+		snprintf(body, sizeof body, "{\"status\":\"draining\",\"message\":\"This proxy is shutting down\"}");
+	} else if (!up) {
+		status = 503;
+		snprintf(body, sizeof body, "{\"status\":\"no_engine\",\"message\":\"No engine is healthy (%zu known)\"}",
+		         known);
+	} else {
+		snprintf(body, sizeof body, "{\"status\":\"ok\",\"engines\":%zu,\"engines_up\":%zu}", known, up);
+	}
+	respond(p, c, status, "application/json", "Cache-Control: no-store\r\n", body, strlen(body));
 }
 
 static void on_options(http_conn *c, const http_request *req, void *ctx)
@@ -941,21 +1043,27 @@ static void on_metrics(http_conn *c, const http_request *req, void *ctx)
 	buf_puts(&b, "# HELP piston_proxy_engine_up 1 if the engine passed its last health check.\n"
 	             "# TYPE piston_proxy_engine_up gauge\n");
 	for (size_t i = 0; i < p->nups; i++)
-		buf_printf(&b, "piston_proxy_engine_up{engine=\"%s\"} %d\n", p->ups[i].u.url, p->ups[i].u.healthy);
+		if (!p->ups[i].vacant)
+			buf_printf(&b, "piston_proxy_engine_up{engine=\"%s\"} %d\n", p->ups[i].u.url, p->ups[i].u.healthy);
 	buf_puts(&b, "# TYPE piston_proxy_engine_in_flight gauge\n");
 	for (size_t i = 0; i < p->nups; i++)
-		buf_printf(&b, "piston_proxy_engine_in_flight{engine=\"%s\"} %u\n", p->ups[i].u.url, p->ups[i].u.in_flight);
+		if (!p->ups[i].vacant)
+			buf_printf(&b, "piston_proxy_engine_in_flight{engine=\"%s\"} %u\n", p->ups[i].u.url, p->ups[i].u.in_flight);
 	buf_puts(&b, "# TYPE piston_proxy_engine_idle_connections gauge\n");
 	for (size_t i = 0; i < p->nups; i++)
-		buf_printf(&b, "piston_proxy_engine_idle_connections{engine=\"%s\"} %zu\n", p->ups[i].u.url, p->ups[i].u.nidle);
+		if (!p->ups[i].vacant)
+			buf_printf(&b, "piston_proxy_engine_idle_connections{engine=\"%s\"} %zu\n", p->ups[i].u.url, p->ups[i].u.nidle);
 	buf_puts(&b, "# TYPE piston_proxy_engine_requests_total counter\n");
 	for (size_t i = 0; i < p->nups; i++)
-		buf_printf(&b, "piston_proxy_engine_requests_total{engine=\"%s\"} %llu\n", p->ups[i].u.url,
+		if (!p->ups[i].vacant)
+			buf_printf(&b, "piston_proxy_engine_requests_total{engine=\"%s\"} %llu\n", p->ups[i].u.url,
 		           (unsigned long long)p->ups[i].u.requests);
 	buf_puts(&b, "# TYPE piston_proxy_engine_failures_total counter\n");
 	for (size_t i = 0; i < p->nups; i++)
-		buf_printf(&b, "piston_proxy_engine_failures_total{engine=\"%s\"} %llu\n", p->ups[i].u.url,
+		if (!p->ups[i].vacant)
+			buf_printf(&b, "piston_proxy_engine_failures_total{engine=\"%s\"} %llu\n", p->ups[i].u.url,
 		           (unsigned long long)p->ups[i].u.failures);
+	proxy_dns_metrics(p, &b);
 	if (buf_failed(&b))
 		proxy_respond_msg(p, c, 500, a.rl, "Out of memory");
 	else
@@ -996,15 +1104,36 @@ static void stop_check(loop *l, void *arg)
 	loop_timer_add(l, 50, stop_check, p);
 }
 
+static void stop_now(loop *l, proxy *p);
+
+static void drain_over(loop *l, void *arg)
+{
+	proxy *p = arg;
+	p->drain_timer = NULL;
+	stop_now(l, p);
+}
+
 static void on_term(loop *l, int signo, void *arg)
 {
 	proxy *p = arg;
 	if (p->stopping) {
+		log_info("proxy: second signal (%s), stopping now", strsignal(signo));
 		loop_stop(l);
 		return;
 	}
-	log_info("proxy: %s received; finishing open requests", strsignal(signo));
-	p->stopping = true;
+	p->stopping = true;   /* /healthz says 503 from now on */
+	if (p->o.drain_delay_ms) {
+		log_info("proxy: %s received; serving %llu ms more with /healthz at 503", strsignal(signo),
+		         (unsigned long long)p->o.drain_delay_ms);
+		p->drain_timer = loop_timer_add(l, p->o.drain_delay_ms, drain_over, p);
+		return;
+	}
+	stop_now(l, p);
+}
+
+static void stop_now(loop *l, proxy *p)
+{
+	log_info("proxy: finishing open requests");
 	http_server_stop_accepting(p->http);
 	if (p->health_timer) {
 		loop_timer_cancel(l, p->health_timer);
@@ -1042,7 +1171,14 @@ int cmd_proxy(int argc, char **argv)
 		goto out;
 	}
 	for (size_t i = 0; i < p->o.nupstreams; i++) {
-		engine_up *e = &p->ups[i];
+		if (!strncmp(p->o.upstreams[i], "dns://", 6)) {
+			if (proxy_dns_add(p, p->o.upstreams[i], err, sizeof err) < 0) {
+				fprintf(stderr, "piston: PISTON_PROXY_UPSTREAMS: %s\n", err);
+				goto out;
+			}
+			continue;
+		}
+		engine_up *e = &p->ups[p->nups];
 		e->p = p;
 		if (upstream_init(&e->u, p->l, p->o.upstreams[i], err, sizeof err) < 0) {
 			fprintf(stderr, "piston: PISTON_PROXY_UPSTREAMS: %s\n", err);
@@ -1078,6 +1214,7 @@ int cmd_proxy(int argc, char **argv)
 		{"POST", "/api/v2/packages", on_packages},
 		{"DELETE", "/api/v2/packages", on_packages},
 		{"GET", "/metrics", on_metrics},
+		{"GET", "/healthz", on_healthz},
 		{"OPTIONS", "/", on_options},
 		{"OPTIONS", "/api/v2/execute", on_options},
 		{"OPTIONS", "/api/v2/runtimes", on_options},
@@ -1098,13 +1235,16 @@ int cmd_proxy(int argc, char **argv)
 	render_union(p);
 	health_check_all(p);
 	health_schedule(p);
-	log_info("proxy: listening on %s (port %d), %zu engines, %zu keys%s", p->o.bind, http_server_port(p->http),
-	         p->nups, keys_count(p->keys), p->anon ? ", anonymous use allowed" : "");
+	log_info("proxy: listening on %s (port %d), %zu engines%s, %zu keys%s", p->o.bind, http_server_port(p->http),
+	         p->nups, p->ndns ? " (and those DNS finds)" : "", keys_count(p->keys), p->anon ? ", anonymous use allowed" : "");
 	status = loop_run(p->l) == 0 ? 0 : 1;
 	log_info("proxy: stopped");
 out:
 	while (p->tunnels)
 		proxy_tunnel_free(p->tunnels);
+	proxy_dns_free_all(p);
+	if (p->drain_timer)
+		loop_timer_cancel(p->l, p->drain_timer);
 	for (size_t i = 0; i < p->nups; i++) {
 		if (p->ups[i].check)
 			up_call_cancel(p->ups[i].check);

@@ -31,6 +31,8 @@ typedef struct proxy_opts {
 	uint64_t max_body_size;
 	uint64_t health_interval_ms;
 	uint64_t upstream_timeout_ms;
+	uint64_t drain_delay_ms;       /* SIGTERM: keep serving (healthz 503) this long */
+	char dns_server[128];          /* "" = the first nameserver of /etc/resolv.conf */
 	log_level level;
 } proxy_opts;
 
@@ -40,7 +42,15 @@ typedef struct engine_up {
 	buf runtimes_raw;
 	up_call *check;                /* health check in progress */
 	struct proxy *p;
+	uint8_t check_stage;           /* 0: GET /healthz, 1: GET /api/v2/runtimes */
+	bool no_healthz;               /* an older engine: its runtimes are its health */
+	bool draining;                 /* its /healthz said 503 draining */
+	size_t dns_source;             /* 0: --upstream http://; else 1 + the dns:// watch */
+	bool removed;                  /* gone from DNS: no new requests, in-flight finish */
+	bool vacant;                   /* a free slot (a removed engine, reaped) */
 } engine_up;
+
+typedef struct dns_watch dns_watch;
 
 typedef struct tunnel tunnel;
 
@@ -55,8 +65,11 @@ typedef struct proxy {
 	addr_limiter *anon;
 	buf runtimes_json;             /* union, rendered when a snapshot changes */
 	loop_timer *health_timer;
+	loop_timer *drain_timer;       /* SIGTERM with --drain-delay */
 	tunnel *tunnels;
 	size_t ntunnels;
+	dns_watch *dns[PROXY_MAX_UPSTREAMS];   /* --upstream dns://NAME:PORT (proxy_dns.c) */
+	size_t ndns;
 	bool stopping;
 	uint64_t stop_deadline_ms;     /* shutdown: stop waiting for open connections */
 	/* counters for /metrics */
@@ -87,6 +100,18 @@ bool proxy_language_known(const proxy *p, const char *lang, const char *selector
 void proxy_mark_down(proxy *p, engine_up *e, const char *why);
 /* X-Forwarded-For value: the client's own list (if sane), then its address. */
 void proxy_set_xff(char *out, size_t n, const http_request *req);
+
+/* Start a health check of e now (unless one is running). */
+void proxy_health_check(engine_up *e);
+
+/* proxy_dns.c: engines discovered through DNS. proxy_dns_add parses
+ * "dns://NAME:PORT" and starts resolving on the loop (-1 and err: bad URL
+ * or no nameserver); proxy_dns_reap frees the slots of removed engines with
+ * nothing in flight; proxy_dns_metrics appends its counters. */
+int proxy_dns_add(proxy *p, const char *url, char *err, size_t errlen);
+void proxy_dns_reap(proxy *p);
+void proxy_dns_metrics(const proxy *p, buf *b);
+void proxy_dns_free_all(proxy *p);
 
 /* proxy_ws.c: the GET /api/v2/connect handler, and closing a tunnel. */
 void proxy_ws_connect(http_conn *c, const http_request *req, void *ctx);

@@ -1,8 +1,10 @@
 /*
  * serve: `piston serve` -- configuration, the event loop, the HTTP server,
- * the API modules, and a graceful shutdown on SIGTERM/SIGINT: stop
- * accepting, let queued and running jobs finish and their answers go out
- * (at most cfg.shutdown_grace_ms), then exit 0. A second signal exits at once.
+ * the API modules, and a graceful shutdown on SIGTERM/SIGINT: drain (keep
+ * listening so /healthz can say 503 and new executes are refused with 503,
+ * see health.h), let queued and running jobs finish and their answers go
+ * out (at most cfg.shutdown_grace_ms), then exit 0. A second signal exits
+ * at once.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +17,7 @@
 #include "engine.h"
 #include "execute.h"
 #include "fdtable.h"
+#include "health.h"
 #include "http.h"
 #include "log.h"
 #include "loop.h"
@@ -76,9 +79,9 @@ static void on_signal(loop *l, int signo, void *arg)
 		loop_stop(l);
 		return;
 	}
-	log_info("shutdown: %s received; no new connections, finishing running work", strsignal(signo));
+	log_info("shutdown: %s received; draining: no new jobs (503), finishing running work", strsignal(signo));
+	/* Still listening: orchestrators and proxies read the drain on /healthz. */
 	st->e.shutting_down = true;
-	http_server_stop_accepting(st->e.http);
 	st->shutdown_deadline = loop_now(l) + cfg.shutdown_grace_ms;
 	shutdown_poll(l, st);
 }
@@ -131,6 +134,7 @@ int cmd_serve(int argc, char **argv)
 	connect_register(e);
 	packages_register(e);
 	stats_register(e);
+	health_register(e);
 	/* ---- end of module registration ---- */
 
 	if (loop_signal(e->loop, SIGTERM, on_signal, &st) < 0 || loop_signal(e->loop, SIGINT, on_signal, &st) < 0) {

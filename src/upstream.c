@@ -444,6 +444,8 @@ static bool try_complete(up_call *c, bool eof)
 		reusable = false;
 	up_response res = {.status = c->head.status, .body = c->in.data + c->head_len, .body_len = body_len};
 	res.content_type = find_header(&c->head, "Content-Type", &res.content_type_len);
+	size_t dl = 0;   /* HEALTH_DRAINING_HEADER (health.h) */
+	res.draining = find_header(&c->head, "X-Piston-Draining", &dl) != NULL;
 	call_finish(c, UP_OK, &res, reusable);
 	return true;
 }

@@ -68,6 +68,8 @@ typedef struct up_response {
 	size_t content_type_len;
 	const char *body;
 	size_t body_len;
+	bool draining;                 /* X-Piston-Draining: the engine drains and did
+	                                  not run the request (safe to send elsewhere) */
 } up_response;
 
 typedef void up_done_fn(void *arg, up_result r, const up_response *res);
