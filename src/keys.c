@@ -39,15 +39,26 @@ void tb_take(tbucket *b, uint32_t rate, uint32_t burst, uint64_t now_ms, tb_verd
 	}
 	if (b->milli > full)   /* the burst shrank on a reload */
 		b->milli = full;
-	v->allowed = b->milli >= 1000;
-	if (v->allowed)
+	bool allowed = b->milli >= 1000;
+	if (allowed)
 		b->milli -= 1000;
+	tb_verdict_set(v, allowed, b->milli, rate, burst);
+}
+
+void tb_verdict_set(tb_verdict *v, bool allowed, uint64_t milli, uint32_t rate, uint32_t burst)
+{
+	uint64_t full = (uint64_t)burst * 1000u;
+	if (milli > full)
+		milli = full;
+	if (!rate)
+		rate = 1;
+	v->allowed = allowed;
 	v->limit = burst;
-	v->remaining = (uint32_t)(b->milli / 1000);
+	v->remaining = (uint32_t)(milli / 1000);
 	/* milli-tokens / (rate milli-tokens per ms) = ms; reported in whole seconds */
-	v->reset_s = div_ceil_u64(div_ceil_u64(full - b->milli, rate), 1000);
-	v->retry_after_s = v->allowed ? 0 : div_ceil_u64(div_ceil_u64(1000 - b->milli, rate), 1000);
-	if (!v->allowed && v->retry_after_s == 0)
+	v->reset_s = div_ceil_u64(div_ceil_u64(full - milli, rate), 1000);
+	v->retry_after_s = allowed ? 0 : div_ceil_u64(div_ceil_u64(milli < 1000 ? 1000 - milli : 0, rate), 1000);
+	if (!allowed && v->retry_after_s == 0)
 		v->retry_after_s = 1;
 }
 

@@ -42,6 +42,10 @@ typedef struct tb_verdict {
 
 /* Take one token at now_ms (refill first); fills v either way. */
 void tb_take(tbucket *b, uint32_t rate, uint32_t burst, uint64_t now_ms, tb_verdict *v);
+/* The verdict for a bucket left with milli milli-tokens after a take
+ * (allowed) or a refusal: what tb_take reports, for buckets kept
+ * elsewhere (redis.c). */
+void tb_verdict_set(tb_verdict *v, bool allowed, uint64_t milli, uint32_t rate, uint32_t burst);
 /* "RateLimit-Limit: ..\r\nRateLimit-Remaining: ..\r\nRateLimit-Reset: ..\r\n"
  * plus "Retry-After: ..\r\n" when refused. Returns the length written. */
 size_t tb_format_headers(const tb_verdict *v, char *out, size_t n);

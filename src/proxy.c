@@ -29,7 +29,7 @@
 
 /* ================================================================ options */
 
-typedef enum { O_STR, O_UPSTREAMS, O_RATE, O_U64, O_MEM, O_LOG } opt_kind;
+typedef enum { O_STR, O_UPSTREAMS, O_RATE, O_U64, O_MEM, O_LOG, O_REDIS } opt_kind;
 
 typedef struct opt {
 	const char *env, *flag;
@@ -66,6 +66,10 @@ static const opt opts_table[] = {
 	 "ms an engine may take to answer (504)"},
 	{"PISTON_PROXY_DRAIN_DELAY", "--drain-delay", O_U64, "0", 0, 600000,
 	 "ms to keep serving after SIGTERM with /healthz at 503 (load balancers notice)"},
+	{"PISTON_PROXY_REDIS", "--redis", O_REDIS, "", 0, 0,
+	 "redis://[:PASSWORD@]HOST[:PORT][/DB]: rate-limit buckets shared by every proxy replica"},
+	{"PISTON_PROXY_REDIS_TIMEOUT", "--redis-timeout", O_U64, "50", 1, 10000,
+	 "ms Redis may take to decide an admission (then this proxy's own bucket decides)"},
 	{"PISTON_PROXY_LOG_LEVEL", "--log-level", O_LOG, "INFO", 0, 0, "DEBUG, INFO, WARN, ERROR or SILENT"},
 };
 #define NOPTS (sizeof opts_table / sizeof opts_table[0])
@@ -78,7 +82,8 @@ static void proxy_usage(FILE *f)
 	for (size_t i = 0; i < NOPTS; i++)
 		fprintf(f, "  %-28s %-36s %s%s%s%s\n", opts_table[i].flag, opts_table[i].env, opts_table[i].help,
 		        opts_table[i].def[0] ? " [" : "", opts_table[i].def, opts_table[i].def[0] ? "]" : "");
-	fprintf(f, "\nSIGHUP reloads the keys file; SIGTERM/SIGINT stop gracefully.\n");
+	fprintf(f, "\nThe Redis password may also come from PISTON_PROXY_REDIS_PASSWORD.\n"
+	           "SIGHUP reloads the keys file; SIGTERM/SIGINT stop gracefully.\n");
 }
 
 static bool parse_u64_text(const char *s, uint64_t *out)
@@ -165,6 +170,18 @@ static int apply_opt(proxy_opts *o, const opt *k, const char *val, bool from_fla
 		else if (!parse_u64_text(val, &v) || v > k->max)
 			goto bad;
 		break;
+	case O_REDIS: {
+		char err[256];
+		redis_url u;
+		if (*val && redis_url_parse(val, &u, err, sizeof err) < 0) {
+			fprintf(stderr, "piston: %s (%s): %s\n", k->env, k->flag, err);
+			return -1;
+		}
+		if (strlen(val) >= sizeof o->redis)
+			goto bad;
+		strcpy(o->redis, val);
+		return 0;
+	}
 	case O_LOG: {
 		int lv = log_level_parse(val);
 		if (lv < 0)
@@ -184,6 +201,7 @@ static int apply_opt(proxy_opts *o, const opt *k, const char *val, bool from_fla
 	else if (!strcmp(f, "--health-interval")) o->health_interval_ms = v;
 	else if (!strcmp(f, "--upstream-timeout")) o->upstream_timeout_ms = v;
 	else if (!strcmp(f, "--drain-delay")) o->drain_delay_ms = v;
+	else if (!strcmp(f, "--redis-timeout")) o->redis_timeout_ms = v;
 	return 0;
 bad:
 	fprintf(stderr, "piston: %s: invalid value '%s' (%s)\n", k->env, val, k->help);
@@ -568,8 +586,12 @@ static void health_schedule(proxy *p)
 
 /* Checks the key, role and rate. Returns true when the request may go on;
  * otherwise the response has been sent. */
-bool proxy_admit(proxy *p, http_conn *c, const http_request *req, bool need_admin, admission *a)
+bool proxy_admit(proxy *p, http_conn *c, const http_request *req, bool need_admin, admission *a,
+                 http_handler *self)
 {
+	const admit_redo *redo = p->redo && p->redo->c == c ? p->redo : NULL;
+	char rkey[REDIS_KEY_MAX + 1] = "";
+	uint32_t burst = 0;
 	a->rl[0] = 0;
 	a->rate = 0;
 	size_t hl = 0;
@@ -589,8 +611,19 @@ bool proxy_admit(proxy *p, http_conn *c, const http_request *req, bool need_admi
 			proxy_respond_msg(p, c, 403, NULL, "This endpoint needs an admin API key");
 			return false;
 		}
-		tb_take(&e->bucket, e->rate, e->burst, loop_now(p->l), &v);
 		a->rate = e->rate;
+		burst = e->burst;
+		if (p->redis && !redo) {
+			int n = snprintf(rkey, sizeof rkey, "piston:rl:k:");
+			for (int i = 0; i < 16; i++)
+				n += snprintf(rkey + n, sizeof rkey - (size_t)n, "%02x", e->digest[i]);
+			if (proxy_redis_defer(p, c, req, self, rkey, e->rate, e->burst))
+				return false;
+		}
+		if (redo && redo->v.ok)
+			tb_verdict_set(&v, redo->v.allowed, redo->v.milli, e->rate, e->burst);
+		else
+			tb_take(&e->bucket, e->rate, e->burst, loop_now(p->l), &v);
 	} else if (h && hl) {
 		p->unauthorized++;
 		proxy_respond_msg(p, c, 401, NULL, "Malformed Authorization header: send \"Bearer KEY\"");
@@ -601,8 +634,17 @@ bool proxy_admit(proxy *p, http_conn *c, const http_request *req, bool need_admi
 		                                        : "An API key is required (Authorization: Bearer KEY)");
 		return false;
 	} else {
-		addr_limiter_take(p->anon, req->peer ? req->peer : "", loop_now(p->l), &v);
 		a->rate = p->o.anon_rate;
+		burst = p->o.anon_burst;
+		if (p->redis && !redo) {
+			snprintf(rkey, sizeof rkey, "piston:rl:a:%.64s", req->peer ? req->peer : "?");
+			if (proxy_redis_defer(p, c, req, self, rkey, a->rate, burst))
+				return false;
+		}
+		if (redo && redo->v.ok)
+			tb_verdict_set(&v, redo->v.allowed, redo->v.milli, a->rate, burst);
+		else
+			addr_limiter_take(p->anon, req->peer ? req->peer : "", loop_now(p->l), &v);
 	}
 	tb_format_headers(&v, a->rl, sizeof a->rl);
 	if (!v.allowed) {
@@ -832,7 +874,7 @@ static void on_execute(http_conn *c, const http_request *req, void *ctx)
 	proxy *p = ctx;
 	uint64_t t0 = mono_ns();
 	admission a;
-	if (!proxy_admit(p, c, req, false, &a))
+	if (!proxy_admit(p, c, req, false, &a, on_execute))
 		return;
 	fwd *f = fwd_new(p, c, req, "/api/v2/execute");
 	if (!f) {
@@ -864,7 +906,7 @@ static void on_runtimes(http_conn *c, const http_request *req, void *ctx)
 {
 	proxy *p = ctx;
 	admission a;
-	if (!proxy_admit(p, c, req, false, &a))
+	if (!proxy_admit(p, c, req, false, &a, on_runtimes))
 		return;
 	if (!p->runtimes_json.len)
 		render_union(p);
@@ -955,7 +997,7 @@ static void on_packages(http_conn *c, const http_request *req, void *ctx)
 {
 	proxy *p = ctx;
 	admission a;
-	if (!proxy_admit(p, c, req, true, &a))
+	if (!proxy_admit(p, c, req, true, &a, on_packages))
 		return;
 	bool change = !(req->method_len == 3 && !memcmp(req->method, "GET", 3)) &&
 	              !(req->method_len == 4 && !memcmp(req->method, "HEAD", 4));
@@ -1011,7 +1053,7 @@ static void on_metrics(http_conn *c, const http_request *req, void *ctx)
 {
 	proxy *p = ctx;
 	admission a;
-	if (!proxy_admit(p, c, req, true, &a))
+	if (!proxy_admit(p, c, req, true, &a, on_metrics))
 		return;
 	buf b = BUF_INIT;
 	buf_puts(&b, "# HELP piston_proxy_responses_total Responses by status class.\n"
@@ -1064,6 +1106,7 @@ static void on_metrics(http_conn *c, const http_request *req, void *ctx)
 			buf_printf(&b, "piston_proxy_engine_failures_total{engine=\"%s\"} %llu\n", p->ups[i].u.url,
 		           (unsigned long long)p->ups[i].u.failures);
 	proxy_dns_metrics(p, &b);
+	proxy_redis_metrics(p, &b);
 	if (buf_failed(&b))
 		proxy_respond_msg(p, c, 500, a.rl, "Out of memory");
 	else
@@ -1197,6 +1240,17 @@ int cmd_proxy(int argc, char **argv)
 		log_error("proxy: out of memory");
 		goto out;
 	}
+	if (p->o.redis[0]) {
+		redis_url ru;
+		(void)redis_url_parse(p->o.redis, &ru, err, sizeof err);   /* checked with the options */
+		const char *pw = getenv("PISTON_PROXY_REDIS_PASSWORD");
+		if (!ru.password[0] && pw && strlen(pw) < sizeof ru.password)
+			strcpy(ru.password, pw);
+		if (!(p->redis = redis_limiter_new(p->l, &ru, p->o.redis_timeout_ms))) {
+			log_error("proxy: out of memory");
+			goto out;
+		}
+	}
 	p->http = http_server_new(p->l, p->o.bind, err, sizeof err);
 	if (!p->http) {
 		fprintf(stderr, "piston: PISTON_PROXY_BIND: %s\n", err);
@@ -1235,8 +1289,9 @@ int cmd_proxy(int argc, char **argv)
 	render_union(p);
 	health_check_all(p);
 	health_schedule(p);
-	log_info("proxy: listening on %s (port %d), %zu engines%s, %zu keys%s", p->o.bind, http_server_port(p->http),
-	         p->nups, p->ndns ? " (and those DNS finds)" : "", keys_count(p->keys), p->anon ? ", anonymous use allowed" : "");
+	log_info("proxy: listening on %s (port %d), %zu engines%s, %zu keys%s%s", p->o.bind, http_server_port(p->http),
+	         p->nups, p->ndns ? " (and those DNS finds)" : "", keys_count(p->keys), p->anon ? ", anonymous use allowed" : "",
+	         p->redis ? ", rate limits in Redis" : "");
 	status = loop_run(p->l) == 0 ? 0 : 1;
 	log_info("proxy: stopped");
 out:
@@ -1253,7 +1308,8 @@ out:
 		buf_free(&p->ups[i].runtimes_raw);
 	}
 	if (p->http)
-		http_server_free(p->http);
+		http_server_free(p->http);   /* before Redis: waiting requests forget their admissions */
+	redis_limiter_free(p->redis);
 	if (p->health_timer)
 		loop_timer_cancel(p->l, p->health_timer);
 	keys_free(p->keys);

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "loop.h"
 #include "proxy.h"
+#include "redis.h"
 #include "upstream.h"
 
 #define PROXY_MAX_UPSTREAMS 64
@@ -34,7 +35,15 @@ typedef struct proxy_opts {
 	uint64_t drain_delay_ms;       /* SIGTERM: keep serving (healthz 503) this long */
 	char dns_server[128];          /* "" = the first nameserver of /etc/resolv.conf */
 	log_level level;
+	char redis[1024];              /* --redis URL, "" for none */
+	uint64_t redis_timeout_ms;
 } proxy_opts;
+
+/* An admission's Redis verdict, handed to the handler it re-runs. */
+typedef struct admit_redo {
+	const http_conn *c;
+	redis_verdict v;
+} admit_redo;
 
 typedef struct engine_up {
 	upstream u;
@@ -63,6 +72,8 @@ typedef struct proxy {
 	size_t rr;                     /* round-robin start among equals */
 	keys_set *keys;
 	addr_limiter *anon;
+	redis_limiter *redis;          /* --redis: shared buckets, else NULL */
+	const admit_redo *redo;        /* set while a deferred handler re-runs */
 	buf runtimes_json;             /* union, rendered when a snapshot changes */
 	loop_timer *health_timer;
 	loop_timer *drain_timer;       /* SIGTERM with --drain-delay */
@@ -88,8 +99,18 @@ typedef struct admission {
 extern const char proxy_cors_headers[];
 
 /* Checks the key, role and rate; true when the request may go on, else the
- * response (401/403/429) has been sent. */
-bool proxy_admit(proxy *p, http_conn *c, const http_request *req, bool need_admin, admission *a);
+ * response (401/403/429) has been sent -- or, with --redis, the request
+ * waits for Redis's verdict: then handler `self` runs again later with a
+ * copy of req (and this call's admission then has the verdict). */
+bool proxy_admit(proxy *p, http_conn *c, const http_request *req, bool need_admin, admission *a,
+                 http_handler *self);
+
+/* proxy_redis.c: park req until Redis decides on bucket key (false:
+ * Redis cannot be asked now; decide locally). */
+bool proxy_redis_defer(proxy *p, http_conn *c, const http_request *req, http_handler *self, const char *key,
+                       uint32_t rate, uint32_t burst);
+/* The Redis lines of /metrics. */
+void proxy_redis_metrics(const proxy *p, buf *b);
 /* A JSON {"message"} response with the CORS and rl header lines. */
 void proxy_respond_msg(proxy *p, http_conn *c, int status, const char *rl, const char *msg);
 /* Does engine e list language (or an alias) in a version matching selector? */

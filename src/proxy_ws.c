@@ -459,7 +459,7 @@ void proxy_ws_connect(http_conn *c, const http_request *req, void *ctx)
 {
 	proxy *p = ctx;
 	admission a;
-	if (!proxy_admit(p, c, req, false, &a))
+	if (!proxy_admit(p, c, req, false, &a, proxy_ws_connect))
 		return;
 	size_t ul = 0, kl = 0, vl = 0;
 	const char *up = http_header_get(req, "Upgrade", &ul);
