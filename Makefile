@@ -5,6 +5,7 @@
 #   make check-clang  compile every source with clang as well (warnings are errors)
 #   make run        build, install the default languages into ./data, start the engine
 #   make test-pkgs-all  build every recipe and run every package's test cases (empty root, then the API)
+#   make test-cluster  tools/cluster-sim.sh: the Kubernetes topology with real processes in network namespaces
 #   make test-kernels  the test suite inside Debian's kernels 5.10-7.3 under qemu, pure cgroup v2
 #                   (tools/test-kernels.sh: KERNELS=6.1 SUITE=full, PLACEMENTS, MATRIX)
 
@@ -29,7 +30,7 @@ LIBOBJS := $(filter-out $(BUILD)/obj/main.o,$(OBJS)) $(BUILD)/obj/vendor_fortify
 UNIT_SRCS := $(wildcard test/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:test/unit/%.c=$(BUILD)/test/%)
 
-.PHONY: all test deps clean check-clang run bench test-pkgs-all test-kernels
+.PHONY: all test deps clean check-clang run bench test-pkgs-all test-kernels test-cluster
 all: piston
 
 piston: $(OBJS) $(BUILD)/obj/vendor_fortify.o
@@ -62,6 +63,9 @@ deps:
 
 test-kernels: piston $(UNIT_BINS)
 	@tools/test-kernels.sh
+
+test-cluster: piston
+	@tools/cluster-sim.sh
 
 check-clang: $(INC)/.stamp
 	@for f in $(SRCS) $(UNIT_SRCS); do \
