@@ -78,7 +78,8 @@ static void proxy_usage(FILE *f)
 	for (size_t i = 0; i < NOPTS; i++)
 		fprintf(f, "  %-28s %-36s %s%s%s%s\n", opts_table[i].flag, opts_table[i].env, opts_table[i].help,
 		        opts_table[i].def[0] ? " [" : "", opts_table[i].def, opts_table[i].def[0] ? "]" : "");
-	fprintf(f, "\nSIGHUP reloads the keys file; SIGTERM/SIGINT stop gracefully.\n");
+	fprintf(f, "\nSIGHUP reloads the keys file; SIGTERM/SIGINT stop gracefully (after --drain-delay).\n"
+	           "GET /healthz (no key): 200 ready; 503 draining or no engine up.\n");
 }
 
 static bool parse_u64_text(const char *s, uint64_t *out)
