@@ -79,7 +79,7 @@ static const key keys[] = {
 	{"PISTON_PACKAGE_MAX_FILES", K_U64, F(package_max_files), "500000", 1, U32MAX,
 	 "most entries a package may unpack"},
 	{"PISTON_SHUTDOWN_GRACE", K_U64, F(shutdown_grace_ms), "30000", 0, 86400000,
-	 "ms running jobs get to finish after SIGTERM"},
+	 "ms the drain after SIGTERM may take (jobs finish, new ones get 503, /healthz 503)"},
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 

@@ -83,7 +83,8 @@ static void proxy_usage(FILE *f)
 		fprintf(f, "  %-28s %-36s %s%s%s%s\n", opts_table[i].flag, opts_table[i].env, opts_table[i].help,
 		        opts_table[i].def[0] ? " [" : "", opts_table[i].def, opts_table[i].def[0] ? "]" : "");
 	fprintf(f, "\nThe Redis password may also come from PISTON_PROXY_REDIS_PASSWORD.\n"
-	           "SIGHUP reloads the keys file; SIGTERM/SIGINT stop gracefully.\n");
+	           "SIGHUP reloads the keys file; SIGTERM/SIGINT stop gracefully (after --drain-delay).\n"
+	           "GET /healthz (no key): 200 ready; 503 draining or no engine up.\n");
 }
 
 static bool parse_u64_text(const char *s, uint64_t *out)

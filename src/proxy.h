@@ -32,6 +32,15 @@
  *   bodies are capped; CORS headers on every response, OPTIONS preflight
  *   answered; X-Forwarded-For added (appended to the client's own).
  * - The Authorization header is never passed on to the engines.
+ * - GET /healthz (no key): 200 while serving with an engine up; 503 while
+ *   draining after SIGTERM (for --drain-delay, then open requests finish)
+ *   or with no engine up. Engines are checked through their /healthz (503
+ *   draining: out of rotation at once; 404: judged by their runtimes); an
+ *   execute or WebSocket an engine refuses with X-Piston-Draining is sent
+ *   to another engine (it never ran).
+ * - --upstream dns://NAME:PORT: engines are NAME's A/AAAA records, followed
+ *   as the DNS changes (proxy_dns.c); removed engines finish their
+ *   in-flight requests.
  */
 #ifndef PISTON_PROXY_H
 #define PISTON_PROXY_H

@@ -362,6 +362,12 @@ static void tunnel_read_reply(tunnel *t)
 		ssize_t hl = http_parse_response(t->reply.data, t->reply.len, 16384, &h);
 		if (hl == HTTP_PARSE_INCOMPLETE && !buf_failed(&t->reply))
 			continue;
+		if (hl >= 0 && h.status == 503 && http_find_header(h.headers, h.nheaders, "X-Piston-Draining")) {
+			t->e->draining = true;   /* out of rotation now, not at the next health check */
+			proxy_mark_down(t->p, t->e, "draining (refused a WebSocket with X-Piston-Draining)");
+			tunnel_next_engine(t);
+			return;
+		}
 		if (hl < 0 || h.status != 101) {
 			log_warn("proxy: engine %s refused a WebSocket (status %d)", t->e->u.url, hl < 0 ? 0 : h.status);
 			tunnel_next_engine(t);

@@ -177,6 +177,10 @@ def engine_suite():
     st, h, b = e.req("POST", "/api/v2/execute", sh("echo new"))
     check(st == 503 and h.get("x-piston-draining") == "1" and "shutting down" in b.get("message", ""),
           "SIGTERM: a new execute is refused with 503, X-Piston-Draining and a clear message", (st, h, b))
+    st, h, b = e.req("GET", "/api/v2/connect", headers={"Upgrade": "websocket", "Connection": "Upgrade",
+                                                       "Sec-WebSocket-Version": "13",
+                                                       "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
+    check(st == 503 and h.get("x-piston-draining") == "1", "SIGTERM: a new WebSocket is refused the same way", (st, h))
     rc = e.proc.wait(30)
     worker.join(30)
     took = time.time() - t0
