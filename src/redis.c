@@ -317,16 +317,27 @@ static void send_take(redis_limiter *r, slot *s)
 	resp_command(&r->out, 6, argv, NULL);
 }
 
+/* The handshake went through. An outage ends (INFO, backoff reset) only
+ * with the first admission Redis answers well: a server that accepts the
+ * handshake and then fails every admission is one outage, one WARN. */
 static void on_ready(redis_limiter *r)
 {
 	r->st = ST_READY;
-	r->backoff_ms = BACKOFF_MIN_MS;
-	if (r->outage || !r->ever_ready)
-		log_info("redis: connected to %s:%s; rate limits are shared%s", r->u.host, r->u.port,
-		         r->outage ? " again" : "");
-	r->outage = false;
+	if (!r->outage && !r->ever_ready)
+		log_info("redis: connected to %s:%s; rate limits are shared", r->u.host, r->u.port);
+	else
+		log_debug("redis: reconnected to %s:%s", r->u.host, r->u.port);
 	r->ever_ready = true;
 	r->stats.up = true;
+}
+
+static void admission_worked(redis_limiter *r)
+{
+	if (!r->outage)
+		return;
+	r->outage = false;
+	r->backoff_ms = BACKOFF_MIN_MS;
+	log_info("redis: %s:%s answers again; rate limits are shared again", r->u.host, r->u.port);
 }
 
 static void warn_slow(redis_limiter *r, const char *what)
@@ -394,6 +405,7 @@ static bool handle_reply(redis_limiter *r, const resp_reply *rep)
 			give_up(r, s.fn, s.arg);
 		return true;
 	}
+	admission_worked(r);
 	if (!s.fn)
 		return true;   /* timed out (decided locally) or cancelled */
 	r->stats.admissions++;
@@ -440,6 +452,11 @@ static void on_readable(redis_limiter *r)
 		buf_consume(&r->in, at);
 		if ((size_t)n < 16384)
 			break;
+	}
+	if (r->out.len) {   /* an EVAL after NOSCRIPT */
+		flush_out(r);
+		if (r->fd < 0)
+			return;
 	}
 	arm_tick(r);
 }

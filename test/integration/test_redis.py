@@ -72,6 +72,124 @@ class Redis:
         return data[10:-5].rstrip(b"\r\n")
 
 
+class FakeRedis:
+    """A Redis impostor on loopback: answers the handshake, then EVALSHA as
+    mode says: "slow" (never), "garbage" (a malformed reply), "noscript"
+    (NOSCRIPT, then the EVAL that follows with a verdict)."""
+
+    def __init__(self, mode):
+        self.mode = mode
+        self.seen = []
+        self.ls = socket.socket()
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(16)
+        self.port = self.ls.getsockname()[1]
+        self.conns = []
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            try:
+                c, _ = self.ls.accept()
+            except OSError:
+                return
+            self.conns.append(c)
+            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+
+    @staticmethod
+    def commands(data):
+        """Complete RESP commands at the front of data: (list of argv, rest)."""
+        out = []
+        while data.startswith(b"*") and b"\r\n" in data:
+            head, rest = data.split(b"\r\n", 1)
+            argv = []
+            for _ in range(int(head[1:])):
+                if b"\r\n" not in rest:
+                    return out, data
+                ln, rest2 = rest.split(b"\r\n", 1)
+                n = int(ln[1:])
+                if len(rest2) < n + 2:
+                    return out, data
+                argv.append(rest2[:n].decode("latin-1"))
+                rest = rest2[n + 2:]
+            out.append(argv)
+            data = rest
+        return out, data
+
+    def serve(self, c):
+        data = b""
+        try:
+            while True:
+                chunk = c.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+                cmds, data = self.commands(data)
+                for argv in cmds:
+                    self.seen.append(argv[0].upper())
+                    verb = argv[0].upper()
+                    if verb == "SCRIPT":
+                        c.sendall(b"$40\r\n" + b"a" * 40 + b"\r\n")
+                    elif verb in ("AUTH", "SELECT"):
+                        c.sendall(b"+OK\r\n")
+                    elif verb == "EVALSHA" and self.mode == "garbage":
+                        c.sendall(b"!bogus\r\n")
+                    elif verb == "EVALSHA" and self.mode == "noscript":
+                        c.sendall(b"-NOSCRIPT No matching script. Please use EVAL.\r\n")
+                    elif verb == "EVAL":
+                        c.sendall(b"*2\r\n:1\r\n:5000\r\n")
+                    # "slow": no answer at all
+        except OSError:
+            return
+
+    def close(self):
+        self.ls.close()
+        for c in self.conns:
+            try:
+                c.close()
+            except OSError:
+                pass
+
+
+def hostile_redis(engine_url, keys_path, key):
+    for mode in ("slow", "garbage", "noscript"):
+        fake = FakeRedis(mode)
+        p = tp.Proxy(["--upstream", engine_url, "--keys", keys_path, "--redis", "redis://:pw@127.0.0.1:%d/3" % fake.port])
+        try:
+            tp.wait_until(lambda: "rate limits are shared" in p.log(), 10)
+            times, statuses, remaining = [], [], []
+            for _ in range(5):
+                t0 = time.time()
+                st, h, _ = p.req("GET", "/api/v2/runtimes", key=key, timeout=10)
+                times.append(time.time() - t0)
+                statuses.append(st)
+                remaining.append(h.get("ratelimit-remaining"))
+                time.sleep(0.05)
+            log = p.log()
+            check(all(s in (200, 429) for s in statuses) and 200 in statuses,
+                  "a %s Redis: requests still answered from local buckets" % mode, (statuses, log[-1500:]))
+            check(fake.seen[:3] == ["AUTH", "SELECT", "SCRIPT"], "handshake: AUTH, SELECT, SCRIPT LOAD (%s)" % mode,
+                  fake.seen[:4])
+            if mode == "slow":
+                check(max(times) < 2.0 and sorted(times)[2] < 0.5,
+                      "a Redis that never answers: each request waits about --redis-timeout (50 ms), not more",
+                      ["%.3f" % x for x in times])
+                check(log.count("got no answer within 50 ms") == 1, "one WARN about slow answers, not one per request",
+                      log[-1500:])
+            elif mode == "garbage":
+                check("malformed reply" in log and log.count("fall back") == 1,
+                      "a malformed reply drops the connection with one WARN", log[-1500:])
+                check(p.req("GET", "/")[0] == 200, "the proxy survives a hostile Redis")
+            else:
+                check("EVAL" in fake.seen and remaining[0] == "5",
+                      "NOSCRIPT: the script is sent with EVAL and its verdict used (5 tokens left)",
+                      (fake.seen, remaining))
+        finally:
+            p.stop()
+            fake.close()
+
+
 def config_errors(engine_url):
     for url, what in (("http://127.0.0.1:6379", "scheme"), ("redis://127.0.0.1:99999", "port"),
                       ("redis://h/x", "database")):
@@ -140,6 +258,7 @@ def main_suite():
     with open(keys_path, "w") as f:
         f.write("%s\n%s\n" % (kline, aline))
     url = "redis://:%s@127.0.0.1:%d/1" % (PASSWORD, redis.port)
+    hostile_redis(engine.url, keys_path, key)
 
     # ---- a wrong password: a clear WARN, requests still served (locally)
     bad = tp.Proxy(["--upstream", engine.url, "--keys", keys_path, "--redis",
