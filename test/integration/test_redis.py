@@ -185,6 +185,7 @@ def hostile_redis(engine_url, keys_path, key):
                 check("EVAL" in fake.seen and remaining[0] == "5",
                       "NOSCRIPT: the script is sent with EVAL and its verdict used (5 tokens left)",
                       (fake.seen, remaining))
+            check(p.stop() == 0, "the proxy stops cleanly after a %s Redis (exit 0)" % mode)
         finally:
             p.stop()
             fake.close()
@@ -362,6 +363,8 @@ def main_suite():
                   n2, exp2, 2 * exp2, t_back - t_kill - 0.5, during, run_secs))
         check(exp2 * 0.7 <= n2 <= exp2 + RATE * 0.5 + 3, "after Redis returns, the shared limit holds again", n2)
         check(redis.cmd("EXISTS", bucket) == b":1", "the restarted Redis holds the bucket again")
+        rcs = [pa.stop(), pb.stop()]
+        check(rcs == [0, 0], "both replicas stop cleanly on SIGTERM (exit 0)", rcs)
     finally:
         pa.stop()
         pb.stop()
