@@ -297,6 +297,15 @@ def main_suite():
             st, h, body = p.req("POST", "/api/v2/execute", tp.sh("echo via-redis"), key=admin)
             check(st == 200 and isinstance(body, dict) and body["run"]["stdout"] == "via-redis\n",
                   "execute through a Redis-backed admission", (st, body))
+        # ---- the WebSocket tunnel through a Redis admission (the upgrade waits for the verdict)
+        ws = tp.ws_connect(pb.port, {"Authorization": "Bearer " + admin})
+        out = ""
+        if ws.ok:
+            ws.send({"type": "init", "language": "shell", "version": "*", "files": [{"content": "echo ws-redis"}]})
+            msgs = ws.until_close()
+            out = "".join(m["data"] for m in msgs if isinstance(m, dict) and m.get("type") == "data")
+        ws.close()
+        check(ws.ok and out == "ws-redis\n", "WebSocket session through a Redis-backed admission", (ws.head, out))
         bucket = "piston:rl:k:" + hashlib.sha256(key.encode()).hexdigest()[:32]
         st = pa.req("GET", "/api/v2/runtimes", key=key)[0]
         ttl = redis.cmd("PTTL", bucket)
