@@ -73,6 +73,7 @@ struct redis_limiter {
 	slot *slots;                   /* ring of REDIS_MAX_PENDING */
 	size_t head, count;
 	loop_timer *tick;              /* admission deadlines */
+	uint64_t tick_at;              /* when it fires */
 	loop_timer *retry;             /* backoff, or the connect timeout */
 	loop_timer *broken_timer;      /* a send failed inside redis_take */
 	char broken_why[128];
@@ -536,9 +537,12 @@ static void on_tick(loop *l, void *arg)
 	arm_tick(r);
 }
 
+/* The timer fires at the first live admission's deadline, or when the
+ * oldest request in flight would make the connection dead, whichever is
+ * first; an earlier timer already armed is kept. */
 static void arm_tick(redis_limiter *r)
 {
-	if (r->tick || !r->count)
+	if (!r->count)
 		return;
 	uint64_t now = loop_now(r->l), when = slot_at(r, 0)->sent_ms + REDIS_DEAD_MS;
 	for (size_t i = 0; i < r->count; i++) {
@@ -549,6 +553,12 @@ static void arm_tick(redis_limiter *r)
 			break;
 		}
 	}
+	if (r->tick) {
+		if (r->tick_at <= when)
+			return;
+		loop_timer_cancel(r->l, r->tick);
+	}
+	r->tick_at = when;
 	r->tick = loop_timer_add(r->l, when > now ? when - now : 0, on_tick, r);
 }
 
