@@ -73,6 +73,7 @@ struct redis_limiter {
 	slot *slots;                   /* ring of REDIS_MAX_PENDING */
 	size_t head, count;
 	loop_timer *tick;              /* admission deadlines */
+	uint64_t tick_at;              /* when it fires */
 	loop_timer *retry;             /* backoff, or the connect timeout */
 	loop_timer *broken_timer;      /* a send failed inside redis_take */
 	char broken_why[128];
@@ -317,16 +318,27 @@ static void send_take(redis_limiter *r, slot *s)
 	resp_command(&r->out, 6, argv, NULL);
 }
 
+/* The handshake went through. An outage ends (INFO, backoff reset) only
+ * with the first admission Redis answers well: a server that accepts the
+ * handshake and then fails every admission is one outage, one WARN. */
 static void on_ready(redis_limiter *r)
 {
 	r->st = ST_READY;
-	r->backoff_ms = BACKOFF_MIN_MS;
-	if (r->outage || !r->ever_ready)
-		log_info("redis: connected to %s:%s; rate limits are shared%s", r->u.host, r->u.port,
-		         r->outage ? " again" : "");
-	r->outage = false;
+	if (!r->outage && !r->ever_ready)
+		log_info("redis: connected to %s:%s; rate limits are shared", r->u.host, r->u.port);
+	else
+		log_debug("redis: reconnected to %s:%s", r->u.host, r->u.port);
 	r->ever_ready = true;
 	r->stats.up = true;
+}
+
+static void admission_worked(redis_limiter *r)
+{
+	if (!r->outage)
+		return;
+	r->outage = false;
+	r->backoff_ms = BACKOFF_MIN_MS;
+	log_info("redis: %s:%s answers again; rate limits are shared again", r->u.host, r->u.port);
 }
 
 static void warn_slow(redis_limiter *r, const char *what)
@@ -394,6 +406,7 @@ static bool handle_reply(redis_limiter *r, const resp_reply *rep)
 			give_up(r, s.fn, s.arg);
 		return true;
 	}
+	admission_worked(r);
 	if (!s.fn)
 		return true;   /* timed out (decided locally) or cancelled */
 	r->stats.admissions++;
@@ -440,6 +453,11 @@ static void on_readable(redis_limiter *r)
 		buf_consume(&r->in, at);
 		if ((size_t)n < 16384)
 			break;
+	}
+	if (r->out.len) {   /* an EVAL after NOSCRIPT */
+		flush_out(r);
+		if (r->fd < 0)
+			return;
 	}
 	arm_tick(r);
 }
@@ -519,9 +537,12 @@ static void on_tick(loop *l, void *arg)
 	arm_tick(r);
 }
 
+/* The timer fires at the first live admission's deadline, or when the
+ * oldest request in flight would make the connection dead, whichever is
+ * first; an earlier timer already armed is kept. */
 static void arm_tick(redis_limiter *r)
 {
-	if (r->tick || !r->count)
+	if (!r->count)
 		return;
 	uint64_t now = loop_now(r->l), when = slot_at(r, 0)->sent_ms + REDIS_DEAD_MS;
 	for (size_t i = 0; i < r->count; i++) {
@@ -532,6 +553,12 @@ static void arm_tick(redis_limiter *r)
 			break;
 		}
 	}
+	if (r->tick) {
+		if (r->tick_at <= when)
+			return;
+		loop_timer_cancel(r->l, r->tick);
+	}
+	r->tick_at = when;
 	r->tick = loop_timer_add(r->l, when > now ? when - now : 0, on_tick, r);
 }
 

@@ -20,7 +20,8 @@
  *   caller decides with its local bucket. A connection whose oldest
  *   request waits beyond REDIS_DEAD_MS is dropped.
  * - Redis unreachable: reconnects with backoff (100 ms doubling to 5 s);
- *   one WARN per outage, one INFO when it is back; admissions that run into
+ *   one WARN per outage, one INFO when it is back (when an admission is
+ *   answered again: a handshake alone does not end an outage); admissions that run into
  *   the timeout WARN at most once a minute.
  * - Bounded: at most REDIS_MAX_PENDING admissions in flight (beyond:
  *   false), replies parsed by resp.c's bounded parser (a malformed reply

@@ -7,6 +7,9 @@
 #     (handler to response minus the wait for the engine, from /metrics).
 #  2. GET /api/v2/runtimes with wrk, direct against through the proxy
 #     (goal: proxy >= 0.8x direct), and the proxy's peak RSS.
+#  3. With redis-server installed: the same through a second proxy with
+#     --redis (each admission one EVALSHA round trip to a local Redis):
+#     what Redis-backed admission adds per request (goal: <= 0.3 ms p50).
 #   tools/bench-proxy.sh [EXECUTE_REQUESTS [WRK_SECONDS]]   (default 400, 5)
 # Needs wrk and busybox-static.
 set -euo pipefail
@@ -17,8 +20,10 @@ command -v wrk >/dev/null || { echo "bench-proxy: wrk is not installed" >&2; exi
 make -s piston
 
 work=$(mktemp -d /tmp/piston-bench-proxy.XXXXXX)
-engine_pid= proxy_pid= nginx_pid=
+engine_pid= proxy_pid= nginx_pid= redis_pid= rproxy_pid=
 cleanup() {
+	[ -n "$rproxy_pid" ] && kill "$rproxy_pid" 2>/dev/null && wait "$rproxy_pid" 2>/dev/null
+	[ -n "$redis_pid" ] && kill "$redis_pid" 2>/dev/null && wait "$redis_pid" 2>/dev/null
 	[ -n "$nginx_pid" ] && kill "$nginx_pid" 2>/dev/null && wait "$nginx_pid" 2>/dev/null
 	[ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null && wait "$proxy_pid" 2>/dev/null
 	[ -n "$engine_pid" ] && kill "$engine_pid" 2>/dev/null && wait "$engine_pid" 2>/dev/null
@@ -47,12 +52,29 @@ PISTON_PROXY_LOG_LEVEL=WARN ./piston proxy --bind "127.0.0.1:$pport" --upstream 
 	--keys "$work/keys" 2>"$work/proxy.log" &
 proxy_pid=$!
 
+# A second proxy whose buckets live in Redis (in memory, no persistence).
+rport=0
+if command -v redis-server >/dev/null; then
+	redisport=$(free_port)
+	redis-server --port "$redisport" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" \
+		>"$work/redis.log" 2>&1 &
+	redis_pid=$!
+	rport=$(free_port)
+	PISTON_PROXY_LOG_LEVEL=INFO ./piston proxy --bind "127.0.0.1:$rport" --upstream "http://127.0.0.1:$eport" \
+		--keys "$work/keys" --redis "redis://127.0.0.1:$redisport" 2>"$work/rproxy.log" &
+	rproxy_pid=$!
+fi
+
 for _ in $(seq 200); do
 	body=$(curl -sf -H "Authorization: Bearer $KEY" "http://127.0.0.1:$pport/api/v2/runtimes" 2>/dev/null || true)
 	[ -n "$body" ] && [ "$body" != "[]" ] && break
 	sleep 0.05
 done
 [ -n "$body" ] && [ "$body" != "[]" ] || { echo "bench-proxy: engine/proxy did not start" >&2; cat "$work"/*.log >&2; exit 1; }
+if [ "$rport" != 0 ]; then
+	for _ in $(seq 100); do grep -q "rate limits are shared" "$work/rproxy.log" && break; sleep 0.05; done
+	grep -q "rate limits are shared" "$work/rproxy.log" || { echo "bench-proxy: proxy --redis did not connect" >&2; cat "$work/rproxy.log" >&2; exit 1; }
+fi
 
 # For scale: nginx as a keep-alive reverse proxy in front of the same engine
 # (what one extra loopback hop costs on this machine).
@@ -80,9 +102,10 @@ NGX
 fi
 
 echo "== execute: $N sequential requests each way (keep-alive, alternating)"
-python3 - "$eport" "$pport" "$KEY" "$N" "$nport" <<'PY'
+python3 - "$eport" "$pport" "$KEY" "$N" "$nport" "$rport" <<'PY'
 import http.client, json, statistics, sys, time
 eport, pport, key, n, nport = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+rport = int(sys.argv[6])
 body = json.dumps({"language": "shell", "version": "*", "files": [{"content": "echo hi"}]})
 fast = json.dumps({"language": "shell", "version": "*", "files": [{"content": "x"}], "run_timeout": "x"})
 conns = {"direct": http.client.HTTPConnection("127.0.0.1", eport, timeout=60),
@@ -119,8 +142,13 @@ if nport:
     conns["nginx"] = http.client.HTTPConnection("127.0.0.1", nport, timeout=60)
     hdrs["nginx"] = hdrs["direct"]
     ftimes["nginx"] = []
+if rport:
+    conns["redis"] = http.client.HTTPConnection("127.0.0.1", rport, timeout=60)
+    hdrs["redis"] = hdrs["proxy"]
+    ftimes["redis"] = []
+extra = (("nginx",) if nport else ()) + (("redis",) if rport else ())
 for i in range(2000 + 100):
-    for side in (("direct", "proxy") if i % 2 else ("proxy", "direct")) + (("nginx",) if nport else ()):
+    for side in (("direct", "proxy") if i % 2 else ("proxy", "direct")) + extra:
         c = conns[side]
         t0 = time.perf_counter()
         c.request("POST", "/api/v2/execute", fast, hdrs[side])
@@ -137,6 +165,14 @@ print("execute answered at once (400), p50 direct %.3f ms, through proxy %.3f ms
 if nport:
     print("  for scale, nginx proxy_pass (keep-alive) on the same path: p50 %.3f ms, added %.3f ms"
           % (f50["nginx"], f50["nginx"] - f50["direct"]))
+if rport:
+    print("  through proxy --redis (local redis-server): p50 %.3f ms, Redis admission adds %.3f ms over the "
+          "proxy's own buckets (goal <= 0.3); p90 %.3f ms" % (f50["redis"], f50["redis"] - f50["proxy"],
+                                                            sorted(ftimes["redis"])[int(len(ftimes["redis"]) * 0.9)]))
+    c = conns["redis"]
+    c.request("GET", "/metrics", headers=hdrs["redis"])
+    m = c.getresponse().read().decode()
+    print("  " + "; ".join(l for l in m.splitlines() if l.startswith("piston_proxy_redis_")))
 print("execute p90 direct %.3f ms, through proxy %.3f ms" % (p90["direct"], p90["proxy"]))
 c = conns["proxy"]
 c.request("GET", "/metrics", headers=hdrs["proxy"])
@@ -168,3 +204,13 @@ print("%.2f" % statistics.median(float(b) / float(a) for a, b in zip(d, p)))' "$
 echo "runtimes req/s best round: direct $direct, through proxy $proxied, ratio ${ratio}x;" \
 	"median of the per-round ratios ${median_ratio}x (goal >= 0.8)"
 echo "proxy peak RSS: $rss"
+if [ "$rport" != 0 ]; then
+	r_all=()
+	for round in 1 2 3; do
+		p_all+=("$(wrk -t2 -c64 -d"${DURATION}s" -H "Authorization: Bearer $KEY" "http://127.0.0.1:$pport/api/v2/runtimes" | rps)")
+		r_all+=("$(wrk -t2 -c64 -d"${DURATION}s" -H "Authorization: Bearer $KEY" "http://127.0.0.1:$rport/api/v2/runtimes" | rps)")
+		echo "--redis round $round: proxy ${p_all[-1]}, proxy --redis ${r_all[-1]}"
+	done
+	echo "runtimes req/s best round through proxy --redis: $(best "${r_all[@]}") (proxy alone: $(best "${p_all[@]}"));" \
+		"peak RSS $(awk '/VmHWM/ {print $2 " " $3}' "/proc/$rproxy_pid/status")"
+fi
