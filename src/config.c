@@ -80,6 +80,8 @@ static const key keys[] = {
 	 "most entries a package may unpack"},
 	{"PISTON_SHUTDOWN_GRACE", K_U64, F(shutdown_grace_ms), "30000", 0, 86400000,
 	 "ms running jobs get to finish after SIGTERM"},
+	{"PISTON_OUTPUT_FILES_MAX_SIZE", K_U64, F(output_files_max_size), "1048576", 0, 1u << 30,
+	 "bytes of output_files returned per stage in all (a file cut there: truncated)"},
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 

@@ -23,6 +23,7 @@
 #include "base64.h"
 #include "config.h"
 #include "log.h"
+#include "outfiles.h"
 #include "stats.h"
 
 #define JOB_MAX_FILES 1024
@@ -63,6 +64,8 @@ struct job {
 	buf pending_stdin;         /* interactive stdin that arrived before `run` */
 	bool stdin_eof;            /* the client ended stdin (close it once run starts) */
 	sbx_limits compile_limits, run_limits;
+	outfiles_list outfiles;    /* output_files (names in doc) */
+	buf run_files;             /* the run stage's files: a JSON array, or empty */
 
 	unsigned slot;
 	bool has_slot;
@@ -392,6 +395,7 @@ static void job_free(job *j)
 	free(j->lang_env);
 	free(j->stdin_copy);
 	buf_free(&j->pending_stdin);
+	buf_free(&j->run_files);
 	if (j->has_compile_res)
 		sbx_result_free(&j->compile_res);
 	if (j->has_run_res)
@@ -472,6 +476,10 @@ job *job_new(engine *e, json_doc *doc, const json_value *root, bool interactive,
 	if (parse_limits(j, root, status, msg, msglen) || parse_files(j, files, status, msg, msglen) ||
 	    build_argv_env(j, json_is(args, JSON_ARRAY) ? args : NULL, status, msg, msglen))
 		goto bad;
+	if (outfiles_parse(json_get(root, "output_files"), &j->outfiles, msg, msglen) < 0) {
+		*status = 400;
+		goto bad;
+	}
 	if (!interactive) {
 		/* Upstream appends a newline to stdin when it lacks one. */
 		const char *s = json_is(in, JSON_STRING) ? in->u.string : "";
@@ -500,6 +508,7 @@ bad:
 }
 
 const char *job_language(const job *j) { return j->rt->language; }
+const buf *job_output_files(const job *j) { return j->run_files.len ? &j->run_files : NULL; }
 const char *job_version(const job *j) { return j->rt->version; }
 
 int job_failed(const job *j, const char **message)
@@ -609,6 +618,12 @@ static void on_stage_done(void *arg, sbx_result *res)
 	}
 	memset(res, 0, sizeof *res);
 	const sbx_result *r = compile ? &j->compile_res : &j->run_res;
+	/* Now: the stage's processes are gone, nothing else uses the box yet. */
+	if (!compile && j->outfiles.n && j->box &&
+	    outfiles_collect(sbx_box_dirfd(j->box), &j->outfiles, cfg.output_files_max_size, &j->run_files) < 0) {
+		j->fail_status = 500;
+		snprintf(j->fail_msg, sizeof j->fail_msg, "out of memory reading output_files");
+	}
 	if (j->ev.on_stage_done)
 		j->ev.on_stage_done(j->ev.arg, j, j->stage, r);
 	if (compile && !stage_failed(r))
@@ -790,7 +805,13 @@ void job_render(const job *j, buf *out)
 	jw_key(&w, "version");
 	jw_string(&w, j->rt->version);
 	jw_key(&w, "run");
-	sbx_result_write_json(&w, j->has_run_res ? &j->run_res : &j->compile_res);
+	jw_object_begin(&w);
+	sbx_result_write_fields(&w, j->has_run_res ? &j->run_res : &j->compile_res);
+	if (j->has_run_res && j->run_files.len) {
+		jw_key(&w, "files");
+		jw_raw(&w, j->run_files.data, j->run_files.len);
+	}
+	jw_object_end(&w);
 	if (j->has_compile_res) {
 		jw_key(&w, "compile");
 		sbx_result_write_json(&w, &j->compile_res);

@@ -761,6 +761,11 @@ int sbx_box_write(sbx_box *b, const char *relpath, const void *data, size_t len,
 	return rc;
 }
 
+int sbx_box_dirfd(const sbx_box *b)
+{
+	return b->mntfd;
+}
+
 void sbx_box_destroy(sbx_box *b)
 {
 	if (!b)
@@ -1119,6 +1124,12 @@ static const char *signal_name(int sig)
 void sbx_result_write_json(jw *w, const sbx_result *r)
 {
 	jw_object_begin(w);
+	sbx_result_write_fields(w, r);
+	jw_object_end(w);
+}
+
+void sbx_result_write_fields(jw *w, const sbx_result *r)
+{
 	jw_key(w, "stdout");
 	jw_string_n(w, r->out.data ? r->out.data : "", r->out.len);
 	jw_key(w, "stderr");
@@ -1152,7 +1163,6 @@ void sbx_result_write_json(jw *w, const sbx_result *r)
 	jw_uint(w, r->cpu_ms);
 	jw_key(w, "wall_time");
 	jw_uint(w, r->wall_ms);
-	jw_object_end(w);
 }
 
 static void set_status(sbx_result *res, const char *status, const char *fmt, ...)

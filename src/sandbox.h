@@ -104,6 +104,9 @@ sbx_box *sbx_box_create(sbx_system *s, unsigned slot, uint64_t size_bytes, char 
  * Returns 0, or -1 with errno set. */
 int sbx_box_write(sbx_box *b, const char *relpath, const void *data, size_t len, unsigned mode);
 void sbx_box_destroy(sbx_box *b);
+/* The box's root directory (its detached mount), for reading back what a
+ * stage left there (outfiles.h) with openat2 below it; owned by the box. */
+int sbx_box_dirfd(const sbx_box *b);
 
 /* Start a stage. On failure to start, returns NULL and fills err. */
 sbx_run *sbx_start(sbx_system *s, loop *l, const sbx_spec *spec, const sbx_callbacks *cb,
@@ -125,6 +128,9 @@ int sbx_signal_number(const char *name);
  * message, status, memory, cpu_time, wall_time). */
 struct jw;
 void sbx_result_write_json(struct jw *w, const sbx_result *r);
+/* The same members without the braces, for a STAGE with more of them
+ * (execute's "files"). */
+void sbx_result_write_fields(struct jw *w, const sbx_result *r);
 
 /* `piston sandbox [--time MS] [--wall MS] [--mem BYTES] [--procs N]
  *  [--output BYTES] [--root PKGDIR] [--box DIR] -- CMD ARGS...` */
