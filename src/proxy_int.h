@@ -77,6 +77,10 @@ extern const char proxy_cors_headers[];
 /* Checks the key, role and rate; true when the request may go on, else the
  * response (401/403/429) has been sent. */
 bool proxy_admit(proxy *p, http_conn *c, const http_request *req, bool need_admin, admission *a);
+/* The same for a request that costs `cost` tokens (an execute with tests:
+ * one per test run; keys.h tb_take_n). */
+bool proxy_admit_n(proxy *p, http_conn *c, const http_request *req, bool need_admin, uint32_t cost,
+                   admission *a);
 /* A JSON {"message"} response with the CORS and rl header lines. */
 void proxy_respond_msg(proxy *p, http_conn *c, int status, const char *rl, const char *msg);
 /* Does engine e list language (or an alias) in a version matching selector? */
