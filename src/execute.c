@@ -798,6 +798,9 @@ int job_signal(job *j, int signo)
 void job_render(const job *j, buf *out)
 {
 	jw w;
+	/* Output files may be megabytes: one allocation, not a doubling chain. */
+	if (j->run_files.len)
+		buf_reserve(out, j->run_files.len + 4096);
 	jw_init(&w, out);
 	jw_object_begin(&w);
 	jw_key(&w, "language");
