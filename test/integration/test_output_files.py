@@ -223,6 +223,16 @@ def main():
     finally:
         e.stop()
     configured_cap()
+    # kernels before 6.15: the box is attached in the holder namespace (README, Kernels)
+    e = Engine(env={"PISTON_SANDBOX_FALLBACKS": "1"})
+    try:
+        st, b = run(e, "echo fb > f.txt; busybox ln -s /etc/passwd l", ["f.txt", "l"])
+        f = by_name(b)
+        check(st == 200 and content(f.get("f.txt", {})) == b"fb\n" and
+              f.get("l", {}).get("error") == "not a regular file",
+              "with the kernel fallbacks (holder namespace): files read, links refused", b)
+    finally:
+        e.stop()
     return t.done()
 
 
