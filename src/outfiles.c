@@ -86,8 +86,12 @@ int outfiles_parse(const json_value *v, outfiles_list *out, char *msg, size_t ms
 
 static int open_beneath(int dirfd, const char *path, int flags)
 {
+	/* openat2 refuses O_PATH with any flag but O_CLOEXEC, O_DIRECTORY and
+	 * O_NOFOLLOW (EINVAL). */
+	if (!(flags & O_PATH))
+		flags |= O_NOCTTY;
 	struct open_how how = {
-		.flags = (uint64_t)(flags | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY),
+		.flags = (uint64_t)(flags | O_NOFOLLOW | O_CLOEXEC),
 		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
 	};
 	int fd;
@@ -111,8 +115,10 @@ static const char *classify_failure(int dirfd, const char *path, int open_errno)
 	if (open_errno == ENOENT || open_errno == ENOTDIR)
 		return "not found";
 	int pfd = open_beneath(dirfd, path, O_PATH);
-	if (pfd < 0)
-		return errno == ENOENT || errno == ENOTDIR ? "not found" : "not a regular file";
+	if (pfd < 0 && (errno == ENOENT || errno == ENOTDIR))
+		return "not found";
+	if (pfd < 0)   /* ELOOP: a link on the way; EXDEV: a mount crossed */
+		return errno == ELOOP || errno == EXDEV ? "not a regular file" : "cannot be read";
 	struct stat st;
 	const char *why = "not a regular file";
 	if (fstat(pfd, &st) == 0 && is_whiteout(&st))
@@ -149,7 +155,34 @@ static ssize_t read_bounded(int fd, char *dst, size_t want)
 	return (ssize_t)got;
 }
 
+/* Open name for reading below upper, else (a plain miss, not a whiteout)
+ * below lower. fd >= 0, or -1 with *why set. */
+static int open_layers(int upper, int lower, const char *name, const char **why)
+{
+	int fd = open_beneath(upper, name, O_RDONLY | O_NONBLOCK);
+	if (fd >= 0)
+		return fd;
+	*why = classify_failure(upper, name, errno);
+	if (lower < 0 || strcmp(*why, "not found"))
+		return -1;
+	/* A whiteout in the upper layer: the test deleted the lower file. */
+	int pfd = open_beneath(upper, name, O_PATH);
+	if (pfd >= 0) {
+		close(pfd);
+		return -1;
+	}
+	fd = open_beneath(lower, name, O_RDONLY | O_NONBLOCK);
+	if (fd < 0)
+		*why = classify_failure(lower, name, errno);
+	return fd;
+}
+
 int outfiles_collect(int dirfd, const outfiles_list *list, uint64_t cap, buf *out)
+{
+	return outfiles_collect_layers(dirfd, -1, list, cap, out);
+}
+
+int outfiles_collect_layers(int upper, int lower, const outfiles_list *list, uint64_t cap, buf *out)
 {
 	uint64_t left = cap;
 	buf_putc(out, '[');
@@ -157,9 +190,10 @@ int outfiles_collect(int dirfd, const outfiles_list *list, uint64_t cap, buf *ou
 		const char *name = list->names[i];
 		if (i)
 			buf_putc(out, ',');
-		int fd = open_beneath(dirfd, name, O_RDONLY | O_NONBLOCK);
+		const char *why = "not found";
+		int fd = open_layers(upper, lower, name, &why);
 		if (fd < 0) {
-			write_error(out, name, classify_failure(dirfd, name, errno));
+			write_error(out, name, why);
 			continue;
 		}
 		struct stat st;

@@ -47,5 +47,12 @@ int outfiles_parse(const json_value *v, outfiles_list *out, char *msg, size_t ms
  * {"name","content","encoding":"base64","size"[,"truncated":true]} or
  * {"name","error"}. Returns 0, -1 when out of memory (out is then failed). */
 int outfiles_collect(int dirfd, const outfiles_list *list, uint64_t cap, buf *out);
+/* The same for an overlay's layers, read separately (never through the
+ * overlay): a path is looked up in upper (what the stage wrote), and where
+ * it is simply missing there, in lower (what an earlier stage left, e.g.
+ * the compile's box); a whiteout in upper (deleted) is "not found". lower
+ * -1: upper only. (An upper directory made opaque by the stage is not
+ * looked at: a file below it in lower is still found.) */
+int outfiles_collect_layers(int upper, int lower, const outfiles_list *list, uint64_t cap, buf *out);
 
 #endif

@@ -121,9 +121,46 @@ static void check_collect(void)
 	CHECK(rmdir(tmpl) == 0);
 }
 
+/* An overlay's layers read separately: upper first, lower where upper
+ * simply lacks the path, a whiteout hides the lower file. */
+static void check_layers(void)
+{
+	char up[] = "/tmp/piston-outfiles-up-XXXXXX", low[] = "/tmp/piston-outfiles-low-XXXXXX";
+	CHECK(mkdtemp(up) && mkdtemp(low));
+	int u = open(up, O_RDONLY | O_DIRECTORY), l = open(low, O_RDONLY | O_DIRECTORY);
+	put(u, "a", "upper", 5);
+	put(l, "a", "lower", 5);
+	put(l, "b", "bb", 2);
+	put(l, "c", "cc", 2);
+	CHECK(mknodat(u, "c", S_IFCHR | 0600, 0) == 0);   /* as overlayfs marks a deleted file */
+	CHECK(symlinkat("/etc/passwd", l, "d") == 0);
+	outfiles_list names = { .names = {"a", "b", "c", "d", "e"}, .n = 5 };
+	buf out = BUF_INIT;
+	CHECK(outfiles_collect_layers(u, l, &names, 100, &out) == 0);
+	buf_putc(&out, 0);
+	const char *want =
+		"[{\"name\":\"a\",\"content\":\"dXBwZXI=\",\"encoding\":\"base64\",\"size\":5},"
+		"{\"name\":\"b\",\"content\":\"YmI=\",\"encoding\":\"base64\",\"size\":2},"
+		"{\"name\":\"c\",\"error\":\"not found\"},"
+		"{\"name\":\"d\",\"error\":\"not a regular file\"},"
+		"{\"name\":\"e\",\"error\":\"not found\"}]";
+	CHECKF(!strcmp(out.data, want), "%s", out.data);
+	buf_free(&out);
+	unlinkat(u, "a", 0);
+	unlinkat(u, "c", 0);
+	unlinkat(l, "a", 0);
+	unlinkat(l, "b", 0);
+	unlinkat(l, "c", 0);
+	unlinkat(l, "d", 0);
+	close(u);
+	close(l);
+	CHECK(rmdir(up) == 0 && rmdir(low) == 0);
+}
+
 int main(void)
 {
 	check_parse();
 	check_collect();
+	check_layers();
 	return t_done();
 }
