@@ -237,3 +237,16 @@ int outfiles_collect_layers(int upper, int lower, const outfiles_list *list, uin
 	buf_putc(out, ']');
 	return buf_failed(out) ? -1 : 0;
 }
+
+int outfiles_collect_box(int boxfd, bool overlay_upper, int lower, const outfiles_list *list, uint64_t cap,
+                         buf *out)
+{
+	if (!overlay_upper)
+		return outfiles_collect_layers(boxfd, -1, list, cap, out);
+	int upper = open_beneath(boxfd, "u", O_PATH | O_DIRECTORY);
+	if (upper < 0)   /* not made (cannot happen once the test ran): the lower layer only */
+		return outfiles_collect_layers(lower, -1, list, cap, out);
+	int rc = outfiles_collect_layers(upper, lower, list, cap, out);
+	close(upper);
+	return rc;
+}

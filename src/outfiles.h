@@ -25,6 +25,7 @@
 #ifndef PISTON_OUTFILES_H
 #define PISTON_OUTFILES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -54,5 +55,10 @@ int outfiles_collect(int dirfd, const outfiles_list *list, uint64_t cap, buf *ou
  * -1: upper only. (An upper directory made opaque by the stage is not
  * looked at: a file below it in lower is still found.) */
 int outfiles_collect_layers(int upper, int lower, const outfiles_list *list, uint64_t cap, buf *out);
+/* A test's box (execute.c, sandbox.h sbx_box_make_upper): overlay: its
+ * files are in the box's u/ over lower (the compiled box's root); else the
+ * box's root alone (lower ignored). */
+int outfiles_collect_box(int boxfd, bool overlay_upper, int lower, const outfiles_list *list, uint64_t cap,
+                         buf *out);
 
 #endif
