@@ -103,6 +103,16 @@ def real_suite():
             "language": "shell", "version": "*", "output_files": ["../x"], "files": [{"content": "echo"}]})
         check(st == 400 and "output_files[0]" in got.get("message", ""),
               "a bad output_files through the proxy: the engine's 400", (st, got))
+        st, h, got = p.req("POST", "/api/v2/execute", {
+            "language": "shell", "version": "*", "output_files": ["t.txt"], "files": [{"content": "cat > t.txt; cat t.txt"}],
+            "tests": [{"name": "a", "stdin": "x", "expected_output": "x"}, {"name": "b", "stdin": "y", "expected_output": "z"}]})
+        ts = got.get("tests", []) if isinstance(got, dict) else []
+        check(st == 200 and [x.get("passed") for x in ts] == [True, False] and
+              got.get("summary", {}).get("total") == 2 and
+              [x.get("files", [{}])[0].get("content") for x in ts] == ["eAo=", "eQo="],
+              "tests with output_files end to end through the proxy", (st, got))
+        check(remaining(h) >= 0 and int(h.get("ratelimit-limit", "0")) - remaining(h) >= 2,
+              "... charged one token per test", h)
         w = WS(p.port)
         w.send({"type": "init", "language": "shell", "version": "*", "output_files": ["w.txt"],
                 "files": [{"content": "echo hi > w.txt"}]})
