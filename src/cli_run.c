@@ -7,6 +7,10 @@
  * Ctrl-C twice within a second leaves; the end of our stdin ends the
  * program's. Engines are reached over http:// or https:// (also for -t:
  * wss through BearSSL, trusting PISTON_CA_FILE or the system bundle).
+ * --test IN[:EXPECTED] (repeatable) sends `tests` (files: IN is the test's
+ * stdin, EXPECTED its expected output) and prints a table, one line a test;
+ * --output-file PATH (repeatable) asks for a file the program writes and
+ * saves what comes back (SPEC section 1).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -41,10 +45,16 @@ typedef struct run_opts {
 	size_t nfiles;
 	const char *stdin_file;
 	const char *url;
+	const char *compare;
+	bool stop_on_failure;
 	long run_timeout, compile_timeout;   /* -1: not given */
 	bool interactive, status;
 	char **args;
 	int nargs;
+	const char **tests;        /* IN[:EXPECTED] as given */
+	size_t ntests;
+	const char **outfiles;     /* box-relative paths, saved below the current directory */
+	size_t noutfiles;
 } run_opts;
 
 static void usage(FILE *f)
@@ -61,7 +71,18 @@ static void usage(FILE *f)
 	        "  -c, --compile-timeout MS compile stage wall-time limit\n"
 	        "  -t, --interactive       live over the WebSocket: stdin to the program, Ctrl-C as SIGINT\n"
 	        "  -s, --status            print runtime, stages and exit status to stderr\n"
-	        "  -u, --url URL           engine (default $PISTON_URL or http://127.0.0.1:2000)\n");
+	        "  -u, --url URL           engine (default $PISTON_URL or http://127.0.0.1:2000)\n"
+	        "  --test IN[:EXPECTED]    a test case (repeatable): file IN is its stdin, file EXPECTED\n"
+	        "                          its expected output (compared by lines; --compare exact|lines|tokens);\n"
+	        "                          compiles once, runs every test, prints one line a test\n"
+	        "                          (name, status, passed, time, memory) and exits 1 if any failed.\n"
+	        "                          IN names a file as a whole if one exists, else it is split\n"
+	        "                          at the last ':'\n"
+	        "  --compare MODE          how --test compares: exact, lines (default), tokens\n"
+	        "  --stop-on-failure       --test: skip the rest after the first failing test\n"
+	        "  -o, --output-file PATH  a file the program writes, relative to its working directory\n"
+	        "                          (repeatable); saved as ./PATH (its directory must exist);\n"
+	        "                          with --test, test N's copy is saved as DIR/N-NAME\n");
 }
 
 static int read_file(const char *path, buf *out, char *err, size_t errlen)
@@ -121,11 +142,13 @@ static int parse_args(int argc, char **argv, run_opts *o)
 	if (!o->url || !*o->url)
 		o->url = "http://127.0.0.1:2000";
 	/* One table: positional files in the first half, -f extras in the second. */
-	files = calloc(2 * (size_t)argc, sizeof *files);
+	files = calloc(4 * (size_t)argc, sizeof *files);
 	if (!files)
 		return -1;
 	extras = files + argc;
 	o->files = files;
+	o->tests = files + 2 * (size_t)argc;
+	o->outfiles = files + 3 * (size_t)argc;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *next = i + 1 < argc ? argv[i + 1] : NULL;
@@ -164,6 +187,23 @@ static int parse_args(int argc, char **argv, run_opts *o)
 				goto missing;
 			extras[nextras++] = next;   /* after the positional files: FILE stays first */
 			i++;
+		} else if (!strcmp(a, "--test")) {
+			if (!next)
+				goto missing;
+			o->tests[o->ntests++] = next;
+			i++;
+		} else if (!strcmp(a, "-o") || !strcmp(a, "--output-file")) {
+			if (!next)
+				goto missing;
+			o->outfiles[o->noutfiles++] = next;
+			i++;
+		} else if (!strcmp(a, "--compare")) {
+			if (!next)
+				goto missing;
+			o->compare = next;
+			i++;
+		} else if (!strcmp(a, "--stop-on-failure")) {
+			o->stop_on_failure = true;
 		} else if (!strcmp(a, "-t") || !strcmp(a, "--interactive")) {
 			o->interactive = true;
 		} else if (!strcmp(a, "-s") || !strcmp(a, "--status")) {
@@ -186,6 +226,73 @@ missing:
 	if (!o->language || !o->nfiles) {
 		usage(stderr);
 		return -1;
+	}
+	if (o->ntests && o->interactive) {
+		fprintf(stderr, "piston run: --test cannot be combined with -t\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* --test IN[:EXPECTED]: IN is the whole argument when such a file exists
+ * (a name with a ':' in it), else the part before the last ':'. */
+static void split_test(const char *spec, char *in, size_t n, const char **expected)
+{
+	const char *colon = strrchr(spec, ':');
+	*expected = NULL;
+	if (!colon || access(spec, F_OK) == 0) {
+		snprintf(in, n, "%s", spec);
+		return;
+	}
+	snprintf(in, n, "%.*s", (int)(colon - spec), spec);
+	*expected = colon + 1;
+}
+
+static const char *base_name(const char *path)
+{
+	const char *b = strrchr(path, '/');
+	return b ? b + 1 : path;
+}
+
+static int add_tests(const run_opts *o, jw *w)
+{
+	char err[512], in[4096];
+	jw_key(w, "tests");
+	jw_array_begin(w);
+	for (size_t i = 0; i < o->ntests; i++) {
+		const char *expected;
+		split_test(o->tests[i], in, sizeof in, &expected);
+		buf data = BUF_INIT;
+		jw_object_begin(w);
+		jw_key(w, "name");
+		jw_string(w, in[0] ? base_name(in) : o->tests[i]);
+		if (in[0] && read_file(in, &data, err, sizeof err) < 0)
+			goto bad;
+		jw_key(w, "stdin");
+		jw_string_n(w, data.data ? data.data : "", data.len);
+		if (expected) {
+			buf_reset(&data);
+			if (read_file(expected, &data, err, sizeof err) < 0)
+				goto bad;
+			jw_key(w, "expected_output");
+			jw_string_n(w, data.data ? data.data : "", data.len);
+		}
+		jw_object_end(w);
+		buf_free(&data);
+		continue;
+bad:
+		fprintf(stderr, "piston run: --test %s: %s\n", o->tests[i], err);
+		buf_free(&data);
+		return -1;
+	}
+	jw_array_end(w);
+	if (o->compare) {
+		jw_key(w, "compare");
+		jw_string(w, o->compare);
+	}
+	if (o->stop_on_failure) {
+		jw_key(w, "stop_on_failure");
+		jw_bool(w, true);
 	}
 	return 0;
 }
@@ -254,6 +361,15 @@ static int build_request(const run_opts *o, buf *out)
 		jw_string_n(&w, in.data ? in.data : "", in.len);
 		buf_free(&in);
 	}
+	if (o->ntests && add_tests(o, &w) < 0)
+		return -1;
+	if (o->noutfiles) {
+		jw_key(&w, "output_files");
+		jw_array_begin(&w);
+		for (size_t i = 0; i < o->noutfiles; i++)
+			jw_string(&w, o->outfiles[i]);
+		jw_array_end(&w);
+	}
 	if (o->run_timeout >= 0) {
 		jw_key(&w, "run_timeout");
 		jw_int(&w, o->run_timeout);
@@ -300,6 +416,114 @@ static int body_collect(void *ctx, const void *data, size_t len)
 	return buf_failed(ctx) ? -1 : 0;
 }
 
+/* Save the files that came back (only names we asked for: an answer cannot
+ * make us write anywhere else). test_no > 0: test N's copy, DIR/N-NAME. */
+static void save_files(const run_opts *o, const json_value *files, size_t test_no)
+{
+	for (size_t i = 0; json_is(files, JSON_ARRAY) && i < files->len; i++) {
+		const json_value *f = json_at(files, i);
+		const char *name = str_or(json_get(f, "name"), NULL);
+		bool asked = false;
+		for (size_t k = 0; name && k < o->noutfiles && !asked; k++)
+			asked = !strcmp(name, o->outfiles[k]);
+		if (!asked)
+			continue;
+		const char *error = str_or(json_get(f, "error"), NULL);
+		const json_value *content = json_get(f, "content");
+		if (error || !json_is(content, JSON_STRING)) {
+			fprintf(stderr, "piston run: output file %s: %s\n", name, error ? error : "no content");
+			continue;
+		}
+		char path[8192];
+		const char *base = base_name(name);
+		if (test_no)
+			snprintf(path, sizeof path, "%.*s%zu-%s", (int)(base - name), name, test_no, base);
+		else
+			snprintf(path, sizeof path, "%s", name);
+		char *data = malloc(base64_decoded_max(content->len) + 1);
+		ssize_t n = data ? base64_decode(content->u.string, content->len, data) : -1;
+		int fd = n >= 0 ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644) : -1;
+		if (n < 0)
+			fprintf(stderr, "piston run: output file %s: the engine sent bad base64\n", name);
+		else if (fd < 0)
+			fprintf(stderr, "piston run: cannot save output file %s as %s: %s\n", name, path, strerror(errno));
+		else {
+			write_all(fd, data, (size_t)n);
+			close(fd);
+			if (json_is(json_get(f, "truncated"), JSON_TRUE))
+				fprintf(stderr, "piston run: output file %s was cut at the engine's cap (%zd of %.0f bytes)\n",
+				        name, n, json_is(json_get(f, "size"), JSON_NUMBER) ? json_get(f, "size")->u.number : 0.0);
+		}
+		free(data);
+	}
+}
+
+static void print_capped(const char *label, const json_value *v)
+{
+	if (!json_is(v, JSON_STRING) || !v->len)
+		return;
+	size_t n = v->len > 2000 ? 2000 : v->len;
+	printf("  %s:\n%.*s%s", label, (int)n, v->u.string, v->u.string[n - 1] == '\n' ? "" : "\n");
+	if (n < v->len)
+		printf("  (%zu more bytes)\n", v->len - n);
+}
+
+/* --test: one line a test, then what the failed ones printed; 1 if any
+ * test failed (passed false, or ended with a status: RE, TO, SK, ...). */
+static int print_tests(const run_opts *o, const json_value *root)
+{
+	const json_value *compile = json_get(root, "compile");
+	const json_value *tests = json_get(root, "tests");
+	const char *cst = str_or(json_get(compile, "status"), NULL);
+	if (compile && (cst || stage_exit_status(compile))) {
+		const json_value *out = json_get(compile, "stdout"), *er = json_get(compile, "stderr");
+		if (json_is(out, JSON_STRING))
+			write_all(2, out->u.string, out->len);
+		if (json_is(er, JSON_STRING))
+			write_all(2, er->u.string, er->len);
+		fprintf(stderr, "piston run: compile stage: %s\n", str_or(json_get(compile, "message"), "failed"));
+	}
+	if (!json_is(tests, JSON_ARRAY)) {
+		fprintf(stderr, "piston run: the engine's answer has no tests (an engine without test support?)\n");
+		return 1;
+	}
+	printf("%-24s %-7s %-7s %9s %11s\n", "TEST", "STATUS", "PASSED", "TIME", "MEMORY");
+	bool any_failed = false;
+	for (size_t i = 0; i < tests->len; i++) {
+		const json_value *tc = json_at(tests, i);
+		const char *st = str_or(json_get(tc, "status"), NULL);
+		const json_value *passed = json_get(tc, "passed");
+		const json_value *wall = json_get(tc, "wall_time"), *mem = json_get(tc, "memory");
+		bool failed = json_is(passed, JSON_FALSE) || (st && *st);
+		any_failed |= failed;
+		char t[32] = "-", m[32] = "-";
+		if (json_is(wall, JSON_NUMBER))
+			snprintf(t, sizeof t, "%.0f ms", wall->u.number);
+		if (json_is(mem, JSON_NUMBER))
+			snprintf(m, sizeof m, "%.1f MiB", mem->u.number / 1048576.0);
+		printf("%-24s %-7s %-7s %9s %11s\n", str_or(json_get(tc, "name"), "?"), st ? st : "ok",
+		       json_is(passed, JSON_TRUE) ? "yes" : json_is(passed, JSON_FALSE) ? "no" : "-", t, m);
+		if (o->noutfiles)
+			save_files(o, json_get(tc, "files"), i + 1);
+	}
+	for (size_t i = 0; i < tests->len; i++) {
+		const json_value *tc = json_at(tests, i);
+		const char *st = str_or(json_get(tc, "status"), NULL);
+		if (!(json_is(json_get(tc, "passed"), JSON_FALSE) || (st && *st && strcmp(st, "SK"))))
+			continue;
+		printf("--- %s: %s\n", str_or(json_get(tc, "name"), "?"),
+		       str_or(json_get(tc, "message"), st ? st : "wrong output"));
+		print_capped("stdout", json_get(tc, "stdout"));
+		print_capped("stderr", json_get(tc, "stderr"));
+	}
+	const json_value *sum = json_get(root, "summary");
+	const json_value *sp = json_get(sum, "passed"), *sf = json_get(sum, "failed"), *ss = json_get(sum, "skipped");
+	if (json_is(sp, JSON_NUMBER) && json_is(sf, JSON_NUMBER) && json_is(ss, JSON_NUMBER))
+		printf("%.0f passed, %.0f failed, %.0f skipped (%zu tests)\n", sp->u.number, sf->u.number, ss->u.number,
+		       (size_t)tests->len);
+	return any_failed ? 1 : 0;
+}
+
 static int run_batch(const run_opts *o, const buf *req)
 {
 	char url[4200], err[512];
@@ -337,6 +561,14 @@ static int run_batch(const run_opts *o, const buf *req)
 	if (o->status)
 		fprintf(stderr, "runtime: %s %s\n", str_or(json_get(root, "language"), "?"),
 		        str_or(json_get(root, "version"), "?"));
+	if (o->ntests) {
+		int trc = print_tests(o, root);
+		json_free(doc);
+		buf_free(&resp);
+		return trc;
+	}
+	if (o->noutfiles)
+		save_files(o, json_get(run, "files"), 0);
 	int rc = 0;
 	for (int k = 0; k < 2; k++) {
 		const json_value *stage = k ? run : compile;
@@ -372,6 +604,7 @@ typedef struct ws_client {
 	int exit_code;
 	bool got_exit;
 	bool status;
+	const run_opts *opts;
 } ws_client;
 
 static void conn_write(ws_client *c, const char *p, size_t n)
@@ -505,6 +738,8 @@ static int ws_message(ws_client *c, const char *data, size_t len)
 		else if (c->status)
 			fprintf(stderr, "%s stage exited with code %d\n", str_or(json_get(m, "stage"), "?"),
 			        c->exit_code);
+	} else if (!strcmp(type, "files")) {
+		save_files(c->opts, json_get(m, "files"), 0);
 	} else if (!strcmp(type, "error")) {
 		fprintf(stderr, "piston run: %s\n", str_or(json_get(m, "message"), "error"));
 		c->exit_code = 1;
@@ -558,7 +793,7 @@ static int run_interactive(const run_opts *o, const buf *init)
 		fprintf(stderr, "piston run: not an http(s) URL: %s\n", o->url);
 		return 1;
 	}
-	ws_client c = {.fd = -1, .status = o->status};
+	ws_client c = {.fd = -1, .status = o->status, .opts = o};
 	tls_trust *trust = NULL;
 	ws_parser_init(&c.parser, true, 64u << 20);
 	c.fd = dial(&u, err, sizeof err);

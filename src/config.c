@@ -73,6 +73,9 @@ static const key keys[] = {
 	{"PISTON_MAX_BODY_SIZE", K_U64, F(max_body_size), "16777216", 1, I64MAX, "largest request body, bytes (413)"},
 	{"PISTON_IDLE_TIMEOUT", K_U64, F(idle_timeout_ms), "10000", 1, 86400000,
 	 "ms a client has to send a whole request (408)"},
+	{"PISTON_MAX_TESTS", K_U32, F(max_tests), "100", 0, 10000, "most `tests` in one execute request"},
+	{"PISTON_COMPILE_CACHE_SIZE", K_U64, F(compile_cache_size), "268435456", 0, I64MAX,
+	 "bytes of compiled boxes kept for identical requests (0: no compile cache)"},
 	{"PISTON_BOX_SIZE", K_U64, F(box_size), "67108864", 4096, I64MAX, "bytes of the job's /box and /tmp (tmpfs)"},
 	{"PISTON_PACKAGE_MAX_SIZE", K_U64, F(package_max_size), "4294967296", 1, I64MAX,
 	 "largest package, bytes (download and unpacked size)"},
@@ -80,6 +83,8 @@ static const key keys[] = {
 	 "most entries a package may unpack"},
 	{"PISTON_SHUTDOWN_GRACE", K_U64, F(shutdown_grace_ms), "30000", 0, 86400000,
 	 "ms the drain after SIGTERM may take (jobs finish, new ones get 503, /healthz 503)"},
+	{"PISTON_OUTPUT_FILES_MAX_SIZE", K_U64, F(output_files_max_size), "1048576", 0, 1u << 30,
+	 "bytes of output_files returned per stage in all (a file cut there: truncated)"},
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 

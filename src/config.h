@@ -40,6 +40,9 @@ typedef struct config {
 	uint64_t package_max_size;        /* PISTON_PACKAGE_MAX_SIZE (4 GiB): download and unpacked */
 	uint64_t package_max_files;       /* PISTON_PACKAGE_MAX_FILES (500000) */
 	uint64_t shutdown_grace_ms;       /* PISTON_SHUTDOWN_GRACE (30000) */
+	uint64_t output_files_max_size;   /* PISTON_OUTPUT_FILES_MAX_SIZE (1 MiB): output_files per stage */
+	uint32_t max_tests;               /* PISTON_MAX_TESTS (100): `tests` per request */
+	uint64_t compile_cache_size;      /* PISTON_COMPILE_CACHE_SIZE (256 MiB; 0: no cache) */
 } config;
 
 extern config cfg;   /* the process-wide configuration (read-only after load) */

@@ -90,7 +90,8 @@ static void session_kill(ws_session *s)
 
 static void flush(ws_session *s)
 {
-	if (s->out.len > MAX_PENDING_OUT) {
+	/* The files message comes in one piece: room for it besides. */
+	if (s->out.len > MAX_PENDING_OUT + cfg.output_files_max_size / 3 * 4 + 65536) {
 		log_info("connect: dropping a client that does not read (%zu bytes pending)", s->out.len);
 		session_kill(s);
 		return;
@@ -295,6 +296,13 @@ static void ev_stage_done(void *arg, job *j, const char *stage, const sbx_result
 	else
 		jw_null(&w);
 	message_send(s, &w, &m);
+	const buf *files = job_output_files(j);
+	if (files && !strcmp(stage, "run")) {
+		message_begin(&w, &m, "files");
+		jw_key(&w, "files");
+		jw_raw(&w, files->data, files->len);
+		message_send(s, &w, &m);
+	}
 }
 
 static void ev_done(void *arg, job *j)

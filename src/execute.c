@@ -24,7 +24,9 @@
 #include "base64.h"
 #include "config.h"
 #include "log.h"
+#include "outfiles.h"
 #include "stats.h"
+#include "tests.h"
 
 #define JOB_MAX_FILES 1024
 #define JOB_MAX_ARGS 4096
@@ -64,6 +66,20 @@ struct job {
 	buf pending_stdin;         /* interactive stdin that arrived before `run` */
 	bool stdin_eof;            /* the client ended stdin (close it once run starts) */
 	sbx_limits compile_limits, run_limits;
+	outfiles_list outfiles;    /* output_files (names in doc) */
+	buf run_files;             /* the run stage's files: a JSON array, or empty */
+	double run_configured[3];  /* the configured run memory, timeout, cpu maxima (tests.h) */
+
+	/* `tests` (tests.h): compile once into `lower`, then one stage per test,
+	 * each in a box of its own over it, on as many slots as fairness allows
+	 * (test_slot_allowed). */
+	test_set tests;
+	bool has_tests;
+	sbx_box *lower;            /* what the compile left, read-only for the tests */
+	size_t tests_next;         /* the first test not yet started or skipped */
+	size_t tests_running;      /* slots the job's tests hold */
+	bool lower_alone;          /* the first test over `lower` must run alone (sandbox.h) */
+	bool tests_begun;          /* compiled: the tests may take slots */
 
 	unsigned slot;
 	bool has_slot;
@@ -273,6 +289,8 @@ static int parse_limits(job *j, const json_value *root, int *status, char *msg, 
 			              : ci == 1 ? (double)(run ? cfg.run_timeout : cfg.compile_timeout)
 			                        : (double)(run ? cfg.run_cpu_time : cfg.compile_cpu_time);
 			double configured = effective_limit(q, j->rt, name, global);
+			if (run)
+				j->run_configured[ci] = configured;
 			double value = configured;
 			const json_value *v = json_get(root, name);
 			if (js_truthy(v)) {
@@ -393,6 +411,8 @@ static void job_free(job *j)
 	free(j->lang_env);
 	free(j->stdin_copy);
 	buf_free(&j->pending_stdin);
+	buf_free(&j->run_files);
+	tests_free(&j->tests);
 	if (j->has_compile_res)
 		sbx_result_free(&j->compile_res);
 	if (j->has_run_res)
@@ -401,6 +421,33 @@ static void job_free(job *j)
 		runtimes_unref(j->rs);
 	json_free(j->doc);
 	free(j);
+}
+
+/* The request's `tests` (tests.h), if any. */
+static int tests_requested(job *j, const json_value *root, int *status, char *msg, size_t msglen)
+{
+	const json_value *t = json_get(root, "tests");
+	if (j->interactive) {
+		if (t && !json_is(t, JSON_NULL))
+			return fail(status, msg, msglen, 400, "tests are not available on the WebSocket");
+		return 0;
+	}
+	tests_defaults d = {
+		.run = &j->run_limits,
+		.configured_memory = j->run_configured[0],
+		.configured_timeout = j->run_configured[1],
+		.configured_cpu = j->run_configured[2],
+		.run_argv = j->run_argv,
+		.stdin_data = j->stdin_data,
+		.stdin_len = j->stdin_len,
+	};
+	int code = tests_parse(&j->tests, root, &d, msg, msglen);
+	if (code) {
+		*status = code;
+		return -1;
+	}
+	j->has_tests = j->tests.t != NULL;
+	return 0;
 }
 
 job *job_new(engine *e, json_doc *doc, const json_value *root, bool interactive,
@@ -473,6 +520,10 @@ job *job_new(engine *e, json_doc *doc, const json_value *root, bool interactive,
 	if (parse_limits(j, root, status, msg, msglen) || parse_files(j, files, status, msg, msglen) ||
 	    build_argv_env(j, json_is(args, JSON_ARRAY) ? args : NULL, status, msg, msglen))
 		goto bad;
+	if (outfiles_parse(json_get(root, "output_files"), &j->outfiles, msg, msglen) < 0) {
+		*status = 400;
+		goto bad;
+	}
 	if (!interactive) {
 		/* Upstream appends a newline to stdin when it lacks one. */
 		const char *s = json_is(in, JSON_STRING) ? in->u.string : "";
@@ -492,6 +543,8 @@ job *job_new(engine *e, json_doc *doc, const json_value *root, bool interactive,
 			j->stdin_len = n + 1;
 		}
 	}
+	if (tests_requested(j, root, status, msg, msglen) < 0)
+		goto bad;
 	j->doc = doc;
 	j->t_submit = mono_ns();
 	return j;
@@ -501,6 +554,7 @@ bad:
 }
 
 const char *job_language(const job *j) { return j->rt->language; }
+const buf *job_output_files(const job *j) { return j->run_files.len ? &j->run_files : NULL; }
 const char *job_version(const job *j) { return j->rt->version; }
 
 int job_failed(const job *j, const char **message)
@@ -514,6 +568,9 @@ int job_failed(const job *j, const char **message)
 
 static void dispatch(job_queue *q);
 static void stage_start(job *j, bool compile);
+static void tests_compiled(job *j);
+static void tests_cancel(job *j);
+static bool tests_dispatch(job_queue *q);
 
 static bool stage_failed(const sbx_result *r)
 {
@@ -551,7 +608,7 @@ static void job_finish(job *j)
 	if (e->stats) {
 		const char *status = j->fail_status ? "error"
 			: j->has_run_res ? j->run_res.status
-			: j->has_compile_res ? j->compile_res.status : "XX";
+			: j->has_compile_res ? j->compile_res.status : j->has_tests ? "" : "XX";
 		stats_latency lat = job_latency(j);
 		stats_job_done(e->stats, j->rt->language, status, &lat);
 	}
@@ -559,6 +616,10 @@ static void job_finish(job *j)
 	if (j->box) {
 		sbx_box_destroy(j->box);
 		j->box = NULL;
+	}
+	if (j->lower) {
+		sbx_box_destroy(j->lower);
+		j->lower = NULL;
 	}
 	bool had_slot = j->has_slot;
 	unsigned slot = j->slot;
@@ -610,9 +671,17 @@ static void on_stage_done(void *arg, sbx_result *res)
 	}
 	memset(res, 0, sizeof *res);
 	const sbx_result *r = compile ? &j->compile_res : &j->run_res;
+	/* Now: the stage's processes are gone, nothing else uses the box yet. */
+	if (!compile && j->outfiles.n && j->box &&
+	    outfiles_collect(sbx_box_dirfd(j->box), &j->outfiles, cfg.output_files_max_size, &j->run_files) < 0) {
+		j->fail_status = 500;
+		snprintf(j->fail_msg, sizeof j->fail_msg, "out of memory reading output_files");
+	}
 	if (j->ev.on_stage_done)
 		j->ev.on_stage_done(j->ev.arg, j, j->stage, r);
-	if (compile && !stage_failed(r))
+	if (j->has_tests)
+		tests_compiled(j);
+	else if (compile && !stage_failed(r))
 		stage_start(j, false);
 	else
 		job_finish(j);
@@ -686,7 +755,10 @@ static void job_begin(job *j, unsigned slot)
 	}
 	if (j->ev.on_primed)
 		j->ev.on_primed(j->ev.arg, j);
-	stage_start(j, j->rt->has_compile);
+	if (j->has_tests && !j->rt->has_compile)
+		tests_compiled(j);   /* nothing to compile here: the tests begin */
+	else
+		stage_start(j, j->rt->has_compile);
 }
 
 static void dispatch(job_queue *q)
@@ -699,7 +771,245 @@ static void dispatch(job_queue *q)
 		list_remove(&q->waiting, j);
 		job_begin(j, q->free_slots[--q->nfree]);
 	}
+	/* Then the slots left over go to running jobs' pending tests. */
+	while (q->nfree > 0 && !q->waiting.head && tests_dispatch(q))
+		;
 	q->dispatching = false;
+}
+
+/* ---------------------------------------------------------------- tests */
+
+/* May j's tests take one more slot? The one it has, always; more while no
+ * request waits; otherwise at most half the slots: one big batch must not
+ * starve the queue. */
+static bool test_slot_allowed(const job_queue *q, const job *j)
+{
+	if (j->lower_alone && j->tests_running > 0)
+		return false;
+	unsigned cap = q->nslots / 2 ? q->nslots / 2 : 1;
+	return j->tests_running == 0 || !q->waiting.head || j->tests_running < cap;
+}
+
+static test_case *test_next_pending(job *j)
+{
+	while (j->tests_next < j->tests.n && j->tests.t[j->tests_next].state != TEST_PENDING)
+		j->tests_next++;
+	return j->tests_next < j->tests.n ? &j->tests.t[j->tests_next] : NULL;
+}
+
+static void test_stop(job_queue *q, test_case *tc)
+{
+	if (tc->run)
+		sbx_cancel(tc->run);
+	tc->run = NULL;
+	if (tc->box)
+		sbx_box_destroy(tc->box);
+	tc->box = NULL;
+	if (tc->state == TEST_RUNNING) {
+		q->free_slots[q->nfree++] = tc->slot;
+		((job *)tc->job)->tests_running--;
+	}
+}
+
+/* stop_on_failure: the tests after `after` are not run (SK). */
+static void tests_skip_after(job *j, size_t after)
+{
+	for (size_t k = after + 1; k < j->tests.n; k++) {
+		test_case *tc = &j->tests.t[k];
+		if (tc->state == TEST_RUNNING || tc->state == TEST_PENDING) {
+			test_stop(j->e->jobs, tc);
+			tc->state = TEST_SKIPPED;
+		}
+	}
+}
+
+static void tests_cancel(job *j)
+{
+	if (!j->has_tests)
+		return;
+	for (size_t k = 0; k < j->tests.n; k++)
+		if (j->tests.t[k].state == TEST_RUNNING)
+			test_stop(j->e->jobs, &j->tests.t[k]);
+}
+
+static void test_stage_done(void *arg, sbx_result *res);
+
+/* Run tc's next stage in its box: its own compile (no overlay), or the
+ * test. 0, or -1 (res filled with an XX result). */
+static int test_stage(job *j, test_case *tc, bool compile, sbx_result *res)
+{
+	bool overlay = sbx_overlay_available(j->e->sandbox);
+	tc->compiling = compile;
+	sbx_spec spec = {
+		.pkg_dir = j->rt->pkg_dir,
+		.box = tc->box,
+		.lower = overlay ? j->lower : NULL,
+		.slot = tc->slot,
+		.argv = compile ? j->compile_argv : tc->argv ? tc->argv : j->run_argv,
+		.envp = j->envp,
+		.stdin_data = compile ? NULL : tc->stdin_data,
+		.stdin_len = compile ? 0 : tc->stdin_len,
+		.limits = compile ? j->compile_limits : tc->limits,
+	};
+	sbx_callbacks cb = {NULL, test_stage_done, tc};
+	char err[256] = "";
+	tc->run = sbx_start(j->e->sandbox, j->e->loop, &spec, &cb, err, sizeof err);
+	if (tc->run)
+		return 0;
+	memset(res, 0, sizeof *res);
+	snprintf(res->status, sizeof res->status, "XX");
+	snprintf(res->message, sizeof res->message, "could not start the test: %s", err);
+	log_error("job %s-%s: %s", j->rt->language, j->rt->version, res->message);
+	return -1;
+}
+
+/* Start tc on slot. 0: running; -1: it could not start and is done (an XX
+ * result) -- the slot is still the caller's. */
+static int test_start(job *j, test_case *tc, unsigned slot)
+{
+	job_queue *q = j->e->jobs;
+	bool overlay = sbx_overlay_available(j->e->sandbox);
+	tc->job = j;
+	tc->slot = slot;
+	sbx_result res = {0};
+	char err[256] = "";
+	tc->box = q->spare[slot];
+	q->spare[slot] = NULL;
+	if (!tc->box)
+		tc->box = sbx_box_create(j->e->sandbox, slot, cfg.box_size, err, sizeof err);
+	if (!tc->box) {
+		snprintf(res.status, sizeof res.status, "XX");
+		snprintf(res.message, sizeof res.message, "could not create the test's box: %s", err);
+	} else if (overlay ? sbx_box_make_upper(tc->box) < 0 : 0) {
+		snprintf(res.status, sizeof res.status, "XX");
+		snprintf(res.message, sizeof res.message, "could not prepare the test's box: %s", strerror(errno));
+	} else {
+		for (size_t i = 0; !overlay && i < j->nfiles && !res.status[0]; i++)
+			if (sbx_box_write(tc->box, j->files[i].name, j->files[i].data, j->files[i].len, 0644) < 0) {
+				snprintf(res.status, sizeof res.status, "XX");
+				snprintf(res.message, sizeof res.message, "could not write files[%zu]: %s", i, strerror(errno));
+			}
+		if (!res.status[0] && test_stage(j, tc, !overlay && j->rt->has_compile, &res) == 0) {
+			tc->state = TEST_RUNNING;
+			j->tests_running++;
+			return 0;
+		}
+	}
+	if (tc->box)
+		sbx_box_destroy(tc->box);
+	tc->box = NULL;
+	tc->res = res;
+	tc->has_res = true;
+	tc->state = TEST_DONE;
+	return -1;
+}
+
+/* j holds `slot` (a test of its ended, or the queue gave it one): run its
+ * next tests there while it may, else give the slot back; finish the job
+ * when nothing is left. j may be freed on return. */
+static void tests_use_slot(job *j, unsigned slot)
+{
+	job_queue *q = j->e->jobs;
+	for (;;) {
+		test_case *next = test_next_pending(j);
+		if (!next || !test_slot_allowed(q, j))
+			break;
+		j->tests_next++;
+		if (test_start(j, next, slot) == 0) {
+			dispatch(q);   /* more free slots may take more tests */
+			return;
+		}
+		if (j->tests.stop_on_failure && test_failed(&j->tests, next))
+			tests_skip_after(j, next->index);
+	}
+	q->free_slots[q->nfree++] = slot;
+	if (!j->tests_running && !test_next_pending(j))
+		job_finish(j);
+	else
+		dispatch(q);
+}
+
+static void test_stage_done(void *arg, sbx_result *res)
+{
+	test_case *tc = arg;
+	job *j = tc->job;
+	tc->run = NULL;
+	if (tc->compiling && !stage_failed(res)) {
+		sbx_result_free(res);
+		sbx_result r;
+		if (test_stage(j, tc, false, &r) == 0)
+			return;
+		*res = r;
+	}
+	tc->res = *res;
+	memset(res, 0, sizeof *res);
+	tc->has_res = true;
+	tc->state = TEST_DONE;
+	/* Its files, before its box goes: the upper layer it wrote, then the
+	 * compiled box below it (never through the overlay itself). */
+	if (tc->box && j->outfiles.n) {
+		bool layered = j->lower && sbx_overlay_available(j->e->sandbox);
+		if (outfiles_collect_box(sbx_box_dirfd(tc->box), layered, layered ? sbx_box_dirfd(j->lower) : -1,
+		                         &j->outfiles, cfg.output_files_max_size, &tc->files) < 0) {
+			j->fail_status = 500;
+			snprintf(j->fail_msg, sizeof j->fail_msg, "out of memory reading output_files");
+		}
+	}
+	if (tc->box)
+		sbx_box_destroy(tc->box);
+	tc->box = NULL;
+	j->tests_running--;
+	j->lower_alone = false;
+	if (j->e->stats)
+		stats_test_run(j->e->stats, tc->res.status);
+	if (j->tests.stop_on_failure && test_failed(&j->tests, tc))
+		tests_skip_after(j, tc->index);
+	tests_use_slot(j, tc->slot);
+}
+
+/* The compile is over (or there is none): the tests begin on the job's
+ * slot, over what the compile left. */
+static void tests_compiled(job *j)
+{
+	sbx_system *sys = j->e->sandbox;
+	sbx_box_usage u;
+	/* What a compile may leave is bounded by its box's caps; one that hit
+	 * them (whether it noticed or not) fails the request, clearly. */
+	if (j->has_compile_res && sbx_box_usage_get(j->box, &u) == 0 && u.full) {
+		snprintf(j->compile_res.status, sizeof j->compile_res.status, "EL");
+		snprintf(j->compile_res.message, sizeof j->compile_res.message,
+		         "the compile stage filled its box (%" PRIu64 " of %" PRIu64 " bytes, %" PRIu64 " of %" PRIu64
+		         " files): no test is run over it", u.bytes, u.max_bytes, u.inodes, u.max_inodes);
+	}
+	if (j->has_compile_res && stage_failed(&j->compile_res)) {
+		job_finish(j);   /* every test SK */
+		return;
+	}
+	if (sbx_overlay_available(sys)) {
+		j->lower = j->box;
+		j->lower_alone = !j->has_compile_res && sbx_lower_first_use_alone(sys);
+	} else {
+		sbx_box_destroy(j->box);   /* each test writes and compiles its own */
+	}
+	j->box = NULL;
+	j->tests_begun = true;
+	j->has_slot = false;
+	tests_use_slot(j, j->slot);
+}
+
+/* One free slot to a running job's pending tests, round robin; false if
+ * none may take it. */
+static bool tests_dispatch(job_queue *q)
+{
+	for (job *j = q->running.head; j; j = j->next) {
+		if (!j->has_tests || !j->tests_begun || !test_next_pending(j) || !test_slot_allowed(q, j))
+			continue;
+		list_remove(&q->running, j);
+		list_push(&q->running, j);
+		tests_use_slot(j, q->free_slots[--q->nfree]);
+		return true;
+	}
+	return false;
 }
 
 static bool queue_full(const job_queue *q)
@@ -730,6 +1040,7 @@ void job_cancel(job *j)
 	if (j->state == JOB_QUEUED) {
 		list_remove(&q->waiting, j);
 	} else if (j->state == JOB_RUNNING) {
+		tests_cancel(j);
 		if (j->run) {
 			sbx_cancel(j->run);
 			j->run = NULL;
@@ -737,6 +1048,9 @@ void job_cancel(job *j)
 		if (j->box)
 			sbx_box_destroy(j->box);
 		j->box = NULL;
+		if (j->lower)
+			sbx_box_destroy(j->lower);
+		j->lower = NULL;
 		if (j->has_slot)
 			q->free_slots[q->nfree++] = j->slot;
 		j->has_slot = false;
@@ -784,14 +1098,32 @@ int job_signal(job *j, int signo)
 void job_render(const job *j, buf *out)
 {
 	jw w;
+	/* Output files may be megabytes: one allocation, not a doubling chain. */
+	if (j->run_files.len)
+		buf_reserve(out, j->run_files.len + 4096);
 	jw_init(&w, out);
 	jw_object_begin(&w);
 	jw_key(&w, "language");
 	jw_string(&w, j->rt->language);
 	jw_key(&w, "version");
 	jw_string(&w, j->rt->version);
+	if (j->has_tests) {
+		if (j->has_compile_res) {
+			jw_key(&w, "compile");
+			sbx_result_write_json(&w, &j->compile_res);
+		}
+		tests_render(&w, &j->tests);
+		jw_object_end(&w);
+		return;
+	}
 	jw_key(&w, "run");
-	sbx_result_write_json(&w, j->has_run_res ? &j->run_res : &j->compile_res);
+	jw_object_begin(&w);
+	sbx_result_write_fields(&w, j->has_run_res ? &j->run_res : &j->compile_res);
+	if (j->has_run_res && j->run_files.len) {
+		jw_key(&w, "files");
+		jw_raw(&w, j->run_files.data, j->run_files.len);
+	}
+	jw_object_end(&w);
 	if (j->has_compile_res) {
 		jw_key(&w, "compile");
 		sbx_result_write_json(&w, &j->compile_res);
@@ -927,10 +1259,18 @@ bool execute_package_in_use(engine *e, const char *pkg_dir)
 
 size_t execute_running(engine *e)
 {
-	return e->jobs ? e->jobs->running.len : 0;
+	/* Each test run holds a slot of its own: count slots, not jobs. */
+	return e->jobs ? e->jobs->nslots - e->jobs->nfree : 0;
 }
 
 size_t execute_queued(engine *e)
 {
-	return e->jobs ? e->jobs->waiting.len : 0;
+	job_queue *q = e->jobs;
+	if (!q)
+		return 0;
+	size_t n = q->waiting.len;
+	for (job *j = q->running.head; j; j = j->next)
+		if (j->has_tests)
+			n += j->tests.n - j->tests_next;
+	return n;
 }

@@ -71,6 +71,9 @@ void job_close_stdin(job *j);
 int job_signal(job *j, int signo);
 const char *job_language(const job *j);
 const char *job_version(const job *j);
+/* From the run stage's on_stage_done on: its output_files as a JSON array
+ * (outfiles.h), or NULL when none were asked for. */
+const buf *job_output_files(const job *j);
 /* After on_done: non-zero HTTP status if the job could not run (message). */
 int job_failed(const job *j, const char **message);
 /* After on_done: the 200 response body {language, version, run, compile?}. */

@@ -26,38 +26,62 @@ static uint32_t div_ceil_u64(uint64_t a, uint64_t b)
 
 void tb_take(tbucket *b, uint32_t rate, uint32_t burst, uint64_t now_ms, tb_verdict *v)
 {
+	tb_take_n(b, rate, burst, now_ms, 1, v);
+}
+
+void tb_take_n(tbucket *b, uint32_t rate, uint32_t burst, uint64_t now_ms, uint32_t n, tb_verdict *v)
+{
 	uint64_t full = (uint64_t)burst * 1000u;
 	if (!b->started) {
 		b->started = true;
 		b->milli = full;
+		b->debt = 0;
 		b->last_ms = now_ms;
 	} else if (now_ms > b->last_ms) {
-		/* rate tokens per second == rate milli-tokens per millisecond */
+		/* rate tokens per second == rate milli-tokens per millisecond;
+		 * what a costly request left owing is paid back first */
 		uint64_t add = (now_ms - b->last_ms) * (uint64_t)rate;
+		uint64_t pay = add < b->debt ? add : b->debt;
+		b->debt -= pay;
+		add -= pay;
 		b->milli = (full - b->milli <= add) ? full : b->milli + add;
 		b->last_ms = now_ms;
 	}
 	if (b->milli > full)   /* the burst shrank on a reload */
 		b->milli = full;
-	bool allowed = b->milli >= 1000;
-	if (allowed)
-		b->milli -= 1000;
-	tb_verdict_set(v, allowed, b->milli, rate, burst);
+	if (n == 0)
+		n = 1;
+	/* A request dearer than the burst waits for a full bucket, then leaves
+	 * the rest as debt: it is never refused for good, and still pays all. */
+	uint64_t need = (uint64_t)(n < burst ? n : burst) * 1000u, cost = (uint64_t)n * 1000u;
+	bool allowed = !b->debt && b->milli >= need;
+	if (allowed) {
+		if (b->milli >= cost) {
+			b->milli -= cost;
+		} else {
+			b->debt = cost - b->milli;
+			b->milli = 0;
+		}
+	}
+	tb_verdict_set(v, allowed, (int64_t)b->milli - (int64_t)b->debt, n, rate, burst);
 }
 
-void tb_verdict_set(tb_verdict *v, bool allowed, uint64_t milli, uint32_t rate, uint32_t burst)
+void tb_verdict_set(tb_verdict *v, bool allowed, int64_t milli, uint32_t n, uint32_t rate, uint32_t burst)
 {
-	uint64_t full = (uint64_t)burst * 1000u;
+	int64_t full = (int64_t)burst * 1000;
 	if (milli > full)
 		milli = full;
 	if (!rate)
 		rate = 1;
+	if (n == 0)
+		n = 1;
+	int64_t need = (int64_t)(n < burst ? n : burst) * 1000;
 	v->allowed = allowed;
 	v->limit = burst;
-	v->remaining = (uint32_t)(milli / 1000);
+	v->remaining = milli > 0 ? (uint32_t)(milli / 1000) : 0;
 	/* milli-tokens / (rate milli-tokens per ms) = ms; reported in whole seconds */
-	v->reset_s = div_ceil_u64(div_ceil_u64(full - milli, rate), 1000);
-	v->retry_after_s = allowed ? 0 : div_ceil_u64(div_ceil_u64(milli < 1000 ? 1000 - milli : 0, rate), 1000);
+	v->reset_s = div_ceil_u64(div_ceil_u64((uint64_t)(full - milli), rate), 1000);
+	v->retry_after_s = allowed ? 0 : div_ceil_u64(div_ceil_u64(milli < need ? (uint64_t)(need - milli) : 0, rate), 1000);
 	if (!allowed && v->retry_after_s == 0)
 		v->retry_after_s = 1;
 }
@@ -548,7 +572,7 @@ static bool bucket_idle(const addr_limiter *al, const tbucket *b, uint64_t now)
 {
 	uint64_t full = (uint64_t)al->burst * 1000u;
 	uint64_t el = now > b->last_ms ? now - b->last_ms : 0;
-	return b->milli >= full || el * al->rate >= full - b->milli;
+	return (!b->debt && b->milli >= full) || el * al->rate >= full - b->milli + b->debt;
 }
 
 /* Rehash into newcap slots, dropping buckets that are full again (an idle
@@ -575,12 +599,17 @@ static bool rebuild(addr_limiter *al, size_t newcap, uint64_t now)
 
 void addr_limiter_take(addr_limiter *al, const char *addr, uint64_t now_ms, tb_verdict *v)
 {
+	addr_limiter_take_n(al, addr, now_ms, 1, v);
+}
+
+void addr_limiter_take_n(addr_limiter *al, const char *addr, uint64_t now_ms, uint32_t n, tb_verdict *v)
+{
 	char key[ADDR_MAX];
-	size_t n = strlen(addr);
-	if (n >= ADDR_MAX)
-		n = ADDR_MAX - 1;
-	memcpy(key, addr, n);
-	key[n] = 0;
+	size_t len = strlen(addr);
+	if (len >= ADDR_MAX)
+		len = ADDR_MAX - 1;
+	memcpy(key, addr, len);
+	key[len] = 0;
 	if (!key[0]) {
 		key[0] = '?';
 		key[1] = 0;
@@ -589,7 +618,7 @@ void addr_limiter_take(addr_limiter *al, const char *addr, uint64_t now_ms, tb_v
 	if (!s->addr[0]) {
 		if ((al->used + 1) * 4 > al->cap * 3) {
 			if (al->cap >= ADDR_TABLE_MAX && now_ms < al->next_sweep_ms) {
-				tb_take(&al->overflow, al->rate, al->burst, now_ms, v);
+				tb_take_n(&al->overflow, al->rate, al->burst, now_ms, n, v);
 				return;
 			}
 			al->next_sweep_ms = now_ms + 1000;
@@ -598,7 +627,7 @@ void addr_limiter_take(addr_limiter *al, const char *addr, uint64_t now_ms, tb_v
 				rebuild(al, al->cap * 2, now_ms);
 			s = probe(al->slots, al->cap, key);
 			if ((al->used + 1) * 4 > al->cap * 3) {
-				tb_take(&al->overflow, al->rate, al->burst, now_ms, v);
+				tb_take_n(&al->overflow, al->rate, al->burst, now_ms, n, v);
 				return;
 			}
 		}
@@ -606,5 +635,5 @@ void addr_limiter_take(addr_limiter *al, const char *addr, uint64_t now_ms, tb_v
 		memset(&s->bucket, 0, sizeof s->bucket);
 		al->used++;
 	}
-	tb_take(&s->bucket, al->rate, al->burst, now_ms, v);
+	tb_take_n(&s->bucket, al->rate, al->burst, now_ms, n, v);
 }

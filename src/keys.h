@@ -28,6 +28,7 @@ typedef enum { KEY_ROLE_USER, KEY_ROLE_ADMIN } key_role;
 
 typedef struct tbucket {
 	uint64_t milli;          /* tokens * 1000 */
+	uint64_t debt;           /* milli-tokens owed by a request dearer than the burst */
 	uint64_t last_ms;        /* last refill */
 	bool started;            /* a fresh bucket starts full */
 } tbucket;
@@ -42,10 +43,14 @@ typedef struct tb_verdict {
 
 /* Take one token at now_ms (refill first); fills v either way. */
 void tb_take(tbucket *b, uint32_t rate, uint32_t burst, uint64_t now_ms, tb_verdict *v);
-/* The verdict for a bucket left with milli milli-tokens after a take
- * (allowed) or a refusal: what tb_take reports, for buckets kept
- * elsewhere (redis.c). */
-void tb_verdict_set(tb_verdict *v, bool allowed, uint64_t milli, uint32_t rate, uint32_t burst);
+/* Take n tokens (a request with n test runs). Admitted when the bucket holds
+ * min(n, burst) and owes nothing; what it lacks of n becomes debt that the
+ * refill pays before the bucket fills again. */
+void tb_take_n(tbucket *b, uint32_t rate, uint32_t burst, uint64_t now_ms, uint32_t n, tb_verdict *v);
+/* The verdict for a bucket left with milli milli-tokens (negative: debt)
+ * after a take of n (allowed) or a refusal: what tb_take_n reports, for
+ * buckets kept elsewhere (redis.c). */
+void tb_verdict_set(tb_verdict *v, bool allowed, int64_t milli, uint32_t n, uint32_t rate, uint32_t burst);
 /* "RateLimit-Limit: ..\r\nRateLimit-Remaining: ..\r\nRateLimit-Reset: ..\r\n"
  * plus "Retry-After: ..\r\n" when refused. Returns the length written. */
 size_t tb_format_headers(const tb_verdict *v, char *out, size_t n);
@@ -88,6 +93,7 @@ typedef struct addr_limiter addr_limiter;
 addr_limiter *addr_limiter_new(uint32_t rate, uint32_t burst);
 void addr_limiter_free(addr_limiter *al);
 void addr_limiter_take(addr_limiter *al, const char *addr, uint64_t now_ms, tb_verdict *v);
+void addr_limiter_take_n(addr_limiter *al, const char *addr, uint64_t now_ms, uint32_t n, tb_verdict *v);
 size_t addr_limiter_size(const addr_limiter *al);
 
 /* Parses "N" or "N/s" (1..KEYS_RATE_MAX). */

@@ -59,6 +59,8 @@ static const opt opts_table[] = {
 	 "run_memory_limit clamp, bytes (-1: none)"},
 	{"PISTON_PROXY_MAX_COMPILE_MEMORY_LIMIT", "--max-compile-memory-limit", O_MEM, "-1", 0, (uint64_t)INT64_MAX,
 	 "compile_memory_limit clamp, bytes (-1: none)"},
+	{"PISTON_PROXY_MAX_TESTS", "--max-tests", O_U64, "100", 0, 100000,
+	 "most tests per execute request, beyond: 400 (0: no limit); each test costs one rate-limit token"},
 	{"PISTON_PROXY_MAX_BODY_SIZE", "--max-body-size", O_U64, "4194304", 1, 1u << 30, "largest request body, bytes (413)"},
 	{"PISTON_PROXY_HEALTH_INTERVAL", "--health-interval", O_U64, "2000", 50, 3600000,
 	 "ms between health checks of each engine"},
@@ -199,6 +201,7 @@ static int apply_opt(proxy_opts *o, const opt *k, const char *val, bool from_fla
 	else if (!strcmp(f, "--max-run-memory-limit")) o->max.run_memory_limit = v == UINT64_MAX ? -1 : (int64_t)v;
 	else if (!strcmp(f, "--max-compile-memory-limit")) o->max.compile_memory_limit = v == UINT64_MAX ? -1 : (int64_t)v;
 	else if (!strcmp(f, "--max-body-size")) o->max_body_size = v;
+	else if (!strcmp(f, "--max-tests")) o->max.max_tests = (uint32_t)v;
 	else if (!strcmp(f, "--health-interval")) o->health_interval_ms = v;
 	else if (!strcmp(f, "--upstream-timeout")) o->upstream_timeout_ms = v;
 	else if (!strcmp(f, "--drain-delay")) o->drain_delay_ms = v;
@@ -293,10 +296,56 @@ static bool over_limit(const json_value *m, int64_t max)
 	return max >= 0 && m->type == JSON_NUMBER && m->u.number > (double)max;
 }
 
+/* A test's own limits over the maximum? (tests[i] is an object.) */
+static bool test_over(const json_value *t, const proxy_limits *lim)
+{
+	for (uint32_t i = 0; json_is(t, JSON_OBJECT) && i < t->len; i++) {
+		int k = limit_index(&t->u.children[i]);
+		if (k >= 0 && over_limit(&t->u.children[i], limit_max(lim, (size_t)k)))
+			return true;
+	}
+	return false;
+}
+
+/* An object's members, the limits over the maximum rewritten; `tests`
+ * (top level only) element by element the same way. */
+static void write_clamped(jw *w, const json_value *obj, const proxy_limits *lim, bool top)
+{
+	jw_object_begin(w);
+	for (uint32_t i = 0; i < obj->len; i++) {
+		const json_value *m = &obj->u.children[i];
+		jw_key_n(w, m->key, m->key_len);
+		int k = limit_index(m);
+		if (k >= 0 && over_limit(m, limit_max(lim, (size_t)k))) {
+			jw_int(w, limit_max(lim, (size_t)k));
+		} else if (top && json_is(m, JSON_ARRAY) && m->key_len == 5 && !memcmp(m->key, "tests", 5)) {
+			jw_array_begin(w);
+			for (uint32_t t = 0; t < m->len; t++) {
+				if (json_is(&m->u.children[t], JSON_OBJECT))
+					write_clamped(w, &m->u.children[t], lim, false);
+				else
+					jw_value(w, &m->u.children[t]);
+			}
+			jw_array_end(w);
+		} else {
+			jw_value(w, m);
+		}
+	}
+	jw_object_end(w);
+}
+
 int proxy_clamp_body(const char *body, size_t len, const proxy_limits *lim, buf *out,
                      char *lang, char *version, size_t n)
 {
+	return proxy_clamp_execute(body, len, lim, out, lang, version, n, NULL);
+}
+
+int proxy_clamp_execute(const char *body, size_t len, const proxy_limits *lim, buf *out,
+                        char *lang, char *version, size_t n, size_t *ntests)
+{
 	lang[0] = version[0] = 0;
+	if (ntests)
+		*ntests = 0;
 	json_error err;
 	json_doc *doc = json_parse(body, len, &err);
 	if (!doc)
@@ -311,28 +360,23 @@ int proxy_clamp_body(const char *body, size_t len, const proxy_limits *lim, buf 
 		memcpy(lang, l->u.string, l->len + 1);
 	if (json_is(v, JSON_STRING) && v->len < n && !memchr(v->u.string, 0, v->len))
 		memcpy(version, v->u.string, v->len + 1);
+	const json_value *tests = json_get(root, "tests");
+	if (ntests && json_is(tests, JSON_ARRAY))
+		*ntests = tests->len;
 	bool need = false;
 	for (uint32_t i = 0; i < root->len && !need; i++) {
 		int k = limit_index(&root->u.children[i]);
 		need = k >= 0 && over_limit(&root->u.children[i], limit_max(lim, (size_t)k));
 	}
+	for (uint32_t i = 0; json_is(tests, JSON_ARRAY) && i < tests->len && !need; i++)
+		need = test_over(&tests->u.children[i], lim);
 	if (!need) {
 		json_free(doc);
 		return 0;
 	}
 	jw w;
 	jw_init(&w, out);
-	jw_object_begin(&w);
-	for (uint32_t i = 0; i < root->len; i++) {
-		const json_value *m = &root->u.children[i];
-		jw_key_n(&w, m->key, m->key_len);
-		int k = limit_index(m);
-		if (k >= 0 && over_limit(m, limit_max(lim, (size_t)k)))
-			jw_int(&w, limit_max(lim, (size_t)k));
-		else
-			jw_value(&w, m);
-	}
-	jw_object_end(&w);
+	write_clamped(&w, root, lim, true);
 	json_free(doc);
 	return buf_failed(out) ? -1 : 1;
 }
@@ -590,6 +634,12 @@ static void health_schedule(proxy *p)
 bool proxy_admit(proxy *p, http_conn *c, const http_request *req, bool need_admin, admission *a,
                  http_handler *self)
 {
+	return proxy_admit_n(p, c, req, need_admin, 1, a, self);
+}
+
+bool proxy_admit_n(proxy *p, http_conn *c, const http_request *req, bool need_admin, uint32_t cost,
+                   admission *a, http_handler *self)
+{
 	const admit_redo *redo = p->redo && p->redo->c == c ? p->redo : NULL;
 	char rkey[REDIS_KEY_MAX + 1] = "";
 	uint32_t burst = 0;
@@ -618,13 +668,13 @@ bool proxy_admit(proxy *p, http_conn *c, const http_request *req, bool need_admi
 			int n = snprintf(rkey, sizeof rkey, "piston:rl:k:");
 			for (int i = 0; i < 16; i++)
 				n += snprintf(rkey + n, sizeof rkey - (size_t)n, "%02x", e->digest[i]);
-			if (proxy_redis_defer(p, c, req, self, rkey, e->rate, e->burst))
+			if (proxy_redis_defer(p, c, req, self, rkey, e->rate, e->burst, cost))
 				return false;
 		}
 		if (redo && redo->v.ok)
-			tb_verdict_set(&v, redo->v.allowed, redo->v.milli, e->rate, e->burst);
+			tb_verdict_set(&v, redo->v.allowed, redo->v.milli, cost, e->rate, e->burst);
 		else
-			tb_take(&e->bucket, e->rate, e->burst, loop_now(p->l), &v);
+			tb_take_n(&e->bucket, e->rate, e->burst, loop_now(p->l), cost, &v);
 	} else if (h && hl) {
 		p->unauthorized++;
 		proxy_respond_msg(p, c, 401, NULL, "Malformed Authorization header: send \"Bearer KEY\"");
@@ -639,20 +689,24 @@ bool proxy_admit(proxy *p, http_conn *c, const http_request *req, bool need_admi
 		burst = p->o.anon_burst;
 		if (p->redis && !redo) {
 			snprintf(rkey, sizeof rkey, "piston:rl:a:%.64s", req->peer ? req->peer : "?");
-			if (proxy_redis_defer(p, c, req, self, rkey, a->rate, burst))
+			if (proxy_redis_defer(p, c, req, self, rkey, a->rate, burst, cost))
 				return false;
 		}
 		if (redo && redo->v.ok)
-			tb_verdict_set(&v, redo->v.allowed, redo->v.milli, a->rate, burst);
+			tb_verdict_set(&v, redo->v.allowed, redo->v.milli, cost, a->rate, burst);
 		else
-			addr_limiter_take(p->anon, req->peer ? req->peer : "", loop_now(p->l), &v);
+			addr_limiter_take_n(p->anon, req->peer ? req->peer : "", loop_now(p->l), cost, &v);
 	}
 	tb_format_headers(&v, a->rl, sizeof a->rl);
 	if (!v.allowed) {
 		p->rate_limited++;
-		char msg[160];
-		snprintf(msg, sizeof msg, "Rate limit exceeded (%u requests, refilled at %u/s); retry after %u s",
-		         v.limit, a->rate, v.retry_after_s);
+		char msg[200];
+		if (cost > 1)
+			snprintf(msg, sizeof msg, "Rate limit exceeded: this request costs %u tokens (one per test; "
+			         "%u requests, refilled at %u/s); retry after %u s", cost, v.limit, a->rate, v.retry_after_s);
+		else
+			snprintf(msg, sizeof msg, "Rate limit exceeded (%u requests, refilled at %u/s); retry after %u s",
+			         v.limit, a->rate, v.retry_after_s);
 		proxy_respond_msg(p, c, 429, a->rl, msg);
 		return false;
 	}
@@ -874,25 +928,48 @@ static void on_execute(http_conn *c, const http_request *req, void *ctx)
 {
 	proxy *p = ctx;
 	uint64_t t0 = mono_ns();
+	/* The body first: a request is charged one token per run stage, one
+	 * per test when it has tests (SPEC section 1). */
+	buf body = BUF_INIT;
+	char lang[64], version[64];
+	size_t ntests = 0;
+	int rc = proxy_clamp_execute(req->body, req->body_len, &p->o.max, &body, lang, version, sizeof lang, &ntests);
+	uint32_t max_tests = p->o.max.max_tests;
+	bool too_many = max_tests && ntests > max_tests;
+	uint32_t cost = ntests && !too_many ? (uint32_t)ntests : 1;
 	admission a;
-	if (!proxy_admit(p, c, req, false, &a, on_execute))
+	if (!proxy_admit_n(p, c, req, false, cost, &a, on_execute)) {
+		buf_free(&body);
 		return;
+	}
+	if (rc < 0) {
+		buf_free(&body);
+		proxy_respond_msg(p, c, 500, a.rl, "Out of memory");
+		return;
+	}
+	if (too_many) {
+		char msg[160];
+		snprintf(msg, sizeof msg, "tests holds %zu tests; this service runs at most %u per request", ntests,
+		         max_tests);
+		buf_free(&body);
+		proxy_respond_msg(p, c, 400, a.rl, msg);
+		return;
+	}
 	fwd *f = fwd_new(p, c, req, "/api/v2/execute");
 	if (!f) {
+		buf_free(&body);
 		proxy_respond_msg(p, c, 500, a.rl, "Out of memory");
 		return;
 	}
 	f->start_ns = t0;
 	f->adm = a;
-	int rc = proxy_clamp_body(req->body, req->body_len, &p->o.max, &f->body, f->lang, f->version, sizeof f->lang);
-	if (rc < 0) {
-		fwd_free(f);
-		proxy_respond_msg(p, c, 500, a.rl, "Out of memory");
-		return;
-	}
+	memcpy(f->lang, lang, sizeof f->lang);
+	memcpy(f->version, version, sizeof f->version);
 	if (rc == 0) {
-		buf_reset(&f->body);
 		buf_append(&f->body, req->body, req->body_len);
+		buf_free(&body);
+	} else {
+		f->body = body;
 	}
 	f->by_language = f->lang[0] && f->version[0];
 	if (!fwd_send(f)) {

@@ -55,6 +55,7 @@
 typedef struct proxy_limits {
 	uint64_t run_timeout, compile_timeout, run_cpu_time, compile_cpu_time;
 	int64_t run_memory_limit, compile_memory_limit;
+	uint32_t max_tests;        /* most `tests` per request (0: no limit); beyond: 400 */
 } proxy_limits;
 
 /* Rewrite an execute body so no limit exceeds lim. Returns 1 and fills out
@@ -64,5 +65,10 @@ typedef struct proxy_limits {
  * ("" when absent or not strings). */
 int proxy_clamp_body(const char *body, size_t len, const proxy_limits *lim, buf *out,
                      char *lang, char *version, size_t n);
+/* The same, and each test's own limits (tests[i].run_timeout, ...) clamped
+ * too; *ntests (may be NULL) receives the length of the body's `tests`
+ * array (0 without one): the request's run stages, what it is charged. */
+int proxy_clamp_execute(const char *body, size_t len, const proxy_limits *lim, buf *out,
+                        char *lang, char *version, size_t n, size_t *ntests);
 
 #endif

@@ -104,11 +104,15 @@ extern const char proxy_cors_headers[];
  * copy of req (and this call's admission then has the verdict). */
 bool proxy_admit(proxy *p, http_conn *c, const http_request *req, bool need_admin, admission *a,
                  http_handler *self);
+/* The same for a request that costs `cost` tokens (an execute with tests:
+ * one per test run; keys.h tb_take_n), locally or in Redis. */
+bool proxy_admit_n(proxy *p, http_conn *c, const http_request *req, bool need_admin, uint32_t cost,
+                   admission *a, http_handler *self);
 
 /* proxy_redis.c: park req until Redis decides on bucket key (false:
  * Redis cannot be asked now; decide locally). */
 bool proxy_redis_defer(proxy *p, http_conn *c, const http_request *req, http_handler *self, const char *key,
-                       uint32_t rate, uint32_t burst);
+                       uint32_t rate, uint32_t burst, uint32_t cost);
 /* The Redis lines of /metrics. */
 void proxy_redis_metrics(const proxy *p, buf *b);
 /* A JSON {"message"} response with the CORS and rl header lines. */

@@ -74,7 +74,7 @@ static void deferred_done(void *arg, const redis_verdict *v)
 }
 
 bool proxy_redis_defer(proxy *p, http_conn *c, const http_request *req, http_handler *self, const char *key,
-                       uint32_t rate, uint32_t burst)
+                       uint32_t rate, uint32_t burst, uint32_t cost)
 {
 	deferred *d = copy_request(req);
 	if (!d) {
@@ -84,7 +84,7 @@ bool proxy_redis_defer(proxy *p, http_conn *c, const http_request *req, http_han
 	d->p = p;
 	d->c = c;
 	d->h = self;
-	if (!redis_take(p->redis, key, rate, burst, deferred_done, d)) {
+	if (!redis_take(p->redis, key, rate, burst, cost, deferred_done, d)) {
 		free(d);
 		return false;
 	}

@@ -19,10 +19,13 @@
 #include "log.h"
 #include "resp.h"
 
-/* KEYS[1] the bucket; ARGV[1] rate (tokens/s), ARGV[2] burst. State: a
- * hash {m: milli-tokens, t: Redis ms of the last refill}. Rate tokens per
- * second is rate milli-tokens per millisecond, as in keys.c. Returns
- * {1 if taken else 0, milli-tokens left}. */
+/* KEYS[1] the bucket; ARGV[1] rate (tokens/s), ARGV[2] burst, ARGV[3] the
+ * request's cost n (one per run stage). State: a hash {m: milli-tokens,
+ * negative while a costly request's debt is paid back; t: Redis ms of the
+ * last refill}. Rate tokens per second is rate milli-tokens per
+ * millisecond, as in keys.c. Admitted with min(n, burst) tokens and no
+ * debt; the whole n is taken (tb_take_n's rule). Returns {1 if taken else
+ * 0, milli-tokens left}. */
 const char redis_take_script[] =
 	"local rate = tonumber(ARGV[1])\n"
 	"local cap = tonumber(ARGV[2]) * 1000\n"
@@ -34,8 +37,10 @@ const char redis_take_script[] =
 	"if not m then m = cap end\n"
 	"if not last or last > now then last = now end\n"
 	"m = math.min(cap, m + (now - last) * rate)\n"
+	"local n = tonumber(ARGV[3]) or 1\n"
+	"if n < 1 then n = 1 end\n"
 	"local ok = 0\n"
-	"if m >= 1000 then m = m - 1000 ok = 1 end\n"
+	"if m >= math.min(n, tonumber(ARGV[2])) * 1000 then m = m - n * 1000 ok = 1 end\n"
 	"redis.call('HSET', KEYS[1], 'm', m, 't', now)\n"
 	"redis.call('PEXPIRE', KEYS[1], math.ceil((cap - m) / rate) + 1000)\n"
 	"return {ok, m}\n";
@@ -53,7 +58,7 @@ typedef struct slot {
 	redis_take_fn *fn;             /* NULL: cancelled or timed out */
 	void *arg;
 	uint64_t sent_ms, deadline_ms;
-	uint32_t rate, burst;
+	uint32_t rate, burst, cost;
 	char key[REDIS_KEY_MAX + 1];
 } slot;
 
@@ -310,12 +315,13 @@ static void flush_out(redis_limiter *r)
 
 static void send_take(redis_limiter *r, slot *s)
 {
-	char rate[16], burst[16];
+	char rate[16], burst[16], cost[16];
 	snprintf(rate, sizeof rate, "%u", s->rate);
 	snprintf(burst, sizeof burst, "%u", s->burst);
-	const char *argv[6] = {s->by_eval ? "EVAL" : "EVALSHA", s->by_eval ? redis_take_script : r->sha, "1", s->key, rate,
-	                       burst};
-	resp_command(&r->out, 6, argv, NULL);
+	snprintf(cost, sizeof cost, "%u", s->cost);
+	const char *argv[7] = {s->by_eval ? "EVAL" : "EVALSHA", s->by_eval ? redis_take_script : r->sha, "1", s->key, rate,
+	                       burst, cost};
+	resp_command(&r->out, 7, argv, NULL);
 }
 
 /* The handshake went through. An outage ends (INFO, backoff reset) only
@@ -410,7 +416,7 @@ static bool handle_reply(redis_limiter *r, const resp_reply *rep)
 	if (!s.fn)
 		return true;   /* timed out (decided locally) or cancelled */
 	r->stats.admissions++;
-	redis_verdict v = {.ok = true, .allowed = rep->elem[0].integer == 1, .milli = (uint64_t)rep->elem[1].integer};
+	redis_verdict v = {.ok = true, .allowed = rep->elem[0].integer == 1, .milli = (int64_t)rep->elem[1].integer};
 	s.fn(s.arg, &v);
 	return true;
 }
@@ -712,7 +718,8 @@ void redis_limiter_free(redis_limiter *r)
 	free(r);
 }
 
-bool redis_take(redis_limiter *r, const char *key, uint32_t rate, uint32_t burst, redis_take_fn *fn, void *arg)
+bool redis_take(redis_limiter *r, const char *key, uint32_t rate, uint32_t burst, uint32_t cost, redis_take_fn *fn,
+                void *arg)
 {
 	size_t kl = strlen(key);
 	if (r->st != ST_READY || kl > REDIS_KEY_MAX || !rate || !burst) {
@@ -728,6 +735,7 @@ bool redis_take(redis_limiter *r, const char *key, uint32_t rate, uint32_t burst
 	s->arg = arg;
 	s->rate = rate;
 	s->burst = burst;
+	s->cost = cost ? cost : 1;
 	memcpy(s->key, key, kl + 1);
 	send_take(r, s);
 	flush_out_ex(r, false);

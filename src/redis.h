@@ -58,7 +58,7 @@ typedef struct redis_limiter redis_limiter;
 typedef struct redis_verdict {
 	bool ok;                   /* false: Redis gave no verdict; decide locally */
 	bool allowed;
-	uint64_t milli;            /* milli-tokens left in the bucket after the take */
+	int64_t milli;             /* milli-tokens left after the take (negative: debt) */
 } redis_verdict;
 
 typedef void redis_take_fn(void *arg, const redis_verdict *v);
@@ -76,11 +76,12 @@ redis_limiter *redis_limiter_new(loop *l, const redis_url *u, uint64_t timeout_m
 /* Cancels every admission in flight (no callbacks) and closes. */
 void redis_limiter_free(redis_limiter *r);
 
-/* Take one token from bucket key (rate tokens/s, burst tokens; key at
+/* Take cost tokens (tb_take_n's rule) from bucket key (rate tokens/s, burst tokens; key at
  * most REDIS_KEY_MAX bytes). false when Redis cannot be asked now (not
  * connected, too many in flight): decide locally; this counts as a
  * fallback. */
-bool redis_take(redis_limiter *r, const char *key, uint32_t rate, uint32_t burst, redis_take_fn *fn, void *arg);
+bool redis_take(redis_limiter *r, const char *key, uint32_t rate, uint32_t burst, uint32_t cost, redis_take_fn *fn,
+                void *arg);
 /* Forget every admission in flight for arg: no callback will run for it. */
 void redis_take_cancel(redis_limiter *r, void *arg);
 /* Counts an admission decided locally without asking Redis. */

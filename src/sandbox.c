@@ -41,6 +41,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/utsname.h>
@@ -77,6 +78,7 @@ struct sbx_system {
 	int holder_mntns, holder_root;
 	unsigned next_box_id;
 	bool remount_ro;          /* no mount_setattr (before 5.12): bind remounts instead */
+	bool overlay;             /* a stage's /box can be an overlay (sbx_overlay_available) */
 	char fallbacks[160];      /* the kernel fallbacks in use, for the start line */
 	uid_t uid_base;
 	gid_t gid_base;
@@ -371,6 +373,38 @@ static bool probe_kernel(sbx_system *s)
 	return detached_clone;
 }
 
+/* Can overlayfs stack a tmpfs upper on a tmpfs lower here? A short-lived
+ * child tries it in a private mount namespace of its own, on tmpfs mounts
+ * it made (nothing of the host is touched): some containers refuse it. */
+static bool probe_overlay(void)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		int mnt;
+		if (GATED(SYS_unshare, CLONE_NEWNS, 0, 0, 0, 0) < 0 ||
+		    GATED(SYS_mount, NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+		    (mnt = tmpfs_detached("64k", "64", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV)) < 0 ||
+		    sys_move_mount(mnt, "", AT_FDCWD, "/", MOVE_MOUNT_F_EMPTY_PATH) < 0 || fchdir(mnt) < 0)
+			_exit(1);
+		static const char *const dirs[] = { "l", "u", "w", "m" };
+		for (int i = 0; i < 4; i++)
+			if (mkdir(dirs[i], 0700) < 0)
+				_exit(1);
+		int fd;
+		if (GATED(SYS_mount, "overlay", "m", "overlay", MS_NOSUID | MS_NODEV, "lowerdir=l,upperdir=u,workdir=w") < 0 ||
+		    (fd = open("m/probe", O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) < 0)
+			_exit(1);
+		_exit(0);
+	}
+	int st = 0;
+	if (pid < 0 || waitpid(pid, &st, 0) != pid)
+		return false;
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+bool sbx_overlay_available(const sbx_system *s) { return s->overlay; }
+bool sbx_lower_first_use_alone(const sbx_system *s) { return s->holder_mntns >= 0; }
+
 /* ---- system ---- */
 
 /* What the closer thread is sent: a descriptor to close, and for a box
@@ -505,6 +539,8 @@ sbx_system *sbx_system_init(unsigned slots, char *err, size_t errlen)
 	if (fs >= 0)
 		close((int)fs);
 	bool detached_clone = probe_kernel(s);
+	const char *no_overlay = getenv("PISTON_NO_OVERLAY");   /* to test the fallback anywhere */
+	s->overlay = !(no_overlay && !strcmp(no_overlay, "1")) && probe_overlay();
 	char why[200];
 	if ((s->empty_mntns = empty_mntns_make(why, sizeof why, NULL, s->remount_ro)) < 0) {
 		snprintf(err, errlen, "cannot create the sandbox's empty mount namespace: %s", why);
@@ -583,9 +619,12 @@ sbx_system *sbx_system_init(unsigned slots, char *err, size_t errlen)
 	}
 	log_info("sandbox: kernel %s; %s; %u slots; default limits: run %" PRIu64 " ms wall, %" PRIu64 " ms CPU, "
 	         "memory %s; compile %" PRIu64 " ms wall, %" PRIu64 " ms CPU, memory %s; %" PRIu32 " processes, %" PRIu32
-	         " open files, files up to %" PRIu64 " B; kernel fallbacks: %s", un.release, cg_describe(s->cg), slots,
-	         cfg.run_timeout, cfg.run_cpu_time, mem[0], cfg.compile_timeout, cfg.compile_cpu_time, mem[1],
-	         cfg.max_process_count, cfg.max_open_files, cfg.max_file_size, s->fallbacks[0] ? s->fallbacks : "none");
+	         " open files, files up to %" PRIu64 " B; kernel fallbacks: %s; tests: %s", un.release,
+	         cg_describe(s->cg), slots, cfg.run_timeout, cfg.run_cpu_time, mem[0], cfg.compile_timeout,
+	         cfg.compile_cpu_time, mem[1], cfg.max_process_count, cfg.max_open_files, cfg.max_file_size,
+	         s->fallbacks[0] ? s->fallbacks : "none",
+	         s->overlay ? "each over the compiled box (overlayfs)"
+	                    : "no overlayfs here: each test compiles again in its own box; no compile cache");
 	/* A stage whose reader went away must not kill the engine. */
 	signal(SIGPIPE, SIG_IGN);
 	s->ignored_signals = ignored_signals();
@@ -761,6 +800,11 @@ int sbx_box_write(sbx_box *b, const char *relpath, const void *data, size_t len,
 	return rc;
 }
 
+int sbx_box_dirfd(const sbx_box *b)
+{
+	return b->mntfd;
+}
+
 void sbx_box_destroy(sbx_box *b)
 {
 	if (!b)
@@ -769,6 +813,33 @@ void sbx_box_destroy(sbx_box *b)
 	if (b->sys->closer_fd < 0 || write(b->sys->closer_fd, &m, sizeof m) != sizeof m)
 		close(b->mntfd);
 	free(b);
+}
+
+int sbx_box_make_upper(sbx_box *b)
+{
+	if (mkdirat(b->mntfd, "u", 0755) < 0 || mkdirat(b->mntfd, "w", 0700) < 0)
+		return -1;
+	int d = sys_openat2(b->mntfd, "u", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	if (d < 0)
+		return -1;
+	int rc = fchown(d, b->uid, b->gid) < 0 || fchmod(d, 0755) < 0 ? -1 : 0;
+	close(d);
+	return rc;
+}
+
+int sbx_box_usage_get(const sbx_box *b, sbx_box_usage *u)
+{
+	struct statfs st;
+	if (fstatfs(b->mntfd, &st) < 0)
+		return -1;
+	uint64_t bs = (uint64_t)st.f_bsize;
+	u->max_bytes = (uint64_t)st.f_blocks * bs;
+	u->bytes = (uint64_t)(st.f_blocks - st.f_bfree) * bs;
+	u->max_inodes = (uint64_t)st.f_files;
+	u->inodes = (uint64_t)(st.f_files - st.f_ffree);
+	/* A page or two short of the cap counts as full: the last write failed. */
+	u->full = st.f_bfree <= 2 || st.f_ffree <= 2;
+	return 0;
 }
 
 void sbx_result_free(sbx_result *r)
@@ -1119,6 +1190,12 @@ static const char *signal_name(int sig)
 void sbx_result_write_json(jw *w, const sbx_result *r)
 {
 	jw_object_begin(w);
+	sbx_result_write_fields(w, r);
+	jw_object_end(w);
+}
+
+void sbx_result_write_fields(jw *w, const sbx_result *r)
+{
 	jw_key(w, "stdout");
 	jw_string_n(w, r->out.data ? r->out.data : "", r->out.len);
 	jw_key(w, "stderr");
@@ -1152,7 +1229,6 @@ void sbx_result_write_json(jw *w, const sbx_result *r)
 	jw_uint(w, r->cpu_ms);
 	jw_key(w, "wall_time");
 	jw_uint(w, r->wall_ms);
-	jw_object_end(w);
 }
 
 static void set_status(sbx_result *res, const char *status, const char *fmt, ...)
@@ -1373,6 +1449,7 @@ sbx_run *sbx_start(sbx_system *s, loop *l, const sbx_spec *spec, const sbx_callb
 	b->root_tmpl = tmpl->root;
 	b->dev_tmpl = tmpl->dev;
 	b->box_mnt = spec->box ? spec->box->mntfd : -1;
+	b->lower_mnt = spec->lower && spec->box ? spec->lower->mntfd : -1;
 	b->holder_mntns = s->holder_mntns;
 	b->holder_root = s->holder_root;
 	b->remount_ro = s->remount_ro;
@@ -1381,6 +1458,8 @@ sbx_run *sbx_start(sbx_system *s, loop *l, const sbx_spec *spec, const sbx_callb
 		snprintf(b->dev_name, sizeof b->dev_name, "d%u", spec->slot);
 		if (spec->box)
 			snprintf(b->box_name, sizeof b->box_name, "b%u", spec->box->holder_id);
+		if (spec->lower && spec->box)
+			snprintf(b->lower_name, sizeof b->lower_name, "b%u", spec->lower->holder_id);
 	}
 	b->ncg = cg_slot_procs_fds(s->cg, spec->slot, b->cg_procs);
 	b->cg_into = cg_slot_dirfd(s->cg, spec->slot);

@@ -71,6 +71,11 @@ void sbx_result_free(sbx_result *r);
 typedef struct sbx_spec {
 	const char *pkg_dir;       /* DATA/packages/LANG/VERSION (host path, engine-owned) */
 	sbx_box *box;
+	/* Or NULL. Else /box is an overlay: this box (e.g. what a compile
+	 * left) the read-only lower layer, shared by any number of stages and
+	 * never changed by them; `box` the writable upper layer, made by
+	 * sbx_box_make_upper. Only where sbx_overlay_available. */
+	sbx_box *lower;
 	unsigned slot;             /* 0 .. slots-1: picks uid/gid, netns, cgroup */
 	const char *const *argv;   /* argv[0]: path inside the sandbox, e.g. "/pkg/run" */
 	const char *const *envp;   /* the complete environment */
@@ -104,6 +109,26 @@ sbx_box *sbx_box_create(sbx_system *s, unsigned slot, uint64_t size_bytes, char 
  * Returns 0, or -1 with errno set. */
 int sbx_box_write(sbx_box *b, const char *relpath, const void *data, size_t len, unsigned mode);
 void sbx_box_destroy(sbx_box *b);
+/* The box's root directory (its detached mount), for reading back what a
+ * stage left there (outfiles.h) with openat2 below it; owned by the box. */
+int sbx_box_dirfd(const sbx_box *b);
+/* Make a fresh box an overlay's upper layer (sbx_spec.lower): its u/ (the
+ * files, owned by the box's uid) and w/ (overlay's work directory). 0/-1. */
+int sbx_box_make_upper(sbx_box *b);
+/* What a box holds, from statfs of its tmpfs (never by reading it):
+ * bytes and inodes used, and whether either cap is (nearly) reached. */
+typedef struct sbx_box_usage {
+	uint64_t bytes, inodes, max_bytes, max_inodes;
+	bool full;
+} sbx_box_usage;
+int sbx_box_usage_get(const sbx_box *b, sbx_box_usage *u);
+/* Probed at sbx_system_init: can a stage's /box be an overlay (tmpfs
+ * lower and upper)? Not in some containers. */
+bool sbx_overlay_available(const sbx_system *s);
+/* Kernels before 6.15 (stage.h's holder namespace): a box is attached
+ * there by the first stage that uses it; two stages must not both do that
+ * at once, so the first stage over a new lower box runs alone. */
+bool sbx_lower_first_use_alone(const sbx_system *s);
 
 /* Start a stage. On failure to start, returns NULL and fills err. */
 sbx_run *sbx_start(sbx_system *s, loop *l, const sbx_spec *spec, const sbx_callbacks *cb,
@@ -125,6 +150,8 @@ int sbx_signal_number(const char *name);
  * message, status, memory, cpu_time, wall_time). */
 struct jw;
 void sbx_result_write_json(struct jw *w, const sbx_result *r);
+/* The same members without the braces (for objects that add their own). */
+void sbx_result_write_fields(struct jw *w, const sbx_result *r);
 
 /* `piston sandbox [--time MS] [--wall MS] [--mem BYTES] [--procs N]
  *  [--output BYTES] [--root PKGDIR] [--box DIR] -- CMD ARGS...` */

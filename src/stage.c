@@ -220,7 +220,7 @@ static long attach(const stage_block *b, long fd, long root, const char *where)
  * stacked on its "/", and chroot: beneath it there is only an empty tmpfs. */
 static void build_root(const stage_block *b, int rep)
 {
-	long usr, pkg, box = -1, root, dev;
+	long usr, pkg, box = -1, lower = -1, root, dev;
 	TRY(usr = tree_clone_ro(b, b->usr_path, AT_RECURSIVE), "open the package's usr/");
 	TRY(pkg = tree_clone_ro(b, b->pkg_path, 0), "open the package directory");
 	/* Names are relative to the holder's root (the namespace's own root
@@ -231,6 +231,8 @@ static void build_root(const stage_block *b, int rep)
 	}
 	if (b->box_mnt >= 0)
 		TRY(box = clone_mount(b, b->box_mnt, b->box_name, 0), "clone the box");
+	if (b->lower_mnt >= 0)
+		TRY(lower = clone_mount(b, b->lower_mnt, b->lower_name, 0), "clone the compiled box");
 	TRY(root = clone_mount(b, b->root_tmpl, b->root_name, RO_FLAGS), "clone the root");
 	TRY(dev = clone_mount(b, b->dev_tmpl, b->dev_name, RO_DEV_FLAGS), "clone /dev");
 	TRY(gated(b, SYS_setns, b->empty_mntns, CLONE_NEWNS, 0, 0, 0), "enter the empty mount namespace");
@@ -240,20 +242,33 @@ static void build_root(const stage_block *b, int rep)
 	TRY(attach(b, usr, root, "usr"), what);
 	TRY(attach(b, pkg, root, "pkg"), what);
 	TRY(attach(b, dev, root, "dev"), what);
-	if (box >= 0)
+	if (lower >= 0) {
+		/* The layers' places until the overlay is mounted: the lower on
+		 * /box (the overlay then covers it), the upper on /tmp. */
+		TRY(attach(b, lower, root, "box"), what);
+		if (box >= 0)
+			TRY(attach(b, box, root, "tmp"), what);
+	} else if (box >= 0) {
 		TRY(attach(b, box, root, "box"), what);
+	}
 	TRY(raw1(SYS_fchdir, root), "enter the root");
 	TRY(gated(b, SYS_chroot, ".", 0, 0, 0, 0), "enter the root");
 	TRY(raw1(SYS_chdir, "/"), "enter the root");
 	TRY(remount_ro_at(b, "/usr", RO_FLAGS), "make /usr read-only");
 	TRY(remount_ro_at(b, "/pkg", RO_FLAGS), "make /pkg read-only");
+	if (lower >= 0) {
+		TRY(gated(b, SYS_mount, "overlay", "/box", "overlay", MS_NOSUID | MS_NODEV,
+		          "lowerdir=/box,upperdir=/tmp/u,workdir=/tmp/w"), "mount the overlay on /box");
+		/* The overlay keeps its own private clones of the layers. */
+		TRY(gated(b, SYS_umount2, "/tmp", MNT_DETACH, 0, 0, 0), "detach the upper layer");
+	}
 	TRY(gated(b, SYS_mount, "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, b->tmp_opts), "mount /tmp");
 	raw1(SYS_umask, 0);
 	TRY(gated(b, SYS_mount, "tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, b->tmp_opts), "mount /dev/shm");
 	/* hidepid=2: the job sees only its own processes -- not init, whose
 	 * memory is the engine's. */
 	TRY(gated(b, SYS_mount, "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2"), "mount /proc");
-	int fds[] = { (int)usr, (int)pkg, (int)box, (int)root, (int)dev };
+	int fds[] = { (int)usr, (int)pkg, (int)box, (int)lower, (int)root, (int)dev };
 	for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
 		if (fds[i] >= 0)
 			raw1(SYS_close, fds[i]);

@@ -49,12 +49,17 @@ typedef struct stage_block {
 	 * a copy of that table). -1 = none. */
 	int in_r, out_w, err_w, rep_w, ctl_r;
 	int netns, empty_mntns, root_tmpl, dev_tmpl, box_mnt;
+	/* >= 0: /box is an overlay, this (the compiled box) its read-only lower
+	 * layer and box_mnt's u/ and w/ its upper and work directories. Overlay
+	 * takes its layers by path (before 6.15 only from the caller's own mount
+	 * namespace), so init mounts it inside the stage's namespace. */
+	int lower_mnt;
 	/* Kernels before 6.15 refuse to clone a detached mount (open_tree of an
 	 * fsmount() fd: EINVAL). There the templates and the box are attached,
 	 * on their first stage, under these names in the holder mount namespace
 	 * (-1: clone the detached mounts directly), and cloned from there. */
 	int holder_mntns, holder_root;   /* the namespace, and its root directory (names are below it) */
-	char root_name[16], dev_name[16], box_name[16];
+	char root_name[16], dev_name[16], box_name[16], lower_name[16];
 	/* Kernels before 5.12 have no mount_setattr: read-only (nosuid, nodev)
 	 * by a classic bind remount instead. */
 	int remount_ro;

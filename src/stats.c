@@ -54,6 +54,7 @@ struct stats {
 	lang_stats *langs;
 	size_t nlangs, cap;
 	uint64_t rejected, invalid;
+	uint64_t test_runs[ST_COUNT];   /* each run of a request's `tests`, by status */
 	histogram lat[LAT_COUNT];
 };
 
@@ -110,6 +111,7 @@ void stats_job_done(stats *s, const char *language, const char *status, const st
 }
 
 void stats_job_rejected(stats *s) { s->rejected++; }
+void stats_test_run(stats *s, const char *status) { s->test_runs[status_index(status)]++; }
 void stats_job_invalid(stats *s) { s->invalid++; }
 
 static int cmp_u32(const void *a, const void *b)
@@ -197,6 +199,21 @@ static void stats_json_handler(http_conn *c, const http_request *req, void *ctx)
 	}
 	jw_object_end(&w);
 	jw_object_end(&w);
+	uint64_t tests_total = 0;
+	for (int k = 0; k < ST_COUNT; k++)
+		tests_total += s->test_runs[k];
+	jw_key(&w, "test_runs");
+	jw_object_begin(&w);
+	jw_key(&w, "total");
+	jw_uint(&w, tests_total);
+	jw_key(&w, "by_status");
+	jw_object_begin(&w);
+	for (int k = 0; k < ST_COUNT; k++) {
+		jw_key(&w, status_names[k]);
+		jw_uint(&w, s->test_runs[k]);
+	}
+	jw_object_end(&w);
+	jw_object_end(&w);
 
 	jw_key(&w, "latency_ms");
 	jw_object_begin(&w);
@@ -272,15 +289,20 @@ static void metrics_handler(http_conn *c, const http_request *req, void *ctx)
 			buf_printf(&out, "\",status=\"%s\"} %llu\n", status_names[k],
 			           (unsigned long long)s->langs[i].by_status[k]);
 		}
+	buf_puts(&out, "# HELP piston_test_runs_total Runs of requests' tests, by status.\n"
+	               "# TYPE piston_test_runs_total counter\n");
+	for (int k = 0; k < ST_COUNT; k++)
+		buf_printf(&out, "piston_test_runs_total{status=\"%s\"} %llu\n", status_names[k],
+		           (unsigned long long)s->test_runs[k]);
 	size_t npkgs = e->runtimes ? runtimes_count(e->runtimes) : 0;
 	buf_printf(&out,
 	           "# HELP piston_jobs_rejected_total Requests refused because the job queue was full.\n"
 	           "# TYPE piston_jobs_rejected_total counter\npiston_jobs_rejected_total %llu\n"
 	           "# HELP piston_requests_invalid_total Execute requests that failed validation.\n"
 	           "# TYPE piston_requests_invalid_total counter\npiston_requests_invalid_total %llu\n"
-	           "# HELP piston_jobs_running Jobs holding a sandbox slot.\n"
+	           "# HELP piston_jobs_running Sandbox slots in use (a job, or one run of its tests).\n"
 	           "# TYPE piston_jobs_running gauge\npiston_jobs_running %zu\n"
-	           "# HELP piston_jobs_queued Jobs waiting for a slot.\n"
+	           "# HELP piston_jobs_queued Jobs and test runs waiting for a slot.\n"
 	           "# TYPE piston_jobs_queued gauge\npiston_jobs_queued %zu\n"
 	           "# HELP piston_uptime_seconds Seconds since the engine started.\n"
 	           "# TYPE piston_uptime_seconds gauge\npiston_uptime_seconds %.3f\n"

@@ -33,6 +33,8 @@ typedef struct stats_latency {
 /* A job finished. status: "" (clean), "RE","SG","TO","OL","EL","XX" of its
  * last stage, or "error" (could not run) / "cancelled" (client left). */
 void stats_job_done(stats *s, const char *language, const char *status, const stats_latency *lat);
+/* One test of a request's `tests` ran; status as for stats_job_done. */
+void stats_test_run(stats *s, const char *status);
 /* A request was refused because the queue was full (503). */
 void stats_job_rejected(stats *s);
 /* A request failed validation (400). */

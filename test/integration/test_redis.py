@@ -313,6 +313,26 @@ def main_suite():
         check(st == 200 and ttl.startswith(b":") and 0 < int(ttl[1:]) <= 1100,
               "the bucket lives in Redis (DB 1) and expires once it would be full again (100 ms + 1 s)", ttl)
         check(redis.cmd("HGET", bucket, "m").endswith(b"9000"), "one token taken: 9000 milli-tokens left")
+        # ---- a request with tests costs one token per test run, in Redis as locally
+        def with_tests(n):
+            body = tp.sh("cat")
+            body["tests"] = [{"stdin": "t%d\n" % i, "expected_output": "t%d" % i} for i in range(n)]
+            return pa.req("POST", "/api/v2/execute", body, key=key)
+        redis.cmd("DEL", bucket)
+        st, h, body = with_tests(4)
+        check(st == 200 and isinstance(body, dict) and body.get("summary", {}).get("passed") == 4,
+              "4 tests through a Redis-backed admission", (st, body))
+        check(redis.cmd("HGET", bucket, "m") == b"$4\r\n6000",
+              "4 tests took 4 tokens in Redis: 6000 milli-tokens left", redis.cmd("HGET", bucket, "m"))
+        redis.cmd("DEL", bucket)
+        st, h, body = with_tests(15)
+        check(st == 200, "15 tests (more than the burst of 10) admitted with a full bucket", (st, body))
+        m = redis.cmd("HGET", bucket, "m")
+        check(m.startswith(b"$") and m.split(b"\r\n")[-1] == b"-5000",
+              "and leave a debt of 5 tokens in Redis (-5000)", m)
+        st, h, body = pa.req("GET", "/api/v2/runtimes", key=key)
+        check(st == 429 and int(h.get("retry-after", "0")) >= 1, "the next request waits for the debt", (st, h))
+        redis.cmd("DEL", bucket)
 
         # ---- two replicas, one limit
         secs = 4.0

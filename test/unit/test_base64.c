@@ -27,6 +27,19 @@ static void test_vectors(void)
 		ssize_t m = base64_decode(enc, n, back);
 		CHECKF(m == (ssize_t)len && memcmp(all, back, len) == 0, "round trip %zu", len);
 	}
+	/* every 12-bit group, in both halves of a 3-byte group, against the alphabet */
+	static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	int pair_bad = 0;
+	for (unsigned v = 0; v < 4096; v++) {
+		unsigned char hi[3] = {(unsigned char)(v >> 4), (unsigned char)((v & 15) << 4), 0};
+		unsigned char lo[3] = {0, (unsigned char)(v >> 8), (unsigned char)v};
+		char a[4], b[4];
+		base64_encode(hi, 3, a);
+		base64_encode(lo, 3, b);
+		pair_bad += a[0] != abc[v >> 6] || a[1] != abc[v & 63] || a[2] != 'A' || a[3] != 'A' ||
+		            b[0] != 'A' || b[1] != 'A' || b[2] != abc[v >> 6] || b[3] != abc[v & 63];
+	}
+	CHECKF(pair_bad == 0, "%d 12-bit groups encoded wrong", pair_bad);
 	/* both special characters */
 	unsigned char sp[3];
 	CHECK(base64_decode("+/+/", 4, sp) == 3 && sp[0] == 0xfb && sp[1] == 0xff && sp[2] == 0xbf);

@@ -32,6 +32,7 @@ static void test_defaults(void)
 	CHECK(cfg.limit_overrides_json == NULL);
 	CHECK(cfg.max_body_size == 16u << 20 && cfg.idle_timeout_ms == 10000);
 	CHECK(cfg.shutdown_grace_ms == 30000);
+	CHECK(cfg.output_files_max_size == 1048576);
 	/* no default repository: upstream's index holds packages that cannot run here */
 	CHECK(cfg.repo_url[0] == '\0');
 }

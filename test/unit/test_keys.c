@@ -150,6 +150,36 @@ static void test_bucket(void)
 	tb_format_headers(&no, h, sizeof h);
 	CHECK(strstr(h, "Retry-After: 1\r\n") != NULL);
 	CHECK(tb_format_headers(&no, h, 10) == 0);
+
+	/* n tokens at once (a request with n tests): rate 10/s, burst 20 */
+	tbucket f = {0};
+	tb_take_n(&f, 10, 20, 0, 15, &v);
+	CHECK(v.allowed && v.remaining == 5);
+	tb_take_n(&f, 10, 20, 0, 6, &v);
+	CHECK(!v.allowed && v.remaining == 5 && v.retry_after_s == 1);
+	tb_take_n(&f, 10, 20, 100, 6, &v);   /* +1 token */
+	CHECK(v.allowed && v.remaining == 0);
+	/* dearer than the burst: waits for a full bucket, then owes the rest */
+	tb_take_n(&f, 10, 20, 1000, 50, &v);
+	CHECK(!v.allowed && v.retry_after_s == 2);   /* 10 tokens in, 20 needed */
+	tb_take_n(&f, 10, 20, 2100, 50, &v);
+	CHECK(v.allowed && v.remaining == 0);          /* 30 owed now */
+	tb_take_n(&f, 10, 20, 4100, 1, &v);
+	CHECKF(!v.allowed && v.retry_after_s == 2, "retry %u", v.retry_after_s);   /* 10 still owed */
+	tb_take_n(&f, 10, 20, 5100, 1, &v);
+	CHECK(!v.allowed);                             /* debt paid, bucket empty */
+	tb_take_n(&f, 10, 20, 5200, 1, &v);
+	CHECK(v.allowed && v.remaining == 0);
+	/* over 10 s at 10/s plus the burst: 50 + 50 + ... never more than 120 tokens */
+	tbucket g = {0};
+	uint64_t taken = 0;
+	for (uint64_t t = 0; t <= 10000; t += 50) {
+		tb_take_n(&g, 10, 20, t, 50, &v);
+		taken += v.allowed ? 50 : 0;
+	}
+	CHECKF(taken <= 20 + 100 + 50 && taken >= 100, "taken=%llu", (unsigned long long)taken);
+	tb_take_n(&g, 10, 20, 10000, 0, &v);   /* 0 counts as 1 */
+	CHECK(v.limit == 20);
 }
 
 static void test_addr_limiter(void)

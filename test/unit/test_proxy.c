@@ -77,6 +77,20 @@ int main(void)
 	memset(longer + strlen(longer), 'a', 100);
 	strcat(longer, "\"}");
 	CHECK(clamp(longer, &out, lang, ver) == 0 && !lang[0]);
+
+	/* tests: counted, each test's own limits clamped, other members kept */
+	size_t nt = 99;
+	const char *tb = "{\"language\":\"c\",\"tests\":[{\"stdin\":\"1\",\"run_timeout\":9000},"
+	                 "{\"run_memory_limit\":5,\"name\":\"b\"},3,{\"run_memory_limit\":2000000}]}";
+	buf_reset(&out);
+	CHECK(proxy_clamp_execute(tb, strlen(tb), &lim, &out, lang, ver, 64, &nt) == 1 && nt == 4);
+	CHECKF(out.len && !strcmp(out.data, "{\"language\":\"c\",\"tests\":[{\"stdin\":\"1\",\"run_timeout\":3000},"
+	       "{\"run_memory_limit\":5,\"name\":\"b\"},3,{\"run_memory_limit\":1000000}]}"), "%s", out.data);
+	const char *tok = "{\"tests\":[{\"run_timeout\":10},{}],\"nested\":{\"tests\":[{\"run_timeout\":99999}]}}";
+	buf_reset(&out);
+	CHECK(proxy_clamp_execute(tok, strlen(tok), &lim, &out, lang, ver, 64, &nt) == 0 && nt == 2);
+	const char *notarr = "{\"tests\":{\"run_timeout\":99999}}";
+	CHECK(proxy_clamp_execute(notarr, strlen(notarr), &lim, &out, lang, ver, 64, &nt) == 0 && nt == 0);
 	buf_free(&out);
 	return t_done();
 }
