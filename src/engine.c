@@ -4,6 +4,7 @@
 #include "engine.h"
 
 #include "config.h"
+#include "execute.h"
 #include "log.h"
 
 void engine_rescan(engine *e)
@@ -16,5 +17,6 @@ void engine_rescan(engine *e)
 	/* Jobs that hold the old snapshot keep it alive through their own ref. */
 	runtimes_unref(e->runtimes);
 	e->runtimes = rs;
+	execute_packages_changed(e);
 	log_info("runtimes: %zu installed", runtimes_count(rs));
 }

@@ -22,9 +22,11 @@
 #include <string.h>
 
 #include "base64.h"
+#include "compile_cache.h"
 #include "config.h"
 #include "log.h"
 #include "outfiles.h"
+#include "sha256.h"
 #include "stats.h"
 #include "tests.h"
 
@@ -81,6 +83,13 @@ struct job {
 	bool lower_alone;          /* the first test over `lower` must run alone (sandbox.h) */
 	bool tests_begun;          /* compiled: the tests may take slots */
 
+	/* The compile cache (compile_cache.h): the key, whether the request may
+	 * use it, and the entry whose box is `lower` (then owned by the cache). */
+	uint8_t cache_key[32];
+	uint64_t pkg_identity[6];
+	bool cacheable, compile_cached;
+	ccache_entry *centry;
+
 	unsigned slot;
 	bool has_slot;
 	sbx_box *box;
@@ -112,6 +121,7 @@ struct job_queue {
 	                              last job answered, off the latency path */
 	unsigned nfree, nslots;
 	json_doc *overrides;       /* PISTON_LIMIT_OVERRIDES, or NULL */
+	compile_cache *cache;      /* NULL: PISTON_COMPILE_CACHE_SIZE 0, or no overlayfs */
 	bool dispatching;
 	char sandbox_error[256];
 };
@@ -569,6 +579,8 @@ int job_failed(const job *j, const char **message)
 static void dispatch(job_queue *q);
 static void stage_start(job *j, bool compile);
 static void tests_compiled(job *j);
+static void lower_release(job *j);
+static int cache_run_box(job *j);
 static void tests_cancel(job *j);
 static bool tests_dispatch(job_queue *q);
 
@@ -617,10 +629,7 @@ static void job_finish(job *j)
 		sbx_box_destroy(j->box);
 		j->box = NULL;
 	}
-	if (j->lower) {
-		sbx_box_destroy(j->lower);
-		j->lower = NULL;
-	}
+	lower_release(j);
 	bool had_slot = j->has_slot;
 	unsigned slot = j->slot;
 	if (j->has_slot) {
@@ -638,6 +647,53 @@ static void job_finish(job *j)
 }
 
 static void job_fail(job *j, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* The key of a compile: everything its result depends on. */
+static void cache_key_make(job *j)
+{
+	br_sha256_context c;
+	br_sha256_init(&c);
+	br_sha256_update(&c, "piston compile cache 1", 23);
+	br_sha256_update(&c, j->rt->pkg_dir, strlen(j->rt->pkg_dir) + 1);
+	br_sha256_update(&c, j->rt->language, strlen(j->rt->language) + 1);
+	br_sha256_update(&c, j->pkg_identity, sizeof j->pkg_identity);
+	uint64_t n = j->nfiles;
+	br_sha256_update(&c, &n, sizeof n);
+	for (size_t i = 0; i < j->nfiles; i++) {
+		const job_file *f = &j->files[i];
+		uint64_t lens[3] = { strlen(f->name), f->len, f->utf8 };
+		br_sha256_update(&c, lens, sizeof lens);
+		br_sha256_update(&c, f->name, lens[0]);
+		br_sha256_update(&c, f->data, f->len);
+	}
+	const sbx_limits *l = &j->compile_limits;
+	uint64_t lim[] = { l->wall_ms, l->cpu_ms, (uint64_t)l->memory_bytes, l->max_procs, l->max_open_files,
+	                   l->max_file_size, l->output_max, cfg.box_size };
+	br_sha256_update(&c, lim, sizeof lim);
+	br_sha256_out(&c, j->cache_key);
+}
+
+/* The compile box becomes the cache's (a clean compile that fits): from
+ * here on it is only ever a read-only lower layer. */
+static void cache_keep(job *j)
+{
+	job_queue *q = j->e->jobs;
+	if (!j->cacheable || !q->cache || !j->box)
+		return;
+	j->centry = ccache_put(q->cache, j->cache_key, j->box, &j->compile_res, j->rt->pkg_dir, j->pkg_identity);
+	j->box = NULL;
+	j->lower = j->centry ? ccache_box(j->centry) : NULL;
+}
+
+static void lower_release(job *j)
+{
+	if (j->centry)
+		ccache_release(j->e->jobs->cache, j->centry);
+	else if (j->lower)
+		sbx_box_destroy(j->lower);
+	j->centry = NULL;
+	j->lower = NULL;
+}
 static void job_fail(job *j, int status, const char *fmt, ...)
 {
 	va_list ap;
@@ -653,6 +709,25 @@ static void on_stage_output(void *arg, sbx_stream s, const char *data, size_t n)
 	job *j = arg;
 	if (j->ev.on_output)
 		j->ev.on_output(j->ev.arg, j, s, data, n);
+}
+
+/* A cacheable plain request: the compiled box goes to the cache and the run
+ * gets a fresh box over it, as on a hit. 0, or -1 (the job failed). */
+static int cache_run_box(job *j)
+{
+	sbx_box_usage u;
+	if (sbx_box_usage_get(j->box, &u) == 0 && u.full)
+		return 0;   /* a compile that filled its box is not kept: run as ever */
+	cache_keep(j);
+	if (!j->lower)
+		return 0;
+	char err[256] = "";
+	j->box = sbx_box_create(j->e->sandbox, j->slot, cfg.box_size, err, sizeof err);
+	if (!j->box || sbx_box_make_upper(j->box) < 0) {
+		job_fail(j, 500, "could not create the job's box: %s", j->box ? strerror(errno) : err);
+		return -1;
+	}
+	return 0;
 }
 
 static void on_stage_done(void *arg, sbx_result *res)
@@ -672,19 +747,26 @@ static void on_stage_done(void *arg, sbx_result *res)
 	memset(res, 0, sizeof *res);
 	const sbx_result *r = compile ? &j->compile_res : &j->run_res;
 	/* Now: the stage's processes are gone, nothing else uses the box yet. */
+	/* A run over a kept compile (the cache) wrote only its upper layer:
+	 * that first, then the compiled box below it, as for a test. */
+	bool layered = j->lower && sbx_overlay_available(j->e->sandbox);
 	if (!compile && j->outfiles.n && j->box &&
-	    outfiles_collect(sbx_box_dirfd(j->box), &j->outfiles, cfg.output_files_max_size, &j->run_files) < 0) {
+	    outfiles_collect_box(sbx_box_dirfd(j->box), layered, layered ? sbx_box_dirfd(j->lower) : -1, &j->outfiles,
+	                         cfg.output_files_max_size, &j->run_files) < 0) {
 		j->fail_status = 500;
 		snprintf(j->fail_msg, sizeof j->fail_msg, "out of memory reading output_files");
 	}
 	if (j->ev.on_stage_done)
 		j->ev.on_stage_done(j->ev.arg, j, j->stage, r);
-	if (j->has_tests)
+	if (j->has_tests) {
 		tests_compiled(j);
-	else if (compile && !stage_failed(r))
+	} else if (compile && !stage_failed(r)) {
+		if (j->cacheable && cache_run_box(j) < 0)
+			return;
 		stage_start(j, false);
-	else
+	} else {
 		job_finish(j);
+	}
 }
 
 static void stage_start(job *j, bool compile)
@@ -695,6 +777,7 @@ static void stage_start(job *j, bool compile)
 	sbx_spec spec = {
 		.pkg_dir = j->rt->pkg_dir,
 		.box = j->box,
+		.lower = compile ? NULL : j->lower,
 		.slot = j->slot,
 		.argv = compile ? j->compile_argv : j->run_argv,
 		.envp = j->envp,
@@ -738,6 +821,33 @@ static void job_begin(job *j, unsigned slot)
 		j->box = sbx_box_create(j->e->sandbox, slot, cfg.box_size, err, sizeof err);
 	if (!j->box) {
 		job_fail(j, 500, "could not create the job's box: %s", err);
+		return;
+	}
+	j->cacheable = q->cache && j->rt->has_compile && !j->interactive &&
+	               ccache_pkg_identity(j->rt->pkg_dir, j->pkg_identity) == 0;
+	if (j->cacheable) {
+		cache_key_make(j);
+		j->centry = ccache_get(q->cache, j->cache_key);
+	}
+	if (j->centry) {
+		/* A hit: the recorded compile, and what it left as the lower layer. */
+		j->lower = ccache_box(j->centry);
+		if (ccache_result_copy(&j->compile_res, ccache_result(j->centry)) < 0) {
+			job_fail(j, 500, "out of memory");
+			return;
+		}
+		j->has_compile_res = j->compile_cached = true;
+		if (j->ev.on_primed)
+			j->ev.on_primed(j->ev.arg, j);
+		if (j->has_tests) {
+			tests_compiled(j);
+			return;
+		}
+		if (sbx_box_make_upper(j->box) < 0) {
+			job_fail(j, 500, "could not prepare the job's box: %s", strerror(errno));
+			return;
+		}
+		stage_start(j, false);
 		return;
 	}
 	for (size_t i = 0; i < j->nfiles; i++) {
@@ -975,7 +1085,7 @@ static void tests_compiled(job *j)
 	sbx_box_usage u;
 	/* What a compile may leave is bounded by its box's caps; one that hit
 	 * them (whether it noticed or not) fails the request, clearly. */
-	if (j->has_compile_res && sbx_box_usage_get(j->box, &u) == 0 && u.full) {
+	if (j->has_compile_res && !j->compile_cached && sbx_box_usage_get(j->box, &u) == 0 && u.full) {
 		snprintf(j->compile_res.status, sizeof j->compile_res.status, "EL");
 		snprintf(j->compile_res.message, sizeof j->compile_res.message,
 		         "the compile stage filled its box (%" PRIu64 " of %" PRIu64 " bytes, %" PRIu64 " of %" PRIu64
@@ -985,8 +1095,13 @@ static void tests_compiled(job *j)
 		job_finish(j);   /* every test SK */
 		return;
 	}
-	if (sbx_overlay_available(sys)) {
-		j->lower = j->box;
+	if (j->compile_cached) {
+		sbx_box_destroy(j->box);   /* the cached box is the lower layer */
+	} else if (sbx_overlay_available(sys)) {
+		if (j->has_compile_res)
+			cache_keep(j);
+		if (!j->lower)
+			j->lower = j->box;
 		j->lower_alone = !j->has_compile_res && sbx_lower_first_use_alone(sys);
 	} else {
 		sbx_box_destroy(j->box);   /* each test writes and compiles its own */
@@ -1048,9 +1163,7 @@ void job_cancel(job *j)
 		if (j->box)
 			sbx_box_destroy(j->box);
 		j->box = NULL;
-		if (j->lower)
-			sbx_box_destroy(j->lower);
-		j->lower = NULL;
+		lower_release(j);
 		if (j->has_slot)
 			q->free_slots[q->nfree++] = j->slot;
 		j->has_slot = false;
@@ -1095,6 +1208,17 @@ int job_signal(job *j, int signo)
 
 /* ------------------------------------------------------------- response */
 
+static void write_compile(jw *w, const job *j)
+{
+	jw_object_begin(w);
+	sbx_result_write_fields(w, &j->compile_res);
+	if (j->compile_cached) {
+		jw_key(w, "cached");
+		jw_bool(w, true);
+	}
+	jw_object_end(w);
+}
+
 void job_render(const job *j, buf *out)
 {
 	jw w;
@@ -1110,7 +1234,7 @@ void job_render(const job *j, buf *out)
 	if (j->has_tests) {
 		if (j->has_compile_res) {
 			jw_key(&w, "compile");
-			sbx_result_write_json(&w, &j->compile_res);
+			write_compile(&w, j);
 		}
 		tests_render(&w, &j->tests);
 		jw_object_end(&w);
@@ -1126,7 +1250,7 @@ void job_render(const job *j, buf *out)
 	jw_object_end(&w);
 	if (j->has_compile_res) {
 		jw_key(&w, "compile");
-		sbx_result_write_json(&w, &j->compile_res);
+		write_compile(&w, j);
 	}
 	jw_object_end(&w);
 }
@@ -1221,6 +1345,8 @@ void execute_register(engine *e)
 		if (!e->sandbox)
 			log_error("sandbox unavailable, jobs will be refused: %s", q->sandbox_error);
 	}
+	if (e->sandbox && cfg.compile_cache_size && sbx_overlay_available(e->sandbox))
+		q->cache = ccache_new(cfg.compile_cache_size);
 	http_route(e->http, "POST", "/api/v2/execute", execute_handler, e);
 }
 
@@ -1237,6 +1363,7 @@ void execute_unregister(engine *e)
 		if (q->spare[i])
 			sbx_box_destroy(q->spare[i]);
 	free(q->spare);
+	ccache_free(q->cache);
 	json_free(q->overrides);
 	free(q->free_slots);
 	free(q);
@@ -1273,4 +1400,15 @@ size_t execute_queued(engine *e)
 		if (j->has_tests)
 			n += j->tests.n - j->tests_next;
 	return n;
+}
+
+void execute_packages_changed(engine *e)
+{
+	if (e->jobs && e->jobs->cache)
+		ccache_drop_changed(e->jobs->cache);
+}
+
+void execute_cache_stats(engine *e, ccache_stats *out)
+{
+	ccache_stats_get(e->jobs ? e->jobs->cache : NULL, out);
 }

@@ -31,6 +31,11 @@ void execute_unregister(engine *e);   /* cancels everything, frees e->jobs */
 /* true if a queued or running job uses the package directory. */
 bool execute_package_in_use(engine *e, const char *pkg_dir);
 size_t execute_running(engine *e);
+/* The runtimes were rescanned: drop the compile cache's entries of packages
+ * that are gone or were reinstalled. */
+void execute_packages_changed(engine *e);
+struct ccache_stats;
+void execute_cache_stats(engine *e, struct ccache_stats *out);
 size_t execute_queued(engine *e);
 
 typedef struct job job;

@@ -4,6 +4,7 @@
  * GET /api/v2/stats and as Prometheus text for GET /metrics.
  */
 #include "stats.h"
+#include "compile_cache.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -202,6 +203,17 @@ static void stats_json_handler(http_conn *c, const http_request *req, void *ctx)
 	uint64_t tests_total = 0;
 	for (int k = 0; k < ST_COUNT; k++)
 		tests_total += s->test_runs[k];
+	ccache_stats cc;
+	execute_cache_stats(e, &cc);
+	jw_key(&w, "compile_cache");
+	jw_object_begin(&w);
+	static const char *const cc_names[] = { "hits", "misses", "bytes", "entries", "evictions" };
+	const uint64_t cc_vals[] = { cc.hits, cc.misses, cc.bytes, cc.entries, cc.evictions };
+	for (int k = 0; k < 5; k++) {
+		jw_key(&w, cc_names[k]);
+		jw_uint(&w, cc_vals[k]);
+	}
+	jw_object_end(&w);
 	jw_key(&w, "test_runs");
 	jw_object_begin(&w);
 	jw_key(&w, "total");
@@ -294,6 +306,20 @@ static void metrics_handler(http_conn *c, const http_request *req, void *ctx)
 	for (int k = 0; k < ST_COUNT; k++)
 		buf_printf(&out, "piston_test_runs_total{status=\"%s\"} %llu\n", status_names[k],
 		           (unsigned long long)s->test_runs[k]);
+	ccache_stats cc;
+	execute_cache_stats(e, &cc);
+	buf_printf(&out, "# HELP piston_compile_cache_hits_total Requests that skipped their compile (cache hit).\n"
+	                 "# TYPE piston_compile_cache_hits_total counter\npiston_compile_cache_hits_total %llu\n"
+	                 "# HELP piston_compile_cache_misses_total Cacheable compiles not in the cache.\n"
+	                 "# TYPE piston_compile_cache_misses_total counter\npiston_compile_cache_misses_total %llu\n"
+	                 "# HELP piston_compile_cache_evictions_total Entries dropped for room.\n"
+	                 "# TYPE piston_compile_cache_evictions_total counter\npiston_compile_cache_evictions_total %llu\n"
+	                 "# HELP piston_compile_cache_bytes Bytes of compiled boxes kept.\n"
+	                 "# TYPE piston_compile_cache_bytes gauge\npiston_compile_cache_bytes %llu\n"
+	                 "# HELP piston_compile_cache_entries Compiled boxes kept.\n"
+	                 "# TYPE piston_compile_cache_entries gauge\npiston_compile_cache_entries %llu\n",
+	           (unsigned long long)cc.hits, (unsigned long long)cc.misses, (unsigned long long)cc.evictions,
+	           (unsigned long long)cc.bytes, (unsigned long long)cc.entries);
 	size_t npkgs = e->runtimes ? runtimes_count(e->runtimes) : 0;
 	buf_printf(&out,
 	           "# HELP piston_jobs_rejected_total Requests refused because the job queue was full.\n"

@@ -162,6 +162,13 @@ def compiled(e):
     check(content(f.get("a.out", {})) is not None and content(f["a.out"]).startswith(b"#!/bin/sh"),
           "the compile stage's binary can be asked for too", f.get("a.out"))
     check("files" not in b.get("compile", {}), "the compile stage has no files member", b.get("compile"))
+    # The same request again is a compile-cache hit: the run goes over the
+    # kept compile (read-only lower layer), and its files come from both.
+    st, b = e.execute(req)
+    f = by_name(b)
+    check(st == 200 and b.get("compile", {}).get("cached") is True and content(f.get("result.txt", {})) == b"42\n"
+          and content(f.get("a.out", {})) is not None and content(f["a.out"]).startswith(b"#!/bin/sh"),
+          "a cached compile: the run's file and the compiled binary are both returned", (st, b))
     req["files"][0]["content"] = "SYNTAX_ERROR"
     st, b = e.execute(req)
     check(st == 200 and b["compile"]["code"] == 1 and "files" not in b["run"],

@@ -296,6 +296,69 @@ def stats_counts(e, mode):
     check('piston_test_runs_total{status="RE"}' in text, mode + ": /metrics counts test runs")
 
 
+def cache_stats(e):
+    return e.request("GET", "/api/v2/stats")[1]["compile_cache"]
+
+
+def cache(mode, env):
+    e = TEngine(env=dict(env, PISTON_COMPILE_CACHE_SIZE="40000"))
+    try:
+        plain = {"language": "cc", "version": "*", "files": [{"name": "m.c", "content": "ls /box; rm -f a.out; echo run"}]}
+        s0 = cache_stats(e)
+        st1, r1 = e.execute(plain)
+        st2, r2 = e.execute(plain)
+        st3, r3 = e.execute(plain)
+        s1 = cache_stats(e)
+        check(st1 == 200 and "cached" not in r1["compile"] and r2["compile"].get("cached") is True
+              and r2["compile"]["stdout"] == r1["compile"]["stdout"] and r3["compile"].get("cached") is True,
+              mode + ": an identical request answers the recorded compile with cached: true", (r1, r2))
+        check(r1["run"]["stdout"] == r2["run"]["stdout"] == r3["run"]["stdout"]
+              and "a.out" in r3["run"]["stdout"],
+              mode + ": runs over the cached box see what the compile left, never what a run removed", (r1, r3))
+        check(s1["hits"] - s0["hits"] == 2 and s1["misses"] - s0["misses"] == 1 and s1["entries"] == 1
+              and s1["bytes"] > 0, mode + ": stats count hits, misses, bytes, entries", s1)
+        st, r = e.execute(cc("echo t", [{}, {}]))
+        st, r = e.execute(cc("echo t", [{}, {}]))
+        check(st == 200 and r["compile"].get("cached") is True and [x["stdout"] for x in r["tests"]] == ["t\n", "t\n"],
+              mode + ": tests over a cached compile", (st, r))
+        other = dict(plain, files=[{"name": "m.c", "content": "echo other"}])
+        st, r = e.execute(other)
+        check(st == 200 and "cached" not in r["compile"], mode + ": other files: a miss", r)
+        st, r = e.execute(dict(plain, compile_timeout=5000))
+        check(st == 200 and "cached" not in r["compile"], mode + ": other compile limits: a miss", r)
+        st, r = e.execute(cc("SYNTAX_ERROR", []))
+        st, r = e.execute(cc("SYNTAX_ERROR", []))
+        check(st == 200 and "cached" not in r["compile"], mode + ": a failed compile is not kept", r)
+        for i in range(12):
+            e.execute(dict(plain, files=[{"name": "m.c", "content": "echo %d" % i}]))
+        s2 = cache_stats(e)
+        check(s2["evictions"] > 0 and s2["bytes"] <= 40000, mode + ": bounded in bytes, LRU evictions", s2)
+        # the package reinstalled (its marker rewritten): dropped at the rescan
+        e.execute(plain)
+        marker = os.path.join(e.data, "packages", "cc", "1.0.0", ".ppman-installed")
+        os.unlink(marker)
+        open(marker, "w").close()
+        e.proc.send_signal(1)
+        deadline = time.time() + 5
+        while time.time() < deadline and cache_stats(e)["entries"] > 0:
+            time.sleep(0.1)
+        s3 = cache_stats(e)
+        st, r = e.execute(plain)
+        check(s3["entries"] == 0 and st == 200 and "cached" not in r["compile"],
+              mode + ": a reinstalled package's entries are dropped", (s3, r.get("compile")))
+    finally:
+        e.stop()
+    e = TEngine(env=dict(env, PISTON_COMPILE_CACHE_SIZE="0"))
+    try:
+        plain = {"language": "cc", "version": "*", "files": [{"content": "echo x"}]}
+        e.execute(plain)
+        st, r = e.execute(plain)
+        check(st == 200 and "cached" not in r["compile"] and cache_stats(e)["misses"] == 0,
+              mode + ": PISTON_COMPILE_CACHE_SIZE=0 disables the cache", r)
+    finally:
+        e.stop()
+
+
 def suite(mode, env, slots):
     e = TEngine(env=dict(env, PISTON_MAX_CONCURRENT_JOBS=str(slots)))
     try:
@@ -327,6 +390,8 @@ def start_line(env, want):
 def main():
     start_line({}, "tests: each over the compiled box (overlayfs)")
     start_line({"PISTON_NO_OVERLAY": "1"}, "tests: no overlayfs here: each test compiles again in its own box")
+    cache("overlay", {})
+    cache("holder-namespace", {"PISTON_SANDBOX_FALLBACKS": "1"})
     suite("overlay", {}, 8)
     suite("holder-namespace", {"PISTON_SANDBOX_FALLBACKS": "1"}, 4)
     suite("no-overlay", {"PISTON_NO_OVERLAY": "1"}, 4)

@@ -1,0 +1,62 @@
+#!/bin/sh
+# bench-tests.sh: issue 14's goals, side by side in one run (not a timed test).
+#  1. a compiled program (the test fixture's "cc" language, or gcc/c when
+#     PISTON_BENCH_C=1 and it is installed) with 20 tests in one request vs
+#     the same 20 inputs as 20 separate execute requests (each compiling);
+#  2. a compile-cache hit vs running the compiled program alone (a plain
+#     shell request printing the same thing).
+# Usage: tools/bench-tests.sh [ROUNDS]   (needs root: it starts `piston serve`)
+set -eu
+cd "$(dirname "$0")/.."
+ROUNDS=${1:-15}
+exec python3 - "$ROUNDS" <<'PY'
+import os, statistics, sys, time
+sys.path.insert(0, "test/integration")
+from exec_fixture import Engine
+rounds = int(sys.argv[1])
+e = Engine(env={"PISTON_MAX_CONCURRENT_JOBS": "8"})
+def req(code, **kw):
+    r = {"language": "cc", "version": "*", "files": [{"name": "main.c", "content": code}]}
+    r.update(kw)
+    return r
+try:
+    prog = "read x; echo $((x * x))"
+    tests = [{"stdin": str(i), "expected_output": str(i * i)} for i in range(20)]
+    batch, separate, comp, runs, slots = [], [], [], [], []
+    for k in range(rounds):
+        code = prog + " # %d" % k            # a new program each round: no cache hit
+        t0 = time.perf_counter()
+        st, r = e.execute(req(code, tests=tests))
+        batch.append((time.perf_counter() - t0) * 1000)
+        assert st == 200 and r["summary"]["passed"] == 20, r
+        comp.append(r["compile"]["wall_time"])
+        runs.append(sum(x["wall_time"] for x in r["tests"]))
+        t0 = time.perf_counter()
+        for i in range(20):
+            st, r = e.execute(req(code + " %d" % i, stdin=str(i)))
+            assert st == 200 and r["run"]["stdout"] == "%d\n" % (i * i), r
+        separate.append((time.perf_counter() - t0) * 1000)
+    med = statistics.median
+    used = 8
+    print("20 tests in one request: p50 %.1f ms (compile p50 %d ms, 20 runs' wall sum p50 %d ms, %d slots)"
+          % (med(batch), med(comp), med(runs), used))
+    print("  goal: <= compile + runs/slots + 5 ms = %.1f ms" % (med(comp) + med(runs) / used + 5))
+    print("20 separate requests: p50 %.1f ms -> the batch is %.1fx faster (goal >= 10x)"
+          % (med(separate), med(separate) / med(batch)))
+    cached = req(prog)
+    e.execute(cached)
+    alone = {"language": "shell", "version": "*", "files": [{"content": "echo 1"}], "stdin": "1"}
+    hit, solo = [], []
+    for k in range(rounds * 4):
+        t0 = time.perf_counter()
+        st, r = e.execute(dict(cached, stdin="1"))
+        hit.append((time.perf_counter() - t0) * 1000)
+        assert r["compile"].get("cached") is True
+        t0 = time.perf_counter()
+        e.execute(alone)
+        solo.append((time.perf_counter() - t0) * 1000)
+    print("compile-cache hit: p50 %.2f ms; the program alone (no compile stage): p50 %.2f ms; difference %.2f ms"
+          " (goal <= 2 ms)" % (med(hit), med(solo), med(hit) - med(solo)))
+finally:
+    e.stop()
+PY
