@@ -171,6 +171,7 @@ def paused(name, lang, code, bare_argv):
     targets = [("engine", engine.port)] if "engine" in PAUSE_TARGETS else []
     targets += [("baseline", baseline.port)] if baseline else []
     targets += [("ws", engine.port)] if "ws" in PAUSE_TARGETS else []
+    targets += [("base-ws", baseline.port)] if baseline and "ws" in PAUSE_TARGETS else []
     targets += [(l, proxy_port) for l in ("proxy", "proxy-ws") if proxy and l in PAUSE_TARGETS]
     auth = {"Authorization": "Bearer " + proxy_key} if proxy else {}
     conns = {label: http.client.HTTPConnection("127.0.0.1", port, timeout=60)
