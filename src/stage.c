@@ -451,7 +451,12 @@ void stage_init_main(void *arg)
 	struct { int e; char step[64]; } ex = { 0, "" };
 	long k = raw3(SYS_read, exec_pipe[0], &ex, sizeof ex);
 	raw1(SYS_close, exec_pipe[0]);
-	raw3(SYS_close_range, FD_CGROUPS, ~0u, 0u);   /* the cgroup descriptors */
+	/* The cgroup descriptors, exactly: with a control pipe (interactive)
+	 * FD_CONTROL is taken, so the signalfd above lies beyond them -- closing
+	 * it with them left poll() reporting POLLNVAL at once, and init spun on
+	 * the CPU it shares with the command for the whole run. */
+	if (nkeep > FD_CGROUPS)
+		raw3(SYS_close_range, FD_CGROUPS, (unsigned)nkeep - 1, 0u);
 	if (k > 0) {
 		r.kind = STAGE_REPORT_EXEC_FAILED;
 		r.value = ex.e;

@@ -11,6 +11,11 @@
 # and 500 ms, engine p50 <= its back-to-back p50 + the bare program's pause
 # penalty + 1 ms. PISTON_BENCH_BASELINE=/path/to/other/piston adds that
 # build's engine to the same interleaving (before/after in one run).
+# The same rows for the WebSocket (`ws`: GET /api/v2/connect, a new
+# connection per job, handshake to close) and through `piston proxy` in
+# front of the engine (`proxy`: execute on one keep-alive connection to the
+# proxy; `proxy-ws`: the WebSocket through it), in the same interleaving;
+# PISTON_BENCH_PAUSE_TARGETS picks them (default "engine ws proxy proxy-ws").
 #
 # Programs: `echo hi` in a busybox shell package (made here), and
 # `print(42)` in python when a python package is installed in
@@ -28,9 +33,9 @@ for a in "$@"; do case "$a" in --pauses-only) only=1 ;; *) secs=$a ;; esac; done
 make -s piston >/dev/null
 export PISTON_BIN="$PWD/piston" BENCH_SECS="$secs" BENCH_DATA="${PISTON_BENCH_DATA:-$PWD/data}" BENCH_ONLY_PAUSES=$only
 exec python3 - <<'EOF'
-import glob, http.client, json, os, shutil, statistics, subprocess, sys, threading, time
+import glob, http.client, json, os, shutil, socket, statistics, subprocess, sys, threading, time
 sys.path.insert(0, "test/integration")
-from exec_fixture import Engine
+from exec_fixture import Engine, WS, free_port
 
 SECS = float(os.environ["BENCH_SECS"])
 ONLY_PAUSES = os.environ.get("BENCH_ONLY_PAUSES") == "1"
@@ -53,6 +58,37 @@ if os.environ.get("PISTON_BENCH_BASELINE"):
         baseline = Engine(env={"PISTON_LOG_LEVEL": "ERROR"}, link_packages=py_pkgs + bash_pkgs)
     finally:
         os.environ["PISTON_BIN"] = self_bin
+
+
+PAUSE_TARGETS = os.environ.get("PISTON_BENCH_PAUSE_TARGETS", "engine ws proxy proxy-ws").split()
+proxy = None
+if {"proxy", "proxy-ws"} & set(PAUSE_TARGETS):
+    # `piston proxy` in front of the engine, one admin key without a rate limit
+    keygen = subprocess.run([os.environ["PISTON_BIN"], "proxy", "keygen", "bench", "--role", "admin",
+                             "--rate", "1000000/s", "--burst", "1000000"], capture_output=True, text=True, check=True)
+    proxy_key, key_line = keygen.stdout.splitlines()[:2]
+    with open(os.path.join(engine.dir, "keys"), "w") as f:
+        f.write(key_line + "\n")
+    proxy_port = free_port()
+    proxy = subprocess.Popen([os.environ["PISTON_BIN"], "proxy", "--bind", "127.0.0.1:%d" % proxy_port,
+                              "--upstream", engine.url, "--keys", os.path.join(engine.dir, "keys")],
+                             env=dict(os.environ, PISTON_PROXY_LOG_LEVEL="WARN"),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 30
+    while True:
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", proxy_port, timeout=10)
+            c.request("GET", "/api/v2/runtimes", headers={"Authorization": "Bearer " + proxy_key})
+            r = c.getresponse()
+            ready = r.status == 200 and json.loads(r.read())
+            c.close()
+        except (OSError, ValueError):
+            ready = False
+        if ready:
+            break
+        if time.time() > deadline or proxy.poll() is not None:
+            print("the proxy did not start"); engine.stop(); proxy.kill(); sys.exit(1)
+        time.sleep(0.1)
 
 
 def wrk(body, conc, secs):
@@ -132,17 +168,66 @@ def paused(name, lang, code, bare_argv):
     engine (and the baseline build's), beside the bare program after the
     same pause, interleaved request by request; 25 (PAUSE_N) per row."""
     body = json.dumps({"language": lang, "version": "*", "files": [{"content": code}]})
-    targets = [("engine", engine)] + ([("baseline", baseline)] if baseline else [])
-    conns = {label: http.client.HTTPConnection("127.0.0.1", e.port, timeout=60) for label, e in targets}
+    targets = [("engine", engine.port)] if "engine" in PAUSE_TARGETS else []
+    targets += [("baseline", baseline.port)] if baseline else []
+    targets += [("ws", engine.port)] if "ws" in PAUSE_TARGETS else []
+    targets += [("base-ws", baseline.port)] if baseline and "ws" in PAUSE_TARGETS else []
+    targets += [(l, proxy_port) for l in ("proxy", "proxy-ws") if proxy and l in PAUSE_TARGETS]
+    auth = {"Authorization": "Bearer " + proxy_key} if proxy else {}
+    conns = {label: http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+             for label, port in targets if not label.endswith("ws")}
+    ws_init = dict(json.loads(body), type="init")
+
+    def one_ws(label, port):
+        """A job through the WebSocket: connect, init, everything up to the close."""
+        t0 = time.perf_counter()
+        if label == "proxy-ws":
+            ws = ws_through_proxy(port)
+        else:
+            ws = WS(port, timeout=60)
+        ws.send(ws_init)
+        msgs = ws.until_close()
+        ws.close()
+        exits = [m for m in msgs if isinstance(m, dict) and m.get("type") == "exit"]
+        if not ws.ok or not exits or msgs[-1][:2] != ("close", 4999):
+            print("bad WebSocket answer (%s):" % label, str(msgs)[:300]); sys.exit(1)
+        return time.perf_counter() - t0
+
+    def ws_through_proxy(port):
+        """WS with the proxy's key: the fixture's client sends no headers of
+        its own, so its handshake is made here the same way."""
+        import base64 as b64, hashlib
+        ws = WS.__new__(WS)
+        ws.sock = socket.create_connection(("127.0.0.1", port), timeout=60)
+        key = b64.b64encode(os.urandom(16)).decode()
+        ws.sock.sendall(("GET /api/v2/connect HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                         "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+                         "Authorization: Bearer %s\r\n\r\n" % (key, proxy_key)).encode())
+        ws.buf = b""
+        while b"\r\n\r\n" not in ws.buf:
+            d = ws.sock.recv(4096)
+            if not d:
+                raise OSError("closed during handshake")
+            ws.buf += d
+        head, ws.buf = ws.buf.split(b"\r\n\r\n", 1)
+        ws.head = head.decode()
+        want = b64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
+        ws.ok = ws.head.startswith("HTTP/1.1 101") and want in ws.head
+        return ws
+
+    ports = dict(targets)
 
     def one_engine(label):
+        if label.endswith("ws"):
+            return one_ws(label, ports[label])
         c = conns[label]
         t0 = time.perf_counter()
-        c.request("POST", "/api/v2/execute", body=body, headers={"Content-Type": "application/json"})
+        c.request("POST", "/api/v2/execute", body=body,
+                  headers=dict({"Content-Type": "application/json"}, **(auth if label == "proxy" else {})))
         r = c.getresponse()
         d = json.loads(r.read())
         if r.status != 200 or d.get("run", {}).get("status") is not None:
-            print("bad answer:", r.status, str(d)[:300]); sys.exit(1)
+            print("bad answer (%s):" % label, r.status, str(d)[:300]); sys.exit(1)
         return time.perf_counter() - t0
 
     def one_bare():
@@ -233,6 +318,9 @@ finally:
         print("engine's own split, p50 ms: " + ", ".join("%s %s" % (k, stats["latency_ms"][k]["p50"])
               for k in ("queue", "setup", "run", "teardown", "total") if k in stats["latency_ms"]))
     engine.stop()
+    if proxy:
+        proxy.terminate()
+        proxy.wait()
     if baseline:
         baseline.stop()
 EOF

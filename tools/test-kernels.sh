@@ -10,6 +10,8 @@
 #   KERNELS=6.1 SUITE=full make test-kernels   every suite on one kernel
 #   PLACEMENTS="root busy nocpu"            placements for KERNELS= runs (default root)
 #   MATRIX="6.1:full:root 5.10:smoke:busy"  explicit runs (kernel:suite:placement)
+#   MATRIX=6.1:bench:root                   the issue-17 pause rows on that kernel's cgroup v2
+#                                           (tools/kernels/guest-bench.sh; ./data's packages)
 # The guest has no disk and no network (-nic none): the host's /usr and /etc
 # are shared read-only, the tree through an overlay with a tmpfs upper layer.
 set -uo pipefail
@@ -19,8 +21,12 @@ suite_of() {   # the suites' names for test/run's TEST_FILTER
 	case "$1" in
 	full) echo "" ;;
 	smoke) echo "test_sandbox.py test_execute test_faults test_load" ;;
+	bench) echo "" ;;   # not test/run: tools/kernels/guest-bench.sh (run_of)
 	*) echo "$1" ;;   # any test/run filter, e.g. SUITE=test_load
 	esac
+}
+run_of() {   # a script the guest runs instead of test/run
+	case "$1" in bench) echo tools/kernels/guest-bench.sh ;; esac
 }
 suite_of_debian() {
 	case "$1" in
@@ -92,7 +98,7 @@ for run in $matrix; do
 	timeout "${GUEST_TIMEOUT:-$([ "$suite" = full ] && echo 2400 || echo 1200)}" "$qemu" $accel -smp "${GUEST_CPUS:-2}" -m "${GUEST_MEMORY:-4096}" \
 		-nographic -no-reboot -nic none -monitor none -serial "file:$res/console" \
 		-kernel "$kdir/vmlinuz" -initrd "$initrd" \
-		-append "console=ttyS0 panic=-1 quiet cgroup_no_v1=all no_timer_check piston.placement=$placement piston.tests=$tests piston.exclude=$exclude piston.env=$env" \
+		-append "console=ttyS0 panic=-1 quiet cgroup_no_v1=all no_timer_check piston.placement=$placement piston.tests=$tests piston.exclude=$exclude piston.env=$env piston.run=$(run_of "$suite")" \
 		-virtfs local,path=/usr,mount_tag=hostusr,security_model=passthrough,readonly=on \
 		-virtfs local,path=/etc,mount_tag=hostetc,security_model=passthrough,readonly=on \
 		-virtfs local,path="$work/tree",mount_tag=tree,security_model=passthrough,readonly=on \

@@ -239,6 +239,45 @@ def protocol(e):
     check(st == 426, "plain GET on /api/v2/connect -> 426", (st, r))
 
 
+def init_cpu_seconds(engine_pid):
+    """CPU time (s) of the engine's stage inits (comm "init", children of the engine)."""
+    total, found = 0.0, 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % pid) as f:
+                st = f.read()
+        except OSError:
+            continue
+        comm, rest = st[st.index("(") + 1:st.rindex(")")], st[st.rindex(")") + 2:].split()
+        if comm == "init" and int(rest[1]) == engine_pid:
+            total += (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
+            found += 1
+    return total, found
+
+
+def idle_init(e):
+    """An interactive stage's init sleeps while its program runs (it once
+    closed its own signalfd with the cgroup descriptors and spun on poll's
+    POLLNVAL for the whole run, on the CPU the program started on)."""
+    w = WS(e.port)
+    w.send(init("sleep 1.5; echo slept"))
+    deadline = time.time() + 10
+    while time.time() < deadline and not init_cpu_seconds(e.proc.pid)[1]:
+        time.sleep(0.02)
+    time.sleep(0.2)
+    before, found = init_cpu_seconds(e.proc.pid)
+    time.sleep(1.0)
+    after, _ = init_cpu_seconds(e.proc.pid)
+    msgs = w.until_close()
+    w.close()
+    check(found == 1 and after - before < 0.15,
+          "an interactive stage's init uses no CPU while its program sleeps (%.2f s of 1 s)" % (after - before),
+          found)
+    check(texts(msgs, "stdout") == "slept\n" and last_close(msgs)[1] == 4999, "and the job ends normally", msgs)
+
+
 def main():
     e = Engine()
     try:
@@ -247,6 +286,7 @@ def main():
         number_args(e)
         close_codes(e)
         protocol(e)
+        idle_init(e)
     finally:
         e.stop()
     return t.done()
