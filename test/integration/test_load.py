@@ -161,6 +161,38 @@ def mounts(pid="self"):
         return sorted(m for m in (line.split(" ", 4)[4] for line in f) if "/piston-fulldisk-" not in m)
 
 
+def other_ns_mounts(pid):
+    """kind -> count of the mounts in the engine's other mount namespaces
+    (the holder namespace of kernels before 6.15, where its unmount thread
+    lives): boxes attached there as /bN must all be gone after the load;
+    the per-slot templates /rN and /dN stay, at most one of each per slot."""
+    kinds = {}
+    try:
+        own = os.readlink("/proc/%d/ns/mnt" % pid)
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return kinds
+    seen = {own}
+    for tid in tids:
+        try:
+            ns = os.readlink("/proc/%d/task/%s/ns/mnt" % (pid, tid))
+            if ns in seen:
+                continue
+            seen.add(ns)
+            with open("/proc/%d/task/%s/mountinfo" % (pid, tid)) as f:
+                points = [line.split(" ")[4] for line in f]
+        except (OSError, IndexError):
+            continue
+        for m in points:
+            k = "%s %s" % (ns, re.sub(r"\d+", "N", m))
+            kinds[k] = kinds.get(k, 0) + 1
+    return kinds
+
+
+def other_ns_back(base, now):
+    return all(n <= (SLOTS if k.endswith((" /rN", " /dN")) else base.get(k, 0)) for k, n in now.items())
+
+
 def fds(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 
@@ -225,6 +257,7 @@ def main():
         base_fds, base_rss, base_mounts = fds(pid), rss_kb(pid), mounts(pid)
         base_fd_kinds = fd_kinds(pid)
         base_cgroups = engine_cgroups(pid)
+        base_other_ns = other_ns_mounts(pid)
 
         jobs = list(range(REQUESTS))[::-1]
         lock = threading.Lock()
@@ -277,7 +310,8 @@ def main():
             return all(n <= base_fd_kinds.get(k, 0) for k, n in now.items() if k not in MOUNT_KINDS and not per_slot(k)) and \
                 mount_fds(now) <= MOUNT_FDS_PER_SLOT * SLOTS and \
                 all(n <= SLOTS for k, n in now.items() if per_slot(k))
-        while time.time() < deadline and (runner_procs(pid) or not fds_back()):
+        while time.time() < deadline and (runner_procs(pid) or not fds_back() or
+                                          not other_ns_back(base_other_ns, other_ns_mounts(pid))):
             time.sleep(0.2)
         left = runner_procs(pid)
         check(not left, "no process of a runner uid is left", left[:10])
@@ -288,6 +322,10 @@ def main():
               sorted(set(engine_cgroups(pid)) - set(base_cgroups))[:10])
         check(mounts(pid) == base_mounts, "no extra mount in the engine's namespace",
               set(mounts(pid)) ^ set(base_mounts))
+        holder = other_ns_mounts(pid)
+        check(other_ns_back(base_other_ns, holder),
+              "no box left mounted in the engine's holder namespace (%d mounts there at rest)" % sum(base_other_ns.values()),
+              {k: (base_other_ns.get(k, 0), n) for k, n in holder.items() if n != base_other_ns.get(k, 0)})
         check(mounts() == host_mounts, "no extra mount on the host", set(mounts()) ^ set(host_mounts))
         end_rss = rss_kb(pid)
         check(peak_rss - base_rss < RSS_GROWTH_LIMIT_KB and end_rss - base_rss < RSS_GROWTH_LIMIT_KB,
