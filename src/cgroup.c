@@ -863,6 +863,13 @@ void cg_slot_usage(const cg_system *c, unsigned slot, cg_usage *u)
 	}
 }
 
+bool cg_slot_memory_now(const cg_system *c, unsigned slot, uint64_t *bytes)
+{
+	if (c->mode != CG_V2 || !c->have_memory || c->slots[slot].peak_reset)
+		return false;
+	return read_u64(-1, c->slots[slot].dir[0], "memory.current", bytes);
+}
+
 bool cg_slot_kill(const cg_system *c, unsigned slot)
 {
 	if (c->mode == CG_NONE)   /* no slots array: no NULL + offset (UBSan) */

@@ -62,6 +62,12 @@ int cg_slot_oom_eventfd(const cg_system *c, unsigned slot);
 /* CPU time used so far in this stage (ns); false if not measurable. */
 bool cg_slot_cpu_ns(const cg_system *c, unsigned slot, uint64_t *ns);
 void cg_slot_usage(const cg_system *c, unsigned slot, cg_usage *u);
+/* v2 where the kernel keeps no per-stage peak (memory.peak resettable only
+ * from 6.12): the memory the slot's processes hold now (memory.current).
+ * The engine samples it when it kills a stage, whose init then reports no
+ * peak RSS of its children: the stage's memory is at least that. false
+ * elsewhere (the peak is known, or there is no memory controller). */
+bool cg_slot_memory_now(const cg_system *c, unsigned slot, uint64_t *bytes);
 /* SIGKILL every process in the slot (v2 cgroup.kill); true when it is empty. */
 bool cg_slot_kill(const cg_system *c, unsigned slot);
 

@@ -135,6 +135,7 @@ struct sbx_run {
 	uint64_t start_ns;
 	uint64_t enter_ns;         /* sbx_start was called (the latency split) */
 	enum kill_reason reason;
+	uint64_t memory_at_kill;   /* cg_slot_memory_now when the engine killed it (0: not sampled) */
 	sbx_stream over_stream;    /* which stream hit output_max (OL) */
 	char internal[128];
 	stage_report rep;
@@ -961,8 +962,11 @@ static void close_fd(sbx_run *r, int *fd)
 
 static void run_kill(sbx_run *r, enum kill_reason why)
 {
-	if (r->reason == KILL_NONE)
+	if (r->reason == KILL_NONE) {
 		r->reason = why;
+		/* init dies with the command: no rusage report of the peak */
+		cg_slot_memory_now(r->sys->cg, r->slot, &r->memory_at_kill);
+	}
 	if (r->pidfd >= 0)
 		syscall(SYS_pidfd_send_signal, r->pidfd, SIGKILL, NULL, 0);
 	if (cg_mode_of(r->sys->cg) == CG_V2)
@@ -1291,6 +1295,8 @@ static void run_finish(sbx_run *r)
 	res->wall_ms = (end - r->start_ns) / 1000000u;
 	res->cpu_ms = u.have_cpu ? u.cpu_ns / 1000000u : have_report ? r->rep.cpu_us / 1000u : 0;
 	res->memory = u.have_memory ? u.peak_bytes : have_report ? r->rep.maxrss_kb * 1024u : 0;
+	if (!u.have_memory && res->memory < r->memory_at_kill)
+		res->memory = r->memory_at_kill;
 	if (have_report && r->rep.kind == STAGE_REPORT_STATUS) {
 		int st = r->rep.value;
 		if (WIFEXITED(st)) {

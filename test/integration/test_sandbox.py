@@ -209,6 +209,12 @@ def limits(s):
           r["status"] == "TO" and "CPU" in r["message"] and r["cpu_time"] >= 500 and r["wall_time"] < 10000, r)
     r = s.run(["/bin/sleep", "100"], "--wall", "700")
     check("sleep past the wall limit (TO)", r["status"] == "TO" and 700 <= r["wall_time"] < 5000, r)
+    # Killed by the engine, init dies too and reports no peak RSS: before
+    # 6.12 (no per-stage memory.peak) the figure is memory.current at the kill.
+    # (sleep is not the last command: a shell execs that one, freeing the string)
+    r = s.sh("a=x; while [ ${#a} -lt 32000000 ]; do a=$a$a; done; echo held; sleep 100; echo ${#a}", "--wall", "4000")
+    check("a stage killed at its time limit reports the memory it held (at least 32 MB)",
+          r["status"] == "TO" and r["stdout"] == "held\n" and r["memory"] >= 32000000, r)
     r = s.sh("for s in HUP INT QUIT TERM USR1 USR2 ALRM PIPE CHLD TSTP TTIN TTOU XCPU XFSZ; do trap '' $s; done;"
              " sh -c \"trap '' TERM INT; sleep 100\" & sleep 100", "--wall", "700")
     check("a program trapping every signal is killed (TO)", r["status"] == "TO" and runner_procs() == "", r)
