@@ -80,6 +80,10 @@ static const key keys[] = {
 	 "most entries a package may unpack"},
 	{"PISTON_SHUTDOWN_GRACE", K_U64, F(shutdown_grace_ms), "30000", 0, 86400000,
 	 "ms running jobs get to finish after SIGTERM"},
+	{"PISTON_JUDGE0_API", K_BOOL, F(judge0_api), "true", 0, 0,
+	 "true: the Judge0 CE 1.13 compatible API (/submissions, /languages, ...) beside Piston's"},
+	{"PISTON_JUDGE0_RESULT_TTL", K_U64, F(judge0_result_ttl), "86400", 1, 315360000,
+	 "seconds a finished Judge0 submission's result is kept"},
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 

@@ -40,6 +40,8 @@ typedef struct config {
 	uint64_t package_max_size;        /* PISTON_PACKAGE_MAX_SIZE (4 GiB): download and unpacked */
 	uint64_t package_max_files;       /* PISTON_PACKAGE_MAX_FILES (500000) */
 	uint64_t shutdown_grace_ms;       /* PISTON_SHUTDOWN_GRACE (30000) */
+	bool judge0_api;                  /* PISTON_JUDGE0_API (true): SPEC section 6 routes */
+	uint64_t judge0_result_ttl;       /* PISTON_JUDGE0_RESULT_TTL (86400 s) */
 } config;
 
 extern config cfg;   /* the process-wide configuration (read-only after load) */

@@ -14,6 +14,7 @@
 #include "connect.h"
 #include "engine.h"
 #include "execute.h"
+#include "judge0.h"
 #include "fdtable.h"
 #include "http.h"
 #include "log.h"
@@ -131,6 +132,7 @@ int cmd_serve(int argc, char **argv)
 	connect_register(e);
 	packages_register(e);
 	stats_register(e);
+	judge0_register(e);
 	/* ---- end of module registration ---- */
 
 	if (loop_signal(e->loop, SIGTERM, on_signal, &st) < 0 || loop_signal(e->loop, SIGINT, on_signal, &st) < 0) {
@@ -150,6 +152,7 @@ int cmd_serve(int argc, char **argv)
 	e->http = NULL;
 	pkgwatch_stop(watch);
 	packages_unregister(e);
+	judge0_unregister(e);
 	execute_unregister(e);
 	if (e->stats)
 		stats_free(e->stats);
