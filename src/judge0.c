@@ -22,6 +22,7 @@
 #include "base64.h"
 #include "config.h"
 #include "execute.h"
+#include "journal.h"
 #include "json.h"
 #include "log.h"
 #include "tar.h"
@@ -222,6 +223,8 @@ typedef struct sub {
 	int runs_done;
 	bool compile_failed;
 	double created_at, finished_at;      /* realtime seconds */
+	char *jrec;                          /* its journal record (kept for compaction) */
+	size_t jrec_len;
 	/* while running */
 	char *body;                          /* the Piston execute request */
 	size_t body_len;
@@ -235,7 +238,12 @@ struct judge0 {
 	engine *e;
 	sub *head, *tail;   /* oldest first */
 	size_t n;
+	journal *jn;        /* DATA/judge0/journal; NULL: submissions are refused */
+	uint64_t compact_at;
+	bool restoring;     /* replaying the journal: nothing is written to it */
 };
+
+#define J0_COMPACT_MIN (8u << 20)
 
 static double now_real(void)
 {
@@ -269,6 +277,7 @@ static void sub_free(sub *s)
 	for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
 		text_free(ts[i]);
 	free(s->body);
+	free(s->jrec);
 	free(s);
 }
 
@@ -618,6 +627,9 @@ static int sub_parse(judge0 *g, sub *s, const json_value *o, bool b64, errs *x)
 
 static void sub_respond(sub *s);
 static void sub_run(sub *s);
+static void journal_done(sub *s);
+static int journal_new(judge0 *g, sub *s, const json_value *o, bool b64);
+static void journal_forget(judge0 *g, const char *token);
 
 /* Judge0 answers null, not "", for an empty output. */
 static void copy_buf(text *t, const buf *b)
@@ -691,6 +703,7 @@ static void sub_finish(sub *s, int status, const char *message)
 	s->status = s->result;
 	free(s->body);
 	s->body = NULL;
+	journal_done(s);
 	sub_respond(s);
 }
 
@@ -1107,6 +1120,12 @@ static sub *submit(judge0 *g, const json_value *o, bool b64, errs *x, int *statu
 		sub_free(s);
 		return NULL;
 	}
+	if (journal_new(g, s, o, b64) < 0) {
+		*status = 503;
+		snprintf(msg, msglen, "could not journal the submission: %s", strerror(errno));
+		sub_free(s);
+		return NULL;
+	}
 	/* In the store before the job starts: on_done may run at once. */
 	s->prev = g->tail;
 	if (g->tail)
@@ -1116,6 +1135,7 @@ static sub *submit(judge0 *g, const json_value *o, bool b64, errs *x, int *statu
 	g->tail = s;
 	g->n++;
 	if (sub_start(s, msg, msglen, status) < 0) {
+		journal_forget(g, s->token);
 		store_unlink(g, s);
 		sub_free(s);
 		if (*status == 400)
@@ -1146,7 +1166,7 @@ static void create_handler(http_conn *c, const http_request *req, void *ctx)
 			buf_printf(&b, "{%.*s}", (int)x.b.len, x.b.data ? x.b.data : "");
 			respond_buf(c, 422, &b);
 		} else if (status == 503) {
-			respond_error(c, 503, "queue is full");
+			respond_error(c, 503, strncmp(msg, "could not journal", 17) ? "queue is full" : msg);
 		} else {
 			respond_error(c, status ? status : 422, msg);   /* job_new's own refusal */
 		}
@@ -1154,6 +1174,13 @@ static void create_handler(http_conn *c, const http_request *req, void *ctx)
 		return;
 	}
 	buf_free(&x.b);
+	/* The token is answered only once its record is on disk. */
+	if (g->jn && journal_sync(g->jn) < 0) {
+		char m[200];
+		snprintf(m, sizeof m, "could not journal the submission: %s", strerror(errno));
+		respond_error(c, 503, m);
+		return;
+	}
 	if (o.wait) {
 		if (s->finished) {   /* already over (a refusal inside the job) */
 			s->waiter = c;
@@ -1240,6 +1267,11 @@ static void batch_create_handler(http_conn *c, const http_request *req, void *ct
 	}
 	buf_putc(&b, ']');
 	json_free(doc);
+	if (g->jn && journal_sync(g->jn) < 0) {   /* one sync for the whole batch */
+		buf_free(&b);
+		respond_error(c, 503, "could not journal the submissions");
+		return;
+	}
 	respond_buf(c, 201, &b);
 }
 
@@ -1463,6 +1495,242 @@ static void workers_handler(http_conn *c, const http_request *req, void *ctx)
 	respond_buf(c, 200, &b);
 }
 
+/* -------------------------------------------------------------- journal */
+
+/* A submission's result as one record (texts base64, so any bytes survive). */
+static void done_record(const sub *s, buf *out)
+{
+	jw w;
+	jw_init(&w, out);
+	jw_object_begin(&w);
+	jw_key(&w, "t"), jw_string(&w, "d");
+	jw_key(&w, "token"), jw_string(&w, s->token);
+	jw_key(&w, "finished_at"), jw_double(&w, s->finished_at);
+	jw_key(&w, "status"), jw_int(&w, s->result);
+	put_text(&w, "out", &s->out, true);
+	put_text(&w, "err", &s->err, true);
+	put_text(&w, "co", &s->compile_output, true);
+	jw_key(&w, "msg");
+	s->has_message ? jw_string(&w, s->message) : jw_null(&w);
+	jw_key(&w, "ec");
+	s->has_exit_code ? jw_int(&w, s->exit_code) : jw_null(&w);
+	jw_key(&w, "sig");
+	s->has_signal ? jw_int(&w, s->exit_signal) : jw_null(&w);
+	jw_key(&w, "has_time"), jw_bool(&w, s->has_time);
+	jw_key(&w, "time"), jw_double(&w, s->time_sum);
+	jw_key(&w, "wall"), jw_double(&w, s->wall_sum);
+	jw_key(&w, "mem"), jw_double(&w, s->mem_sum);
+	jw_key(&w, "runs"), jw_int(&w, s->runs_done);
+	jw_object_end(&w);
+}
+
+/* Rewrites the journal with what the store holds (expired results and
+ * forgotten submissions drop out). */
+static void compact(judge0 *g)
+{
+	if (!g->jn)
+		return;
+	int rc = journal_rewrite_begin(g->jn);
+	buf b = BUF_INIT;
+	for (sub *s = g->head; s && rc == 0; s = s->next) {
+		rc = journal_rewrite_add(g->jn, s->jrec, s->jrec_len);
+		if (rc == 0 && s->finished) {
+			buf_reset(&b);
+			done_record(s, &b);
+			rc = buf_failed(&b) ? -1 : journal_rewrite_add(g->jn, b.data, b.len);
+		}
+	}
+	buf_free(&b);
+	if (rc == 0)
+		rc = journal_rewrite_commit(g->jn);
+	if (rc < 0) {
+		log_warn("judge0: journal compaction failed (%s); the old journal stays", strerror(errno));
+		journal_rewrite_abort(g->jn);
+	}
+	uint64_t size = journal_size(g->jn);
+	g->compact_at = size * 2 > J0_COMPACT_MIN ? size * 2 : J0_COMPACT_MIN;
+}
+
+static void journal_done(sub *s)
+{
+	judge0 *g = s->owner;
+	if (g->restoring || !g->jn)
+		return;
+	buf b = BUF_INIT;
+	done_record(s, &b);
+	/* Not synced: if it is lost in a crash the submission simply runs again. */
+	if (buf_failed(&b) || journal_append(g->jn, b.data, b.len, false) < 0)
+		log_warn("judge0: could not journal the result of %s: %s", s->token, strerror(errno));
+	buf_free(&b);
+	if (journal_size(g->jn) > g->compact_at) {
+		store_expire(g);
+		compact(g);
+	}
+}
+
+/* Journals a new submission (not yet synced: the handler syncs once). */
+static int journal_new(judge0 *g, sub *s, const json_value *o, bool b64)
+{
+	buf b = BUF_INIT;
+	jw w;
+	jw_init(&w, &b);
+	jw_object_begin(&w);
+	jw_key(&w, "t"), jw_string(&w, "s");
+	jw_key(&w, "token"), jw_string(&w, s->token);
+	jw_key(&w, "created_at"), jw_double(&w, s->created_at);
+	jw_key(&w, "b64"), jw_bool(&w, b64);
+	jw_key(&w, "sub"), jw_value(&w, o);
+	jw_object_end(&w);
+	if (buf_failed(&b)) {
+		buf_free(&b);
+		errno = ENOMEM;
+		return -1;
+	}
+	s->jrec_len = b.len;
+	s->jrec = buf_steal(&b);
+	if (!g->jn) {
+		errno = EROFS;
+		return -1;
+	}
+	return journal_append(g->jn, s->jrec, s->jrec_len, false);
+}
+
+static void journal_forget(judge0 *g, const char *token)
+{
+	char rec[80];
+	int n = snprintf(rec, sizeof rec, "{\"t\":\"x\",\"token\":\"%s\"}", token);
+	if (g->jn)
+		journal_append(g->jn, rec, (size_t)n, false);
+}
+
+static void get_b64_text(const json_value *o, const char *key, text *t)
+{
+	const json_value *v = json_get(o, key);
+	text_free(t);
+	if (!json_is(v, JSON_STRING))
+		return;
+	char *d = malloc(base64_decoded_max(v->len) + 1);
+	ssize_t n = d ? base64_decode(v->u.string, v->len, d) : -1;
+	if (n < 0) {
+		free(d);
+		return;
+	}
+	d[n] = 0;
+	t->p = d;
+	t->n = (size_t)n;
+}
+
+static double num_or(const json_value *o, const char *key, double def)
+{
+	const json_value *v = json_get(o, key);
+	return json_is(v, JSON_NUMBER) ? v->u.number : def;
+}
+
+static void replay_record(void *ctx, const char *data, size_t len)
+{
+	judge0 *g = ctx;
+	json_error je;
+	json_doc *d = json_parse(data, len, &je);
+	if (!d) {
+		log_warn("judge0: journal record unreadable (%s), skipped", je.message);
+		return;
+	}
+	const json_value *root = json_root(d), *t = json_get(root, "t"), *tok = json_get(root, "token");
+	if (!json_is(t, JSON_STRING) || !json_is(tok, JSON_STRING) || tok->len != 36) {
+		log_warn("judge0: journal record without a type or token, skipped");
+		json_free(d);
+		return;
+	}
+	sub *s = store_find(g, tok->u.string, tok->len);
+	if (!strcmp(t->u.string, "s") && !s) {
+		s = calloc(1, sizeof *s);
+		if (!s) {
+			free(s);
+			json_free(d);
+			return;
+		}
+		s->owner = g;
+		memcpy(s->token, tok->u.string, 36);
+		s->created_at = num_or(root, "created_at", now_real());
+		errs x = {BUF_INIT, 0};
+		if (sub_parse(g, s, json_get(root, "sub"), json_is(json_get(root, "b64"), JSON_TRUE), &x) < 0) {
+			s->result = s->status = 13;
+			s->finished = true;
+			s->finished_at = now_real();
+			s->has_message = true;
+			snprintf(s->message, sizeof s->message, "could not be restored after a restart: {%.*s}",
+			         (int)(x.b.len > 180 ? 180 : x.b.len), x.b.data ? x.b.data : "");
+		}
+		buf_free(&x.b);
+		s->jrec = malloc(len ? len : 1);
+		if (s->jrec) {
+			memcpy(s->jrec, data, len);
+			s->jrec_len = len;
+		}
+		s->prev = g->tail;
+		if (g->tail)
+			g->tail->next = s;
+		else
+			g->head = s;
+		g->tail = s;
+		g->n++;
+	} else if (!strcmp(t->u.string, "d") && s) {
+		s->result = s->status = (int)num_or(root, "status", 13);
+		s->finished = true;
+		s->finished_at = num_or(root, "finished_at", now_real());
+		get_b64_text(root, "out", &s->out);
+		get_b64_text(root, "err", &s->err);
+		get_b64_text(root, "co", &s->compile_output);
+		const json_value *m = json_get(root, "msg");
+		s->has_message = json_is(m, JSON_STRING);
+		if (s->has_message)
+			snprintf(s->message, sizeof s->message, "%s", m->u.string);
+		s->has_exit_code = json_is(json_get(root, "ec"), JSON_NUMBER);
+		s->exit_code = (int)num_or(root, "ec", 0);
+		s->has_signal = json_is(json_get(root, "sig"), JSON_NUMBER);
+		s->exit_signal = (int)num_or(root, "sig", 0);
+		s->has_time = json_is(json_get(root, "has_time"), JSON_TRUE);
+		s->time_sum = num_or(root, "time", 0);
+		s->wall_sum = num_or(root, "wall", 0);
+		s->mem_sum = num_or(root, "mem", 0);
+		s->runs_done = (int)num_or(root, "runs", 1);
+		free(s->body);
+		s->body = NULL;
+	} else if (!strcmp(t->u.string, "x") && s) {
+		store_unlink(g, s);
+		sub_free(s);
+	}
+	json_free(d);
+}
+
+/* Opens the journal, restores the store, compacts, and queues again what
+ * had not finished. */
+static void journal_restore(judge0 *g)
+{
+	char path[4200], err[300];
+	snprintf(path, sizeof path, "%s/judge0/journal", cfg.data_directory);
+	g->restoring = true;
+	g->jn = journal_open(path, replay_record, g, err, sizeof err);
+	g->restoring = false;
+	if (!g->jn) {
+		log_error("judge0: no journal (%s): submissions will be refused with 503", err);
+		return;
+	}
+	store_expire(g);
+	compact(g);
+	size_t again = 0, kept = 0;
+	for (sub *s = g->head; s; s = s->next) {
+		if (s->finished) {
+			kept++;
+			continue;
+		}
+		again++;
+		sub_run(s);
+	}
+	if (again || kept)
+		log_info("judge0: journal restored %zu results, queued %zu unfinished submissions again", kept, again);
+}
+
 /* ------------------------------------------------------------- registry */
 
 void judge0_register(engine *e)
@@ -1476,6 +1744,7 @@ void judge0_register(engine *e)
 	}
 	g->e = e;
 	e->judge0 = g;
+	journal_restore(g);
 	http_route(e->http, "POST", "/submissions", create_handler, g);
 	http_route(e->http, "POST", "/submissions/batch", batch_create_handler, g);
 	http_route(e->http, "GET", "/submissions/batch", batch_show_handler, g);
@@ -1501,6 +1770,7 @@ void judge0_unregister(engine *e)
 			job_cancel(s->j);   /* waiters are gone: connections close first (serve.c) */
 		sub_free(s);
 	}
+	journal_close(g->jn);
 	free(g);
 	e->judge0 = NULL;
 }

@@ -288,6 +288,124 @@ def bad_input(e):
     check(st == 400, "wait=sometimes -> 400", (st, r))
 
 
+class Restartable:
+    """`piston serve` on a data directory that outlives it (kill -9, restart)."""
+
+    def __init__(self, pkgs, env=None):
+        import shutil
+        import subprocess
+        self.dir = tempfile.mkdtemp(prefix="judge0-journal-")
+        self.data = os.path.join(self.dir, "data")
+        for src in pkgs:
+            dst = os.path.join(self.data, "packages", os.path.basename(os.path.dirname(src)), os.path.basename(src))
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            subprocess.run(["cp", "-a", src, dst], check=True)
+        self.env = dict(os.environ)
+        self.env.update({"PISTON_DATA_DIRECTORY": self.data, "PISTON_LOG_LEVEL": "INFO"})
+        self.env.update(env or {})
+        self.journal = os.path.join(self.data, "judge0", "journal")
+        self.proc = None
+        self.logs = ""
+        self.shutil = shutil
+
+    def start(self):
+        import subprocess
+        from exec_fixture import free_port, request
+        self.port = free_port()
+        self.env["PISTON_BIND_ADDRESS"] = "127.0.0.1:%d" % self.port
+        self.logf = open(os.path.join(self.dir, "serve.log"), "a+")
+        self.proc = subprocess.Popen([os.environ.get("PISTON_BIN", "./piston"), "serve"], env=self.env,
+                                     stdout=self.logf, stderr=self.logf)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                if request(self.port, "GET", "/")[0] == 200:
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("engine did not start")
+
+    def request(self, *a, **kw):
+        from exec_fixture import request
+        return request(self.port, *a, **kw)
+
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait()
+        self.logf.close()
+
+    def log(self):
+        with open(os.path.join(self.dir, "serve.log")) as f:
+            return f.read()
+
+    def cleanup(self):
+        if self.proc and self.proc.poll() is None:
+            self.kill9()
+        self.shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def journal(pkgs):
+    r = Restartable(pkgs)
+    try:
+        r.start()
+        st, fin = r.request("POST", "/submissions?wait=true&fields=*", {"source_code": "echo finished; exit 4",
+                                                                       "language_id": 46})
+        check(st == 201 and fin["status"]["id"] == 11, "journal: a finished submission", fin)
+        st, slow = r.request("POST", "/submissions", {"source_code": "sleep 2; echo slow", "language_id": 46})
+        st, batch = r.request("POST", "/submissions/batch", {"submissions": [
+            {"source_code": "sleep 1; echo b%d" % i, "language_id": 46} for i in range(5)]})
+        check(os.path.getsize(r.journal) > 0, "journal: records on disk before the answers", r.journal)
+        r.kill9()   # mid-run: the slow one and the batch are unfinished
+        r.start()
+        st, g = poll(r, fin["token"], "?fields=*")
+        check(st == 200 and g["stdout"] == "finished\n" and g["status"]["id"] == 11 and g["exit_code"] == 4
+              and g["source_code"] == fin["source_code"] and g["created_at"] == fin["created_at"],
+              "journal: a finished result is served after kill -9", g)
+        st, g = poll(r, slow["token"])
+        check(st == 200 and g["status"]["id"] == 3 and g["stdout"] == "slow\n",
+              "journal: an unfinished submission runs again after kill -9", g)
+        outs = [poll(r, b["token"])[1].get("stdout") for b in batch]
+        check(outs == ["b%d\n" % i for i in range(5)], "journal: every batch token answers its own result", outs)
+        check("restored" in r.log(), "journal: the restore is logged", r.log()[-500:])
+        # a cut tail and a corrupt record: skipped with a log line, the rest still served
+        r.kill9()
+        size = os.path.getsize(r.journal)
+        with open(r.journal, "r+b") as f:
+            f.seek(size - 30)
+            tail = f.read()
+            f.seek(size - 30)
+            f.write(bytes(b ^ 0xff for b in tail[:10]))   # corrupt the last record
+        with open(r.journal, "ab") as f:
+            f.write(b"PJR1\x40\x00\x00\x00half a rec")    # and a record cut short
+        r.start()
+        st, g = r.request("GET", "/submissions/%s" % fin["token"])
+        check(st == 200 and g["stdout"] == "finished\n", "journal: corrupt and cut records skipped, rest served", g)
+        check(re.search(r"journal .*(cut|corrupt).* skipped \d+ bytes", r.log()), "journal: skipped records logged",
+              r.log()[-800:])
+        st, g = r.request("POST", "/submissions?wait=true", {"source_code": "echo after", "language_id": 46})
+        check(st == 201 and g["stdout"] == "after\n", "journal: appends work after a repaired tail", g)
+        r.kill9()
+        r.start()
+        st, g2 = r.request("GET", "/submissions/%s" % g["token"])
+        check(st == 200 and g2["stdout"] == "after\n", "journal: ...and survive the next kill -9", g2)
+    finally:
+        r.cleanup()
+    # results expire after PISTON_JUDGE0_RESULT_TTL, also across a restart
+    r = Restartable(pkgs, env={"PISTON_JUDGE0_RESULT_TTL": "1"})
+    try:
+        r.start()
+        st, a = r.request("POST", "/submissions?wait=true", {"source_code": "echo ttl", "language_id": 46})
+        time.sleep(2.2)
+        r.kill9()
+        r.start()
+        st, g = r.request("GET", "/submissions/%s" % a["token"])
+        check(st == 404, "journal: a result past its TTL is gone after a restart", (st, g))
+        check(os.path.getsize(r.journal) == 0, "journal: compacted at start (expired records dropped)",
+              os.path.getsize(r.journal))
+    finally:
+        r.cleanup()
+
+
 def disabled():
     e = Engine(env={"PISTON_JUDGE0_API": "false"}, packages=False)
     try:
@@ -315,6 +433,7 @@ def main():
     finally:
         e.stop()
     disabled()
+    journal(pkgs)
     return t.done()
 
 
