@@ -406,6 +406,43 @@ def journal(pkgs):
         r.cleanup()
 
 
+def thousand(pkgs):
+    """1,000 async submissions with a kill -9 and a restart in the middle:
+    every token answers its own result."""
+    r = Restartable(pkgs)
+    tokens = []
+    try:
+        r.start()
+        for half in range(2):
+            for i in range(half * 500, half * 500 + 500, 20):
+                st, res = r.request("POST", "/submissions/batch", {"submissions": [
+                    {"source_code": "echo %d" % k, "language_id": 46} for k in range(i, i + 20)]})
+                if st != 201 or len(res) != 20 or not all("token" in x for x in res):
+                    check(False, "1000: batch accepted", (st, res))
+                    return
+                tokens += [x["token"] for x in res]
+            if half == 0:
+                r.kill9()
+                r.start()
+        want = ["%d\n" % k for k in range(1000)]
+        got = [None] * 1000
+        deadline = time.time() + 240
+        while time.time() < deadline and None in got:
+            for i in range(0, 1000, 20):
+                if None not in got[i:i + 20]:
+                    continue
+                st, res = r.request("GET", "/submissions/batch?fields=stdout,status_id&tokens=" + ",".join(tokens[i:i + 20]))
+                for k, sub in enumerate(res["submissions"]):
+                    if sub and sub["status_id"] > 2:
+                        got[i + k] = sub["stdout"]
+            time.sleep(0.2)
+        wrong = [k for k in range(1000) if got[k] != want[k]]
+        check(not wrong, "1000 async submissions, kill -9 after 500: every token its right result",
+              "%d wrong, e.g. %s" % (len(wrong), [(k, got[k]) for k in wrong[:5]]))
+    finally:
+        r.cleanup()
+
+
 def disabled():
     e = Engine(env={"PISTON_JUDGE0_API": "false"}, packages=False)
     try:
@@ -434,6 +471,7 @@ def main():
         e.stop()
     disabled()
     journal(pkgs)
+    thousand(pkgs)
     return t.done()
 
 
