@@ -241,6 +241,7 @@ struct judge0 {
 	journal *jn;        /* DATA/judge0/journal; NULL: submissions are refused */
 	uint64_t compact_at;
 	bool restoring;     /* replaying the journal: nothing is written to it */
+	bool journal_failed;
 };
 
 #define J0_COMPACT_MIN (8u << 20)
@@ -1588,6 +1589,13 @@ static int journal_new(judge0 *g, sub *s, const json_value *o, bool b64)
 	}
 	s->jrec_len = b.len;
 	s->jrec = buf_steal(&b);
+	if (!g->jn && !g->journal_failed) {   /* the first submission creates the journal */
+		char path[4200], err[300];
+		snprintf(path, sizeof path, "%s/judge0/journal", cfg.data_directory);
+		g->jn = journal_open(path, NULL, NULL, err, sizeof err);
+		if (!g->jn)
+			log_error("judge0: cannot create the journal (%s): submissions are refused with 503", err);
+	}
 	if (!g->jn) {
 		errno = EROFS;
 		return -1;
@@ -1709,11 +1717,14 @@ static void journal_restore(judge0 *g)
 {
 	char path[4200], err[300];
 	snprintf(path, sizeof path, "%s/judge0/journal", cfg.data_directory);
+	if (access(path, F_OK) < 0 && errno == ENOENT)
+		return;   /* no Judge0 use yet: nothing is created until the first submission */
 	g->restoring = true;
 	g->jn = journal_open(path, replay_record, g, err, sizeof err);
 	g->restoring = false;
 	if (!g->jn) {
 		log_error("judge0: no journal (%s): submissions will be refused with 503", err);
+		g->journal_failed = true;
 		return;
 	}
 	store_expire(g);
