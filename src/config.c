@@ -85,6 +85,10 @@ static const key keys[] = {
 	 "ms the drain after SIGTERM may take (jobs finish, new ones get 503, /healthz 503)"},
 	{"PISTON_OUTPUT_FILES_MAX_SIZE", K_U64, F(output_files_max_size), "1048576", 0, 1u << 30,
 	 "bytes of output_files returned per stage in all (a file cut there: truncated)"},
+	{"PISTON_JUDGE0_API", K_BOOL, F(judge0_api), "true", 0, 0,
+	 "true: the Judge0 CE 1.13 compatible API (/submissions, /languages, ...) beside Piston's"},
+	{"PISTON_JUDGE0_RESULT_TTL", K_U64, F(judge0_result_ttl), "86400", 1, 315360000,
+	 "seconds a finished Judge0 submission's result is kept"},
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 

@@ -43,6 +43,8 @@ typedef struct config {
 	uint64_t output_files_max_size;   /* PISTON_OUTPUT_FILES_MAX_SIZE (1 MiB): output_files per stage */
 	uint32_t max_tests;               /* PISTON_MAX_TESTS (100): `tests` per request */
 	uint64_t compile_cache_size;      /* PISTON_COMPILE_CACHE_SIZE (256 MiB; 0: no cache) */
+	bool judge0_api;                  /* PISTON_JUDGE0_API (true): SPEC section 6 routes */
+	uint64_t judge0_result_ttl;       /* PISTON_JUDGE0_RESULT_TTL (86400 s) */
 } config;
 
 extern config cfg;   /* the process-wide configuration (read-only after load) */

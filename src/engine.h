@@ -17,6 +17,7 @@
 typedef struct job_queue job_queue;   /* execute.c */
 typedef struct stats stats;           /* stats.c */
 typedef struct pkg_api pkg_api;       /* packages_api.c */
+typedef struct judge0 judge0;         /* judge0.c */
 
 typedef struct engine {
 	loop *loop;
@@ -26,6 +27,7 @@ typedef struct engine {
 	job_queue *jobs;
 	stats *stats;
 	pkg_api *packages;
+	judge0 *judge0;                   /* NULL unless PISTON_JUDGE0_API */
 	uint64_t started_ms;
 	bool shutting_down;
 } engine;

@@ -1199,6 +1199,11 @@ void job_close_stdin(job *j)
 		sbx_close_stdin(j->run);
 }
 
+sbx_limits *job_stage_limits(job *j, bool run)
+{
+	return run ? &j->run_limits : &j->compile_limits;
+}
+
 int job_signal(job *j, int signo)
 {
 	if (!j->run)

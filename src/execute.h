@@ -74,6 +74,9 @@ int job_write_stdin(job *j, const char *data, size_t n);
 /* Interactive jobs: end of stdin (the run stage's stdin is closed). */
 void job_close_stdin(job *j);
 int job_signal(job *j, int signo);
+/* Before job_start: the stage's limits, which a caller (judge0.c) may
+ * tighten below what the request body set; never loosen them. */
+sbx_limits *job_stage_limits(job *j, bool run);
 const char *job_language(const job *j);
 const char *job_version(const job *j);
 /* From the run stage's on_stage_done on: its output_files as a JSON array

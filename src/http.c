@@ -468,7 +468,11 @@ static void dispatch(http_conn *c, http_request *req)
 	bool path_known = false;
 	for (size_t i = 0; i < s->nroutes; i++) {
 		const route *r = &s->routes[i];
-		if (r->path_len != req->path_len || memcmp(r->path, req->path, req->path_len))
+		/* A path ending in "*" matches its prefix followed by at least one byte. */
+		bool prefix = r->path_len > 1 && r->path[r->path_len - 1] == '*';
+		size_t pl = prefix ? r->path_len - 1 : r->path_len;
+		if (prefix ? req->path_len <= pl || memcmp(r->path, req->path, pl)
+		           : r->path_len != req->path_len || memcmp(r->path, req->path, req->path_len))
 			continue;
 		path_known = true;
 		size_t ml = strlen(r->method);

@@ -52,7 +52,9 @@ typedef void http_handler(http_conn *c, const http_request *req, void *ctx);
 
 http_server *http_server_new(loop *l, const char *bind_address, char *err, size_t errlen);
 void http_server_free(http_server *s);
-/* Exact-path route. A path registered for other methods answers 405. */
+/* Exact-path route; a path ending in '*' matches that prefix followed by at
+ * least one byte (routes are tried in registration order). A path
+ * registered for other methods answers 405. */
 int http_route(http_server *s, const char *method, const char *path, http_handler *h, void *ctx);
 /* Stop accepting new connections (graceful shutdown); open ones finish. */
 void http_server_stop_accepting(http_server *s);

@@ -16,6 +16,7 @@
 #include "connect.h"
 #include "engine.h"
 #include "execute.h"
+#include "judge0.h"
 #include "fdtable.h"
 #include "health.h"
 #include "http.h"
@@ -135,6 +136,7 @@ int cmd_serve(int argc, char **argv)
 	packages_register(e);
 	stats_register(e);
 	health_register(e);
+	judge0_register(e);
 	/* ---- end of module registration ---- */
 
 	if (loop_signal(e->loop, SIGTERM, on_signal, &st) < 0 || loop_signal(e->loop, SIGINT, on_signal, &st) < 0) {
@@ -154,6 +156,7 @@ int cmd_serve(int argc, char **argv)
 	e->http = NULL;
 	pkgwatch_stop(watch);
 	packages_unregister(e);
+	judge0_unregister(e);
 	execute_unregister(e);
 	if (e->stats)
 		stats_free(e->stats);

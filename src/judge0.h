@@ -1,0 +1,44 @@
+/*
+ * judge0: the Judge0 CE 1.13 compatible API on the engine (SPEC section 6):
+ * POST /submissions (?base64_encoded, ?wait, ?fields incl. `*`),
+ * GET /submissions/{token}, POST and GET /submissions/batch (<= 20),
+ * GET /languages, /languages/{id}, /statuses, /about, /config_info,
+ * /system_info, /workers.
+ *
+ * Promises:
+ * - No second execution path: every submission becomes a Piston execute
+ *   request body, validated by job_new and run by job_start in the same
+ *   queue, sandbox and limits as POST /api/v2/execute; Judge0's limit
+ *   fields map onto the body (seconds -> ms, KB -> bytes) and onto the
+ *   job's stage limits (processes, file size), never above the engine's.
+ * - Field errors are 422 bodies keyed by field name, {"field": ["message"]},
+ *   with Judge0's wording; other errors are {"error", "message"}.
+ * - Tokens are random v4 UUIDs (getrandom). Results live in memory for
+ *   cfg.judge0_result_ttl seconds (at most J0_MAX_KEPT submissions); a
+ *   restart loses them (the journal is not built yet).
+ * - additional_files (a base64 zip) is unpacked by unzip.c into files of
+ *   the same request, so execute.c writes them into the box.
+ */
+#ifndef PISTON_JUDGE0_H
+#define PISTON_JUDGE0_H
+
+#include "engine.h"
+
+#define J0_MAX_KEPT 100000
+#define J0_MAX_BATCH 20
+
+/* Registers the routes unless cfg.judge0_api is false; after execute_register. */
+void judge0_register(engine *e);
+/* Cancels running submissions, frees the store. */
+void judge0_unregister(engine *e);
+
+/* The status a finished stage pair maps to (exposed for unit tests):
+ * compile_failed -> 6; run status "TO" -> 5, "SG" by signal (SIGSEGV 7,
+ * SIGXFSZ 8, SIGFPE 9, SIGABRT 10, other 12), "RE" or a non-zero exit -> 11,
+ * "OL"/"EL" -> 12, "XX" -> 13; a clean run -> 3, or 4 when expected_output
+ * differs from stdout (compared line by line without trailing spaces). */
+int judge0_status_of(bool compile_failed, const char *run_status, int signal, bool exited, int code,
+                     const char *expected, size_t expected_len, const char *out, size_t out_len);
+const char *judge0_status_text(int id);   /* "Accepted" ...; "" for unknown ids */
+
+#endif
