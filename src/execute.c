@@ -32,7 +32,6 @@
 
 #define JOB_MAX_FILES 1024
 #define JOB_MAX_ARGS 4096
-#define NAME_MAX_COMPONENT 255
 #define NAME_MAX_TOTAL 4096
 
 typedef struct job_file {
@@ -202,34 +201,6 @@ static uint64_t clamp_u64(double v)
 	return (uint64_t)v;
 }
 
-/* A file name must stay inside the box: relative, no "." / ".." / empty
- * components, no NUL, bounded lengths. NULL if fine, else the reason. */
-static const char *name_problem(const char *name, size_t len)
-{
-	if (len > NAME_MAX_TOTAL)
-		return "is too long";
-	if (memchr(name, '\0', len))
-		return "contains a NUL byte";
-	if (name[0] == '/')
-		return "must be a relative path";
-	const char *p = name, *end = name + len;
-	while (p <= end) {
-		const char *slash = memchr(p, '/', (size_t)(end - p));
-		const char *stop = slash ? slash : end;
-		size_t n = (size_t)(stop - p);
-		if (n == 0)
-			return "has an empty path component";
-		if (n > NAME_MAX_COMPONENT)
-			return "has a path component longer than 255 bytes";
-		if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
-			return "must not contain '.' or '..' components";
-		if (!slash)
-			break;
-		p = slash + 1;
-	}
-	return NULL;
-}
-
 static int parse_files(job *j, const json_value *files, int *status, char *msg, size_t msglen)
 {
 	if (files->len > JOB_MAX_FILES)
@@ -247,7 +218,7 @@ static int parse_files(job *j, const json_value *files, int *status, char *msg, 
 		if (js_truthy(name)) {
 			if (!json_is(name, JSON_STRING))
 				return fail(status, msg, msglen, 400, "files[%zu].name must be a string", i);
-			const char *why = name_problem(name->u.string, name->len);
+			const char *why = sbx_box_path_problem(name->u.string, name->len, NAME_MAX_TOTAL);
 			if (why)
 				return fail(status, msg, msglen, 400, "files[%zu].name %s", i, why);
 			jf->name = name->u.string;

@@ -1086,8 +1086,12 @@ static int read_opts(http_conn *c, const http_request *req, opts *o)
 
 /* ------------------------------------------------------------- handlers */
 
-static json_doc *parse_body(http_conn *c, const http_request *req)
+/* The query's options into o and the body's JSON document, or NULL after
+ * answering the client's mistake (a bad option or body) itself. */
+static json_doc *read_request(http_conn *c, const http_request *req, opts *o)
 {
+	if (read_opts(c, req, o) < 0)
+		return NULL;
 	json_error jerr;
 	json_doc *doc = json_parse(req->body ? req->body : "", req->body_len, &jerr);
 	if (!doc) {
@@ -1150,9 +1154,7 @@ static void create_handler(http_conn *c, const http_request *req, void *ctx)
 {
 	judge0 *g = ctx;
 	opts o;
-	if (read_opts(c, req, &o) < 0)
-		return;
-	json_doc *doc = parse_body(c, req);
+	json_doc *doc = read_request(c, req, &o);
 	if (!doc)
 		return;
 	store_expire(g);
@@ -1183,17 +1185,13 @@ static void create_handler(http_conn *c, const http_request *req, void *ctx)
 		return;
 	}
 	if (o.wait) {
-		if (s->finished) {   /* already over (a refusal inside the job) */
-			s->waiter = c;
-			s->waiter_b64 = o.b64;
-			snprintf(s->waiter_fields, sizeof s->waiter_fields, "%s", o.fields);
-			sub_respond(s);
-			return;
-		}
 		s->waiter = c;
 		s->waiter_b64 = o.b64;
 		snprintf(s->waiter_fields, sizeof s->waiter_fields, "%s", o.fields);
-		http_conn_on_close(c, waiter_gone, s);
+		if (s->finished)   /* already over (a refusal inside the job) */
+			sub_respond(s);
+		else
+			http_conn_on_close(c, waiter_gone, s);
 		return;
 	}
 	buf b = BUF_INIT;
@@ -1225,9 +1223,7 @@ static void batch_create_handler(http_conn *c, const http_request *req, void *ct
 {
 	judge0 *g = ctx;
 	opts o;
-	if (read_opts(c, req, &o) < 0)
-		return;
-	json_doc *doc = parse_body(c, req);
+	json_doc *doc = read_request(c, req, &o);
 	if (!doc)
 		return;
 	const json_value *arr = json_get(json_root(doc), "submissions");

@@ -25,35 +25,7 @@
 #include <unistd.h>
 
 #include "base64.h"
-
-#define COMPONENT_MAX 255
-
-static const char *path_problem(const char *name, size_t len)
-{
-	if (len == 0)
-		return "must not be empty";
-	if (len > OUTFILES_NAME_MAX)
-		return "is too long";
-	if (memchr(name, '\0', len))
-		return "contains a NUL byte";
-	if (name[0] == '/')
-		return "must be a relative path";
-	const char *p = name, *end = name + len;
-	for (;;) {
-		const char *slash = memchr(p, '/', (size_t)(end - p));
-		const char *stop = slash ? slash : end;
-		size_t n = (size_t)(stop - p);
-		if (n == 0)
-			return "has an empty path component";
-		if (n > COMPONENT_MAX)
-			return "has a path component longer than 255 bytes";
-		if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
-			return "must not contain '.' or '..' components";
-		if (!slash)
-			return NULL;
-		p = slash + 1;
-	}
-}
+#include "sandbox.h"
 
 int outfiles_parse(const json_value *v, outfiles_list *out, char *msg, size_t msglen)
 {
@@ -74,7 +46,7 @@ int outfiles_parse(const json_value *v, outfiles_list *out, char *msg, size_t ms
 			snprintf(msg, msglen, "output_files[%zu] must be a string", i);
 			return -1;
 		}
-		const char *why = path_problem(e->u.string, e->len);
+		const char *why = sbx_box_path_problem(e->u.string, e->len, OUTFILES_NAME_MAX);
 		if (why) {
 			snprintf(msg, msglen, "output_files[%zu] %s", i, why);
 			return -1;

@@ -711,26 +711,35 @@ sbx_box *sbx_box_create(sbx_system *s, unsigned slot, uint64_t size_bytes, char 
 	return b;
 }
 
-/* Is relpath a plain relative path (no "", ".", ".." components)? */
-static bool box_path_ok(const char *p)
+const char *sbx_box_path_problem(const char *name, size_t len, size_t max_len)
 {
-	if (!p || !*p || *p == '/' || strlen(p) >= PATH_MAX)
-		return false;
-	for (const char *c = p; *c; ) {
-		const char *e = strchr(c, '/');
-		size_t n = e ? (size_t)(e - c) : strlen(c);
-		if (n == 0 || n > NAME_MAX || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
-			return false;
-		if (!e)
-			break;
-		c = e + 1;
+	if (len == 0)
+		return "must not be empty";
+	if (len > max_len)
+		return "is too long";
+	if (memchr(name, '\0', len))
+		return "contains a NUL byte";
+	if (name[0] == '/')
+		return "must be a relative path";
+	const char *p = name, *end = name + len;
+	for (;;) {
+		const char *slash = memchr(p, '/', (size_t)(end - p));
+		size_t n = (size_t)((slash ? slash : end) - p);
+		if (n == 0)
+			return "has an empty path component";
+		if (n > NAME_MAX)
+			return "has a path component longer than 255 bytes";
+		if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+			return "must not contain '.' or '..' components";
+		if (!slash)
+			return NULL;
+		p = slash + 1;
 	}
-	return true;
 }
 
 int sbx_box_write(sbx_box *b, const char *relpath, const void *data, size_t len, unsigned mode)
 {
-	if (!box_path_ok(relpath)) {
+	if (!relpath || sbx_box_path_problem(relpath, strlen(relpath), PATH_MAX - 1)) {
 		errno = EINVAL;
 		return -1;
 	}

@@ -108,6 +108,11 @@ sbx_box *sbx_box_create(sbx_system *s, unsigned slot, uint64_t size_bytes, char 
  * Never follows links; fails with EINVAL-like errno on absolute paths or "..".
  * Returns 0, or -1 with errno set. */
 int sbx_box_write(sbx_box *b, const char *relpath, const void *data, size_t len, unsigned mode);
+/* Why a client's path (files[].name, output_files[]) cannot name a file in
+ * a box: NULL if it is relative, non-empty, at most max_len bytes, free of
+ * NUL, with no empty, "." or ".." component and none over 255 bytes; else
+ * the reason, worded to follow the field's name ("is too long"). */
+const char *sbx_box_path_problem(const char *name, size_t len, size_t max_len);
 void sbx_box_destroy(sbx_box *b);
 /* The box's root directory (its detached mount), for reading back what a
  * stage left there (outfiles.h) with openat2 below it; owned by the box. */
