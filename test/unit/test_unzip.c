@@ -400,6 +400,7 @@ int main(void)
 		rc = run(&b, &many, &g, err, sizeof err);
 		CHECKF(rc == 0 && g.files == N, "65534 empty files with the limit raised: %s (%d)", err, g.files);
 		free(es);
+		free(names);
 		/* 100k records behind an end record that says 100000 & 0xffff */
 		enum { M = 100000 };
 		es = calloc(M, sizeof *es);
