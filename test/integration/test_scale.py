@@ -147,6 +147,32 @@ def stop(proc):
 
 # ------------------------------------------------------------------ engine
 
+class Load:
+    """Four clients sending `sleep 0.3; echo ok` through the proxy p until
+    stop(), which returns every (status, headers, body) answered."""
+
+    def __init__(self, p, clients=4):
+        self.p, self.stop_ev, self.results, self.lock = p, threading.Event(), [], threading.Lock()
+        self.threads = [threading.Thread(target=self.client) for _ in range(clients)]
+        for th in self.threads:
+            th.start()
+
+    def client(self):
+        while not self.stop_ev.is_set():
+            try:
+                r = self.p.req("POST", "/api/v2/execute", sh("sleep 0.3; echo ok"), timeout=60)
+            except OSError as ex:
+                r = (-1, {}, repr(ex))
+            with self.lock:
+                self.results.append(r)
+
+    def stop(self):
+        self.stop_ev.set()
+        for th in self.threads:
+            th.join()
+        return self.results
+
+
 def engine_suite():
     empty = Engine(packages=False)
     st, h, b = empty.req("GET", "/healthz")
@@ -242,27 +268,12 @@ def proxy_suite():
         t.skip("proxy routes away from a draining engine", "jobs do not run here: %s %s" % (st, b))
         return
     # steady load; e1 gets SIGTERM with jobs running on it
-    stop_ev = threading.Event()
-    results, lock = [], threading.Lock()
-
-    def client():
-        while not stop_ev.is_set():
-            try:
-                r = p.req("POST", "/api/v2/execute", sh("sleep 0.3; echo ok"), timeout=60)
-            except OSError as ex:
-                r = (-1, {}, repr(ex))
-            with lock:
-                results.append(r)
-    ths = [threading.Thread(target=client) for _ in range(4)]
-    for th in ths:
-        th.start()
+    load = Load(p)
     time.sleep(1.5)
     e1.proc.send_signal(signal.SIGTERM)
     rc1 = e1.proc.wait(30)
     time.sleep(1.5)
-    stop_ev.set()
-    for th in ths:
-        th.join()
+    results = load.stop()
     bad = [r for r in results if r[0] != 200 or r[2]["run"]["stdout"] != "ok\n"]
     check(len(results) > 10 and not bad,
           "engine drained under load: no request failed (%d answered, %d failed)" % (len(results), len(bad)), bad[:3])
@@ -343,20 +354,7 @@ def dns_suite():
     check(metric(p, admin, "piston_proxy_engine_up", url[addrs[2]]) is None,
           "the engine not in DNS is not used")
 
-    stop_ev = threading.Event()
-    results, lock = [], threading.Lock()
-
-    def client():
-        while not stop_ev.is_set():
-            try:
-                r = p.req("POST", "/api/v2/execute", sh("sleep 0.3; echo ok"), timeout=60)
-            except OSError as ex:
-                r = (-1, {}, repr(ex))
-            with lock:
-                results.append(r)
-    ths = [threading.Thread(target=client) for _ in range(4)]
-    for th in ths:
-        th.start()
+    load = Load(p)
     time.sleep(1.5)
     before = metric(p, admin, "piston_proxy_engine_requests_total", url[addrs[0]]) or 0
     set_hosts(addrs[1:])   # .11 leaves, .13 joins
@@ -367,9 +365,7 @@ def dns_suite():
     left = wait_until(lambda: "drained and released" in p.log(), 15)
     t_left = time.time() - t0
     time.sleep(1.5)
-    stop_ev.set()
-    for th in ths:
-        th.join()
+    results = load.stop()
     bad = [r for r in results if r[0] != 200 or r[2]["run"]["stdout"] != "ok\n"]
     check(len(results) > 10 and not bad,
           "dns:// records changed under load: every request answered (%d, %d failed)" % (len(results), len(bad)),
