@@ -106,8 +106,8 @@ def compiler_options(e):
     check(outs == ["-DV=1", "-DV=2", "-DV=1", ""], "compiler_options are part of the compile cache's key", outs)
     # pkgs/gcc/12.2.0/compile: words at blanks, no globbing, options before the sources
     st, r = wait(e, {"source_code": "int main(){}", "language_id": 54,
-                     "compiler_options": "-DX=* -I/usr/*  -DQ='a b' -O1"})
-    check(st == 201 and r["stdout"] == "[-std=gnu++17]\n[-O2]\n[-DX=*]\n[-I/usr/*]\n[-DQ='a]\n[b']\n[-O1]\n"
+                     "compiler_options": "-DX=* *.cpp /usr/b*  -DQ='a b' -O1"})
+    check(st == 201 and r["stdout"] == "[-std=gnu++17]\n[-O2]\n[-DX=*]\n[*.cpp]\n[/usr/b*]\n[-DQ='a]\n[b']\n[-O1]\n"
           "[-o]\n[a.out]\n[main.cpp]\n[-lm]\n",
           "pkgs/gcc compile: options split into words, globbing off, never a shell", (st, r))
     st, r = wait(e, {"source_code": "int main(){}", "language_id": 54})
