@@ -61,6 +61,8 @@ struct job {
 	const char **run_argv;     /* "/pkg/run", first utf8 name, args..., NULL */
 	const char **envp;
 	char *lang_env;            /* "PISTON_LANGUAGE=..." */
+	const char **compile_envp; /* envp plus compile_env (job_set_compile_env), or NULL: envp */
+	char *compile_env;         /* "NAME=VALUE", owned */
 	char *stdin_copy;          /* stdin with the trailing newline upstream adds */
 	const char *stdin_data;
 	size_t stdin_len;
@@ -390,6 +392,8 @@ static void job_free(job *j)
 	free(j->run_argv);
 	free(j->envp);
 	free(j->lang_env);
+	free(j->compile_envp);
+	free(j->compile_env);
 	free(j->stdin_copy);
 	buf_free(&j->pending_stdin);
 	buf_free(&j->run_files);
@@ -639,8 +643,11 @@ static void cache_key_make(job *j)
 	}
 	const sbx_limits *l = &j->compile_limits;
 	uint64_t lim[] = { l->wall_ms, l->cpu_ms, (uint64_t)l->memory_bytes, l->max_procs, l->max_open_files,
-	                   l->max_file_size, l->output_max, cfg.box_size };
+	                   l->max_file_size, l->max_stack, l->output_max, cfg.box_size };
 	br_sha256_update(&c, lim, sizeof lim);
+	/* The compile's own environment (e.g. Judge0's compiler options). */
+	const char *ce = j->compile_env ? j->compile_env : "";
+	br_sha256_update(&c, ce, strlen(ce) + 1);
 	br_sha256_out(&c, j->cache_key);
 }
 
@@ -751,7 +758,7 @@ static void stage_start(job *j, bool compile)
 		.lower = compile ? NULL : j->lower,
 		.slot = j->slot,
 		.argv = compile ? j->compile_argv : j->run_argv,
-		.envp = j->envp,
+		.envp = compile && j->compile_envp ? j->compile_envp : j->envp,
 		.stdin_data = compile ? NULL : j->stdin_data,
 		.stdin_len = compile ? 0 : j->stdin_len,
 		.interactive = j->interactive && !compile,
@@ -927,7 +934,7 @@ static int test_stage(job *j, test_case *tc, bool compile, sbx_result *res)
 		.lower = overlay ? j->lower : NULL,
 		.slot = tc->slot,
 		.argv = compile ? j->compile_argv : tc->argv ? tc->argv : j->run_argv,
-		.envp = j->envp,
+		.envp = compile && j->compile_envp ? j->compile_envp : j->envp,
 		.stdin_data = compile ? NULL : tc->stdin_data,
 		.stdin_len = compile ? 0 : tc->stdin_len,
 		.limits = compile ? j->compile_limits : tc->limits,
@@ -1173,6 +1180,37 @@ void job_close_stdin(job *j)
 sbx_limits *job_stage_limits(job *j, bool run)
 {
 	return run ? &j->run_limits : &j->compile_limits;
+}
+
+int job_set_compile_env(job *j, const char *name, const char *value)
+{
+	if (j->compile_env || strchr(name, '=')) {
+		errno = EINVAL;
+		return -1;
+	}
+	size_t nl = strlen(name), vl = strlen(value), n = 0;
+	while (j->envp[n])
+		n++;
+	j->compile_env = malloc(nl + vl + 2);
+	j->compile_envp = malloc((n + 2) * sizeof *j->compile_envp);
+	if (!j->compile_env || !j->compile_envp) {
+		free(j->compile_env);
+		free(j->compile_envp);
+		j->compile_env = NULL;
+		j->compile_envp = NULL;
+		errno = ENOMEM;
+		return -1;
+	}
+	memcpy(j->compile_env, name, nl);
+	j->compile_env[nl] = '=';
+	memcpy(j->compile_env + nl + 1, value, vl + 1);
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)   /* the package's own value of NAME gives way */
+		if (strncmp(j->envp[i], name, nl) || j->envp[i][nl] != '=')
+			j->compile_envp[k++] = j->envp[i];
+	j->compile_envp[k++] = j->compile_env;
+	j->compile_envp[k] = NULL;
+	return 0;
 }
 
 int job_signal(job *j, int signo)

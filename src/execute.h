@@ -77,6 +77,10 @@ int job_signal(job *j, int signo);
 /* Before job_start: the stage's limits, which a caller (judge0.c) may
  * tighten below what the request body set; never loosen them. */
 sbx_limits *job_stage_limits(job *j, bool run);
+/* Before job_start: NAME=VALUE added to the compile stage's environment
+ * only (the run stage's is unchanged), replacing the package's own NAME;
+ * part of the compile cache's key. Once per job. 0, or -1 with errno. */
+int job_set_compile_env(job *j, const char *name, const char *value);
 const char *job_language(const job *j);
 const char *job_version(const job *j);
 /* From the run stage's on_stage_done on: its output_files as a JSON array

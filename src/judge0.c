@@ -30,6 +30,8 @@
 
 #define J0_VERSION "1.13.0"
 #define J0_TEXT_MAX 512           /* compiler_options, command_line_arguments */
+#define J0_PER_PAGE 20             /* Judge0's Submission.per_page */
+#define J0_MAX_PER_PAGE 100        /* ours: Judge0 has no bound */
 #define J0_DEFAULT_FIELDS "stdout,time,memory,stderr,token,compile_output,message,status"
 
 /* ------------------------------------------------------------ languages */
@@ -106,6 +108,14 @@ static const runtime *lang_runtime(const engine *e, const j0_lang *l)
 static void lang_name(const j0_lang *l, const runtime *rt, char *out, size_t n)
 {
 	snprintf(out, n, "%s (%s%s)", l->name, l->prefix, rt->version);
+}
+
+/* Judge0's allowed_languages_for_compile_options: the languages whose
+ * package's compile script reads PISTON_COMPILER_OPTIONS (pkgs/gcc). */
+#define J0_COMPILER_OPTIONS_LANGS "C and C++"
+static bool lang_takes_compiler_options(const j0_lang *l)
+{
+	return !strcmp(l->name, "C") || !strcmp(l->name, "C++");
 }
 
 /* ------------------------------------------------------------- statuses */
@@ -548,8 +558,14 @@ static int sub_parse(judge0 *g, sub *s, const json_value *o, bool b64, errs *x)
 		add_err(x, "source_code", "can't be blank");
 	if (s->compiler_options.p && s->compiler_options.n > J0_TEXT_MAX)
 		add_err(x, "compiler_options", "is too long (maximum is %d characters)", J0_TEXT_MAX);
-	else if (s->compiler_options.p && rstrip_len(s->compiler_options.p, s->compiler_options.n))
-		add_err(x, "compiler_options", "are not supported by this engine");
+	else if (s->compiler_options.p && rstrip_len(s->compiler_options.p, s->compiler_options.n) && rt) {
+		/* Judge0's checks, in its order (blank options are ignored). */
+		if (!rt->has_compile)
+			add_err(x, "compiler_options", "setting compiler options is only allowed for compiled languages");
+		else if (!lang_takes_compiler_options(lang))
+			add_err(x, "compiler_options", "setting compiler options is only allowed for %s",
+			        J0_COMPILER_OPTIONS_LANGS);
+	}
 	if (s->args.p && s->args.n > J0_TEXT_MAX)
 		add_err(x, "command_line_arguments", "is too long (maximum is %d characters)", J0_TEXT_MAX);
 	if (s->callback_url.p)
@@ -726,6 +742,25 @@ static void on_job_done(void *arg, job *j)
 	sub_finish(s, 0, NULL);
 }
 
+/* The compile stage's PISTON_COMPILER_OPTIONS: the options without
+ * surrounding blanks and without the characters Judge0 removes before its
+ * compile script ($&;<>|`, and NUL, which no environment can hold). They
+ * never reach a shell here: the package's compile script splits them into
+ * words with globbing off. false when nothing is left. */
+static bool compiler_options_value(const text *t, char *out, size_t n)
+{
+	size_t o = 0;
+	for (size_t i = 0; t->p && i < t->n && o + 1 < n; i++)
+		if (!strchr("$&;<>|`", t->p[i]) && t->p[i])
+			out[o++] = t->p[i];
+	while (o && strchr(" \t\n\r\v\f", out[o - 1]))
+		o--;
+	out[o] = 0;
+	size_t lead = strspn(out, " \t\n\r\v\f");
+	memmove(out, out + lead, o - lead + 1);
+	return out[0] != 0;
+}
+
 /* Starts one run of the submission's job; on refusal the submission ends
  * as an Internal Error (or the caller reports 503 for the first run). */
 static int sub_start(sub *s, char *msg, size_t msglen, int *status)
@@ -749,6 +784,16 @@ static int sub_start(sub *s, char *msg, size_t msglen, int *status)
 	uint64_t fsize = (uint64_t)s->lim.max_file_size * 1024;
 	if (fsize && (rl->max_file_size == 0 || fsize < rl->max_file_size))
 		rl->max_file_size = fsize;
+	/* stack_limit (KB) as isolate's -k: 0 is no limit. */
+	rl->max_stack = s->lim.stack_limit > 0 ? (uint64_t)s->lim.stack_limit * 1024 : UINT64_MAX;
+	char copts[J0_TEXT_MAX + 1];
+	if (compiler_options_value(&s->compiler_options, copts, sizeof copts) &&
+	    job_set_compile_env(j, "PISTON_COMPILER_OPTIONS", copts) < 0) {
+		snprintf(msg, msglen, "out of memory");
+		*status = 503;
+		job_cancel(j);
+		return -1;
+	}
 	job_events ev = {.on_stage = on_stage, .on_stage_done = on_stage_done, .on_done = on_job_done, .arg = s};
 	s->j = j;
 	if (!s->finished && s->status < 1)
@@ -1219,6 +1264,136 @@ static void show_handler(http_conn *c, const http_request *req, void *ctx)
 	respond_buf(c, 200, &b);
 }
 
+/* DELETE /submissions/{token}, as Judge0 CE 1.13: only when enabled
+ * (else 400 "delete not allowed"), only a finished submission (400 naming
+ * its status), answered as it was, always base64-encoded. It leaves the
+ * store and the journal (a record that replay and compaction honour). */
+static void delete_handler(http_conn *c, const http_request *req, void *ctx)
+{
+	judge0 *g = ctx;
+	opts o;
+	if (read_opts(c, req, &o) < 0)
+		return;
+	if (!cfg.judge0_allow_delete) {
+		respond_error(c, 400, "delete not allowed");
+		return;
+	}
+	store_expire(g);
+	const char *token = req->path + strlen("/submissions/");
+	sub *s = store_find(g, token, req->path_len - strlen("/submissions/"));
+	if (!s) {
+		respond_error(c, 404, "Not Found");
+		return;
+	}
+	if (!s->finished) {
+		char msg[160];
+		snprintf(msg, sizeof msg, "submission cannot be deleted because its status is %d (%s)", s->status,
+		         judge0_status_text(s->status));
+		respond_error(c, 400, msg);
+		return;
+	}
+	buf b = BUF_INIT;
+	jw w;
+	jw_init(&w, &b);
+	render_sub(&w, s, o.fields, true);
+	journal_forget(g, s->token);
+	store_unlink(g, s);
+	sub_free(s);
+	respond_buf(c, 200, &b);
+}
+
+/* Ruby's String#to_i, which Judge0 applies to page and per_page: leading
+ * blanks, a sign, digits; anything else ends it (so "abc" is 0). */
+static long long ruby_to_i(const char *v)
+{
+	while (*v == ' ' || *v == '\t' || *v == '\n')
+		v++;
+	int sign = *v == '-' ? -1 : 1;
+	if (*v == '-' || *v == '+')
+		v++;
+	long long n = 0;
+	for (; *v >= '0' && *v <= '9'; v++)
+		n = n > 1000000000000LL ? n : n * 10 + (*v - '0');   /* saturates: only "too big" matters */
+	return sign * n;
+}
+
+/* ?key= as ruby_to_i reads it; def when absent. */
+static long long query_int(const http_request *req, const char *key, long long def)
+{
+	char *v = malloc(req->query_len + 1);
+	long long n = v && query_get(req, key, v, req->query_len + 1) ? ruby_to_i(v) : def;
+	free(v);
+	return n;
+}
+
+/* GET /submissions: Judge0's paged list, newest first, with its `meta`.
+ * Judge0 serves it to authorized users only; here only when
+ * PISTON_JUDGE0_ALLOW_LIST is true (else 403), since it shows everyone's
+ * source code. */
+static void index_handler(http_conn *c, const http_request *req, void *ctx)
+{
+	judge0 *g = ctx;
+	if (!cfg.judge0_allow_list) {
+		respond_error(c, 403, "listing submissions is not allowed (PISTON_JUDGE0_ALLOW_LIST)");
+		return;
+	}
+	opts o;
+	if (read_opts(c, req, &o) < 0)
+		return;
+	long long page = query_int(req, "page", 1), per_page = query_int(req, "per_page", J0_PER_PAGE);
+	char msg[120];
+	if (page <= 0) {
+		snprintf(msg, sizeof msg, "invalid page: %lld", page);
+		respond_error(c, 400, msg);
+		return;
+	}
+	/* Judge0 refuses only negative values (0 fails inside its paginator);
+	 * here the page is also bounded. */
+	if (per_page <= 0 || per_page > J0_MAX_PER_PAGE) {
+		if (per_page > J0_MAX_PER_PAGE)
+			snprintf(msg, sizeof msg, "invalid per_page: %lld (at most %d)", per_page, J0_MAX_PER_PAGE);
+		else
+			snprintf(msg, sizeof msg, "invalid per_page: %lld", per_page);
+		respond_error(c, 400, msg);
+		return;
+	}
+	store_expire(g);
+	long long total = (long long)g->n, pages = (total + per_page - 1) / per_page;
+	buf b = BUF_INIT;
+	jw w;
+	jw_init(&w, &b);
+	jw_object_begin(&w);
+	jw_key(&w, "submissions");
+	jw_array_begin(&w);
+	long long skip = page > pages ? total : (page - 1) * per_page, shown = 0;
+	for (sub *s = skip < total ? g->tail : NULL; s && shown < per_page; s = s->prev) {
+		if (skip > 0) {
+			skip--;
+			continue;
+		}
+		if (!render_sub(&w, s, o.fields, o.b64)) {
+			buf_free(&b);
+			respond_error(c, 400, "some attributes for one or more submissions cannot be converted to UTF-8, "
+			                      "use base64_encoded=true query parameter");
+			return;
+		}
+		shown++;
+	}
+	jw_array_end(&w);
+	jw_key(&w, "meta");
+	jw_object_begin(&w);
+	jw_key(&w, "current_page"), jw_int(&w, page);
+	jw_key(&w, "next_page");
+	page < pages ? jw_int(&w, page + 1) : jw_null(&w);
+	jw_key(&w, "prev_page");
+	page > 1 ? jw_int(&w, page - 1) : jw_null(&w);
+	jw_key(&w, "total_pages"), jw_int(&w, pages);
+	jw_key(&w, "total_count"), jw_int(&w, total);
+	jw_object_end(&w);
+	jw_object_end(&w);
+	respond_buf(c, 200, &b);
+}
+
 static void batch_create_handler(http_conn *c, const http_request *req, void *ctx)
 {
 	judge0 *g = ctx;
@@ -1413,17 +1588,19 @@ static void config_handler(http_conn *c, const http_request *req, void *ctx)
 	jw w;
 	jw_init(&w, &b);
 	jw_object_begin(&w);
-	static const char *const flags_true[] = {"enable_wait_result", "enable_command_line_arguments",
-	                                         "enable_additional_files", "enable_batched_submissions"};
-	static const char *const flags_false[] = {"maintenance_mode", "enable_compiler_options",
-	                                          "enable_submission_delete", "enable_callbacks",
-	                                          "use_docs_as_homepage"};
+	static const char *const flags_true[] = {"enable_wait_result", "enable_compiler_options",
+	                                         "enable_command_line_arguments", "enable_additional_files",
+	                                         "enable_batched_submissions"};
+	static const char *const flags_false[] = {"maintenance_mode", "enable_callbacks", "use_docs_as_homepage"};
 	for (size_t i = 0; i < sizeof flags_true / sizeof flags_true[0]; i++)
 		jw_key(&w, flags_true[i]), jw_bool(&w, true);
 	for (size_t i = 0; i < sizeof flags_false / sizeof flags_false[0]; i++)
 		jw_key(&w, flags_false[i]), jw_bool(&w, false);
+	jw_key(&w, "enable_submission_delete"), jw_bool(&w, cfg.judge0_allow_delete);
 	jw_key(&w, "allowed_languages_for_compile_options");
 	jw_array_begin(&w);
+	jw_string(&w, "C");
+	jw_string(&w, "C++");
 	jw_array_end(&w);
 	jw_key(&w, "callbacks_max_tries"), jw_int(&w, 0);
 	jw_key(&w, "callbacks_timeout"), jw_double(&w, 0);
@@ -1753,9 +1930,11 @@ void judge0_register(engine *e)
 	e->judge0 = g;
 	journal_restore(g);
 	http_route(e->http, "POST", "/submissions", create_handler, g);
+	http_route(e->http, "GET", "/submissions", index_handler, g);
 	http_route(e->http, "POST", "/submissions/batch", batch_create_handler, g);
 	http_route(e->http, "GET", "/submissions/batch", batch_show_handler, g);
 	http_route(e->http, "GET", "/submissions/*", show_handler, g);
+	http_route(e->http, "DELETE", "/submissions/*", delete_handler, g);
 	http_route(e->http, "GET", "/languages", languages_handler, g);
 	http_route(e->http, "GET", "/languages/*", language_handler, g);
 	http_route(e->http, "GET", "/statuses", statuses_handler, g);

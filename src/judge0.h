@@ -2,6 +2,8 @@
  * judge0: the Judge0 CE 1.13 compatible API on the engine (SPEC section 6):
  * POST /submissions (?base64_encoded, ?wait, ?fields incl. `*`),
  * GET /submissions/{token}, POST and GET /submissions/batch (<= 20),
+ * DELETE /submissions/{token} (cfg.judge0_allow_delete), GET /submissions
+ * (paged, newest first; cfg.judge0_allow_list, else 403),
  * GET /languages, /languages/{id}, /statuses, /about, /config_info,
  * /system_info, /workers.
  *
@@ -10,12 +12,17 @@
  *   request body, validated by job_new and run by job_start in the same
  *   queue, sandbox and limits as POST /api/v2/execute; Judge0's limit
  *   fields map onto the body (seconds -> ms, KB -> bytes) and onto the
- *   job's stage limits (processes, file size), never above the engine's.
+ *   job's stage limits (processes, file size, stack), never above the
+ *   engine's. compiler_options (C and C++ only, as Judge0's allowed
+ *   languages) reach the compile stage as PISTON_COMPILER_OPTIONS without
+ *   Judge0's removed characters ($&;<>|`); they never reach a shell.
  * - Field errors are 422 bodies keyed by field name, {"field": ["message"]},
  *   with Judge0's wording; other errors are {"error", "message"}.
- * - Tokens are random v4 UUIDs (getrandom). Results live in memory for
- *   cfg.judge0_result_ttl seconds (at most J0_MAX_KEPT submissions); a
- *   restart loses them (the journal is not built yet).
+ * - Tokens are random v4 UUIDs (getrandom). A token is answered only
+ *   once its submission is journaled (DATA/judge0/journal, journal.h);
+ *   results are kept for cfg.judge0_result_ttl seconds (at most
+ *   J0_MAX_KEPT submissions), across restarts; unfinished submissions run
+ *   again after one. A deleted submission leaves memory and the journal.
  * - additional_files (a base64 zip) is unpacked by unzip.c into files of
  *   the same request, so execute.c writes them into the box.
  */

@@ -1489,6 +1489,7 @@ sbx_run *sbx_start(sbx_system *s, loop *l, const sbx_spec *spec, const sbx_callb
 	b->max_data = spec->limits.memory_bytes >= 0 && !cg_enforces_memory(s->cg) ? (uint64_t)spec->limits.memory_bytes : 0;
 	b->max_open_files = spec->limits.max_open_files;
 	b->max_file_size = spec->limits.max_file_size;
+	b->max_stack = spec->limits.max_stack;
 	b->cpu_ms = spec->limits.cpu_ms;
 	b->gate_key = gate.key;
 	b->filter_inherited = gate_inherited();

@@ -44,6 +44,9 @@ typedef struct sbx_limits {
 	uint32_t max_procs;        /* 0 = no limit */
 	uint32_t max_open_files;   /* 0 = no limit */
 	uint64_t max_file_size;    /* 0 = no limit */
+	/* RLIMIT_STACK in bytes: 0 = the engine's own (inherited), UINT64_MAX =
+	 * unlimited (RLIM_INFINITY), else that many bytes. */
+	uint64_t max_stack;
 	uint64_t output_max;       /* bytes per stream (stdout, stderr); 0 = no limit */
 } sbx_limits;
 

@@ -325,6 +325,10 @@ static void command_main(void *arg)
 		rl = (struct rlimit){ b->max_file_size, b->max_file_size };
 		raw4(SYS_prlimit64, 0, RLIMIT_FSIZE, &rl, NULL);
 	}
+	if (b->max_stack) {
+		rl = (struct rlimit){ b->max_stack, b->max_stack };
+		raw4(SYS_prlimit64, 0, RLIMIT_STACK, &rl, NULL);
+	}
 	if (b->cpu_ms) {
 		/* A per-process backstop; the cgroup counter is the real limit. */
 		rlim_t secs = (rlim_t)(b->cpu_ms + 999) / 1000;

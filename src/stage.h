@@ -70,6 +70,7 @@ typedef struct stage_block {
 	uint64_t ignored_signals;  /* bit n-1: signal n is ignored by the engine (reset to default) */
 	uint32_t max_procs, max_open_files;
 	uint64_t max_file_size, cpu_ms;
+	uint64_t max_stack;        /* RLIMIT_STACK (0: inherited; ~0: RLIM_INFINITY) */
 	uint64_t max_data;         /* RLIMIT_DATA, where no memory cgroup limits the stage (0: none) */
 	uint32_t nproc_limit;      /* RLIMIT_NPROC (0: none): max_procs, one more where pids.max is the limit */
 	uint64_t gate_key;         /* the seccomp gate's key: the sixth argument of gated calls */

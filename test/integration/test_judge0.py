@@ -264,7 +264,7 @@ def bad_input(e):
         ({"stdin": {"a": 1}}, "stdin", "must be a string"),
         ({"expected_output": 1}, "expected_output", "must be a string"),
         ({"command_line_arguments": "x" * 513}, "command_line_arguments", "is too long (maximum is 512 characters)"),
-        ({"compiler_options": "-O2"}, "compiler_options", "not supported"),
+        ({"compiler_options": "-O2"}, "compiler_options", "only allowed for compiled languages"),
         ({"callback_url": "http://127.0.0.1:1/"}, "callback_url", "not supported"),
         ({"language_id": "4x"}, "language_id", "is not a number"),
         ({"language_id": 1.5}, "language_id", "is not a number"),
