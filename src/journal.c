@@ -351,6 +351,11 @@ static void on_sync_done(loop *l, int fd, unsigned events, void *arg)
 	journal *j = arg;
 	struct sync_done d;
 	ssize_t n = read(j->done_r, &d, sizeof d);
+	if (n == 0) {   /* the thread is gone (it ends only at journal_close): no busy loop */
+		log_error("journal %s: the syncer thread ended", j->path);
+		loop_unwatch(l, fd);
+		return;
+	}
 	if (n != (ssize_t)sizeof d)
 		return;   /* EAGAIN (spurious wake-up); a message is never split (< PIPE_BUF) */
 	j->in_flight = false;
