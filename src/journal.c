@@ -1,6 +1,14 @@
 /*
  * journal: see journal.h. The file is read whole at open (it is bounded by
  * compaction); appends are single write() calls of header + payload.
+ *
+ * Group commit: records are numbered as they are appended (appended);
+ * durable is the highest number known to be on disk. A waiter waits for
+ * the number appended when it registered. The loop sends the syncer thread
+ * {fd, appended} through a pipe when waiters wait beyond durable and no
+ * fdatasync is in flight; the thread answers {seq, errno} through another
+ * pipe that the loop watches. One request at a time, so neither pipe ever
+ * holds more than one message and the loop's write never blocks.
  */
 #include "journal.h"
 
@@ -8,6 +16,8 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,10 +29,42 @@
 #define HDR 12
 static const unsigned char magic[4] = {'P', 'J', 'R', '1'};
 
+struct journal_waiter {
+	journal_waiter *prev, *next;
+	uint64_t seq;              /* on disk once durable >= seq */
+	journal_synced_fn *fn;
+	void *arg;
+};
+
+/* loop -> syncer, and back */
+struct sync_req {
+	int fd;
+	uint64_t seq;
+};
+struct sync_done {
+	uint64_t seq, ns;
+	int err;
+};
+
 struct journal {
 	int fd, tmp_fd;
 	char path[PATH_MAX], tmp_path[PATH_MAX + 8], dir[PATH_MAX];
 	uint64_t size, tmp_size;
+	/* group commit (loop side) */
+	loop *l;
+	bool syncer_running;
+	pthread_t syncer;
+	int req_w, done_r;            /* pipe ends; -1 without a syncer */
+	uint64_t appended, durable;   /* record numbers */
+	bool in_flight;               /* an fdatasync of in_flight_fd up to in_flight_seq */
+	int in_flight_fd;
+	uint64_t in_flight_seq;
+	int retired_fd;               /* the pre-compaction file, open until its sync returns */
+	journal_waiter *wait_head, *wait_tail;   /* by seq, oldest first */
+	loop_timer *fire_timer;       /* answers waiters already durable, next iteration */
+	int failed_err;               /* an inline fdatasync failed up to failed_seq */
+	uint64_t failed_seq;
+	journal_counters counters;
 };
 
 uint32_t journal_crc32(const void *data, size_t len)
@@ -151,14 +193,230 @@ static size_t replay(const char *path, const char *b, size_t n, journal_replay_c
 	return good_end;
 }
 
-journal *journal_open(const char *path, journal_replay_cb cb, void *ctx, char *err, size_t errlen)
+/* ---- the syncer thread: it touches nothing but its two pipe ends and the
+ * descriptors it is sent (kept open by the loop until it answers). */
+
+struct syncer_start {
+	int req_r, done_w;
+};
+
+static void *syncer_main(void *arg)
+{
+	struct syncer_start st = *(struct syncer_start *)arg;
+	free(arg);
+	struct sync_req r;
+	for (;;) {
+		ssize_t n = read(st.req_r, &r, sizeof r);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n != (ssize_t)sizeof r)
+			break;   /* EOF: journal_close */
+		uint64_t t0 = mono_ns();
+		int rc;
+		do
+			rc = fdatasync(r.fd);
+		while (rc < 0 && errno == EINTR);
+		struct sync_done d = { r.seq, mono_ns() - t0, rc < 0 ? errno : 0 };
+		while (write(st.done_w, &d, sizeof d) < 0 && errno == EINTR)
+			;
+	}
+	close(st.req_r);
+	close(st.done_w);
+	return NULL;
+}
+
+static void on_sync_done(loop *l, int fd, unsigned events, void *arg);
+
+static int syncer_start(journal *j, char *err, size_t errlen)
+{
+	int req[2], done[2] = { -1, -1 };
+	struct syncer_start *st = malloc(sizeof *st);
+	if (!st || pipe2(req, O_CLOEXEC) < 0) {
+		snprintf(err, errlen, "syncer pipe: %s", strerror(errno));
+		free(st);
+		return -1;
+	}
+	if (pipe2(done, O_CLOEXEC | O_NONBLOCK) < 0) {
+		snprintf(err, errlen, "syncer pipe: %s", strerror(errno));
+		close(req[0]), close(req[1]), free(st);
+		return -1;
+	}
+	st->req_r = req[0];
+	st->done_w = done[1];
+	/* The thread must never take a signal meant for the loop's signalfd. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	int rc = pthread_create(&j->syncer, NULL, syncer_main, st);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		snprintf(err, errlen, "syncer thread: %s", strerror(rc));
+		close(req[0]), close(req[1]), close(done[0]), close(done[1]), free(st);
+		return -1;
+	}
+	j->syncer_running = true;
+	j->req_w = req[1];
+	j->done_r = done[0];
+	if (loop_watch(j->l, j->done_r, LOOP_READ, on_sync_done, j) < 0) {
+		snprintf(err, errlen, "watch the syncer pipe: %s", strerror(errno));
+		return -1;   /* journal_close stops the thread */
+	}
+	return 0;
+}
+
+/* ---- the loop side of group commit */
+
+static void waiter_unlink(journal *j, journal_waiter *w)
+{
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		j->wait_head = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	else
+		j->wait_tail = w->prev;
+}
+
+/* Answers the waiters up to seq: 0 for those durable, err for the rest. A
+ * callback may append, register or cancel waiters: the list is re-read
+ * after each one. */
+static void answer_waiters(journal *j, uint64_t seq, int err)
+{
+	while (j->wait_head && j->wait_head->seq <= seq) {
+		journal_waiter *w = j->wait_head;
+		waiter_unlink(j, w);
+		journal_synced_fn *fn = w->fn;
+		void *arg = w->arg;
+		int e = w->seq <= j->durable ? 0 : err;
+		free(w);
+		j->counters.waiters++;
+		fn(arg, e);
+	}
+}
+
+static void on_fire_timer(loop *l, void *arg);
+
+/* Starts the next fdatasync if a waiter needs one, or schedules the answer
+ * of waiters that are durable already (never answered from inside the
+ * caller's own journal call). */
+static void kick(journal *j)
+{
+	if (!j->wait_head)
+		return;
+	if (j->wait_head->seq <= j->durable) {
+		if (!j->fire_timer)
+			j->fire_timer = loop_timer_add(j->l, 0, on_fire_timer, j);
+		return;
+	}
+	if (j->in_flight)
+		return;   /* its completion kicks again */
+	struct sync_req r = { j->fd, j->appended };
+	if (write(j->req_w, &r, sizeof r) != (ssize_t)sizeof r) {
+		/* Cannot happen with one message in an empty pipe. Never answer
+		 * as if synced: sync here (blocking, but correct). */
+		log_warn("journal %s: syncer unreachable (%s), syncing inline", j->path, strerror(errno));
+		if (fdatasync(j->fd) == 0) {
+			j->durable = j->appended;
+		} else {
+			log_warn("journal %s: fdatasync: %s", j->path, strerror(errno));
+			j->failed_err = errno;
+			j->failed_seq = j->appended;
+		}
+		j->counters.syncs++;
+		if (!j->fire_timer)
+			j->fire_timer = loop_timer_add(j->l, 0, on_fire_timer, j);
+		return;
+	}
+	j->in_flight = true;
+	j->in_flight_fd = j->fd;
+	j->in_flight_seq = j->appended;
+}
+
+static void on_fire_timer(loop *l, void *arg)
+{
+	journal *j = arg;
+	j->fire_timer = NULL;
+	if (j->failed_err) {
+		int e = j->failed_err;
+		j->failed_err = 0;
+		answer_waiters(j, j->failed_seq, e);
+	}
+	answer_waiters(j, j->durable, 0);
+	kick(j);
+}
+
+static void on_sync_done(loop *l, int fd, unsigned events, void *arg)
+{
+	journal *j = arg;
+	struct sync_done d;
+	ssize_t n = read(j->done_r, &d, sizeof d);
+	if (n == 0) {   /* the thread is gone (it ends only at journal_close): no busy loop */
+		log_error("journal %s: the syncer thread ended", j->path);
+		loop_unwatch(l, fd);
+		return;
+	}
+	if (n != (ssize_t)sizeof d)
+		return;   /* EAGAIN (spurious wake-up); a message is never split (< PIPE_BUF) */
+	j->in_flight = false;
+	if (j->retired_fd >= 0 && j->retired_fd == j->in_flight_fd) {
+		close(j->retired_fd);   /* compaction replaced it while it was being synced */
+		j->retired_fd = -1;
+	}
+	j->counters.syncs++;
+	j->counters.sync_us += d.ns / 1000;
+	if (d.err == 0 && d.seq > j->durable)
+		j->durable = d.seq;
+	else if (d.err)
+		log_warn("journal %s: fdatasync: %s", j->path, strerror(d.err));
+	answer_waiters(j, d.seq, d.err);
+	kick(j);
+}
+
+journal_waiter *journal_after_sync(journal *j, journal_synced_fn *fn, void *arg)
+{
+	if (!j->syncer_running) {
+		errno = ENOTSUP;
+		return NULL;
+	}
+	journal_waiter *w = calloc(1, sizeof *w);
+	if (!w)
+		return NULL;
+	w->seq = j->appended;
+	w->fn = fn;
+	w->arg = arg;
+	w->prev = j->wait_tail;
+	if (j->wait_tail)
+		j->wait_tail->next = w;
+	else
+		j->wait_head = w;
+	j->wait_tail = w;
+	kick(j);
+	return w;
+}
+
+void journal_waiter_cancel(journal *j, journal_waiter *w)
+{
+	if (!w)
+		return;
+	waiter_unlink(j, w);
+	free(w);
+}
+
+void journal_get_counters(const journal *j, journal_counters *out)
+{
+	*out = j->counters;
+}
+
+journal *journal_open(const char *path, loop *l, journal_replay_cb cb, void *ctx, char *err, size_t errlen)
 {
 	journal *j = calloc(1, sizeof *j);
 	if (!j) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	j->tmp_fd = -1;
+	j->tmp_fd = j->req_w = j->done_r = j->retired_fd = j->in_flight_fd = -1;
+	j->l = l;
 	snprintf(j->path, sizeof j->path, "%s", path);
 	snprintf(j->tmp_path, sizeof j->tmp_path, "%s.tmp", path);
 	char copy[PATH_MAX];
@@ -193,6 +451,10 @@ journal *journal_open(const char *path, journal_replay_cb cb, void *ctx, char *e
 		return NULL;
 	}
 	j->size = end;
+	if (l && syncer_start(j, err, errlen) < 0) {
+		journal_close(j);
+		return NULL;
+	}
 	return j;
 }
 
@@ -201,21 +463,30 @@ void journal_close(journal *j)
 	if (!j)
 		return;
 	journal_rewrite_abort(j);
+	if (j->syncer_running) {
+		close(j->req_w);   /* EOF: the thread finishes its sync, answers, ends */
+		pthread_join(j->syncer, NULL);
+		loop_unwatch(j->l, j->done_r);
+		close(j->done_r);
+	}
+	if (j->fire_timer)
+		loop_timer_cancel(j->l, j->fire_timer);
+	while (j->wait_head)
+		journal_waiter_cancel(j, j->wait_head);
+	if (j->retired_fd >= 0)
+		close(j->retired_fd);
 	close(j->fd);
 	free(j);
 }
 
-int journal_append(journal *j, const void *data, size_t len, bool sync)
+int journal_append(journal *j, const void *data, size_t len)
 {
 	if (write_record(j->fd, data, len) < 0)
 		return -1;
 	j->size += HDR + len;
-	return sync ? fdatasync(j->fd) : 0;
-}
-
-int journal_sync(journal *j)
-{
-	return fdatasync(j->fd);
+	j->appended++;
+	j->counters.records++;
+	return 0;
 }
 
 uint64_t journal_size(const journal *j)
@@ -256,10 +527,17 @@ int journal_rewrite_commit(journal *j)
 		return -1;
 	}
 	fsync_dir(j->dir);
-	close(j->fd);
+	if (j->in_flight && j->in_flight_fd == j->fd)
+		j->retired_fd = j->fd;   /* the syncer holds its number: closed when it answers */
+	else
+		close(j->fd);
 	j->fd = j->tmp_fd;   /* the renamed file is the journal now */
 	j->tmp_fd = -1;
 	j->size = j->tmp_size;
+	/* Every live record is in the new file, synced: waiters need no more. */
+	j->durable = j->appended;
+	if (j->syncer_running)
+		kick(j);
 	return 0;
 }
 

@@ -11,11 +11,26 @@
  *   naming its offset and the bytes skipped; reading resynchronizes at the
  *   next magic, so one bad record never hides the good ones after it. A
  *   cut tail is truncated away before appending. Never a crash on any file.
- * - journal_append with sync=true returns only after fdatasync: the record
- *   is on disk when the caller answers its client.
+ * - Group commit, off the event loop: journal_append is one write() (page
+ *   cache, microseconds) and never syncs. journal_after_sync(fn) calls fn
+ *   on the loop once every record appended before the call is on disk: a
+ *   syncer thread runs fdatasync, at most one at a time, and each one
+ *   covers every record appended before it was requested -- so all the
+ *   waiters that arrive during one fdatasync share the next. fn gets 0, or
+ *   the errno of the fdatasync that failed (its records may not be on
+ *   disk). A caller answers its client from fn, so no answer precedes its
+ *   record's fdatasync and kill -9 at any moment loses no answered record.
+ *   fn runs from the loop, never inside journal_after_sync or any other
+ *   journal call.
  * - Compaction (journal_rewrite_*) writes the live records to PATH.tmp,
  *   fsyncs it, renames it over PATH and fsyncs the directory: a crash at
- *   any point leaves either the old or the new journal, whole.
+ *   any point leaves either the old or the new journal, whole. It runs on
+ *   the caller's thread (rare: the caller compacts when the file doubles).
+ *   A commit makes every record appended so far durable as far as the
+ *   caller re-added it (what it left out it dropped on purpose): waiters
+ *   registered before it are answered without another sync. An fdatasync
+ *   in flight on the old file keeps that descriptor open until it returns,
+ *   so the syncer never syncs a closed or reused descriptor.
  * - The caller bounds the journal by compacting (journal_size tells when).
  */
 #ifndef PISTON_JOURNAL_H
@@ -25,6 +40,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "loop.h"
+
 #define JOURNAL_MAX_RECORD (64u << 20)
 
 typedef struct journal journal;
@@ -33,16 +50,38 @@ typedef struct journal journal;
  * during the call. */
 typedef void (*journal_replay_cb)(void *ctx, const char *data, size_t len);
 
-/* Opens (creating it and its directory, mode 0700) the journal at path.
- * NULL with a message in err on failure. */
-journal *journal_open(const char *path, journal_replay_cb cb, void *ctx, char *err, size_t errlen);
+typedef struct journal_waiter journal_waiter;
+/* err: 0 once the records are on disk, else the failed fdatasync's errno. */
+typedef void journal_synced_fn(void *arg, int err);
+
+typedef struct journal_counters {
+	uint64_t records;    /* appended since open (compaction's rewrites not counted) */
+	uint64_t syncs;      /* fdatasync calls the syncer made */
+	uint64_t sync_us;    /* time spent in them, microseconds */
+	uint64_t waiters;    /* journal_after_sync calls answered */
+} journal_counters;
+
+/* Opens (creating it and its directory, mode 0700) the journal at path and
+ * starts its syncer thread, whose completions arrive on l. l may be NULL
+ * (no syncer: journal_after_sync then fails with ENOTSUP). NULL with a
+ * message in err on failure. */
+journal *journal_open(const char *path, loop *l, journal_replay_cb cb, void *ctx, char *err, size_t errlen);
+/* Stops the syncer (waits for an fdatasync in flight); pending waiters are
+ * dropped without a call. */
 void journal_close(journal *j);
 
-/* Appends one record (len <= JOURNAL_MAX_RECORD). 0, or -1 with errno. */
-int journal_append(journal *j, const void *data, size_t len, bool sync);
+/* Appends one record (len <= JOURNAL_MAX_RECORD), not synced. 0, or -1
+ * with errno. */
+int journal_append(journal *j, const void *data, size_t len);
 
-/* fdatasync of everything appended so far (one sync for a batch). */
-int journal_sync(journal *j);
+/* fn(arg, err) on the loop once everything appended so far is on disk (see
+ * the promises). The handle is valid until fn runs or it is cancelled;
+ * NULL with errno (ENOMEM, ENOTSUP) and fn is never called. */
+journal_waiter *journal_after_sync(journal *j, journal_synced_fn *fn, void *arg);
+/* fn will not be called (the client went away). */
+void journal_waiter_cancel(journal *j, journal_waiter *w);
+
+void journal_get_counters(const journal *j, journal_counters *out);
 
 /* Bytes in the file now. */
 uint64_t journal_size(const journal *j);

@@ -240,6 +240,7 @@ typedef struct sub {
 	size_t body_len;
 	job *j;
 	http_conn *waiter;                   /* wait=true */
+	journal_waiter *sync_wait;           /* wait=true: its record's fdatasync is pending */
 	bool waiter_b64;
 	char waiter_fields[512];
 } sub;
@@ -283,6 +284,8 @@ static int text_set(text *t, const char *s, size_t n)
 
 static void sub_free(sub *s)
 {
+	if (s->sync_wait)
+		journal_waiter_cancel(s->owner->jn, s->sync_wait);
 	text *ts[] = {&s->source, &s->in, &s->expected, &s->compiler_options, &s->args, &s->additional_files,
 	              &s->callback_url, &s->out, &s->err, &s->compile_output};
 	for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
@@ -313,7 +316,7 @@ static void store_expire(judge0 *g)
 	double now = now_real();
 	for (sub *s = g->head, *nx; s; s = nx) {
 		nx = s->next;
-		if (!s->finished)
+		if (!s->finished || s->sync_wait)   /* a wait=true client is still owed it */
 			continue;
 		if (now - s->finished_at > (double)cfg.judge0_result_ttl || g->n > J0_MAX_KEPT) {
 			store_unlink(g, s);
@@ -1038,10 +1041,12 @@ static void waiter_gone(void *arg)
 	s->waiter = NULL;   /* the submission goes on; its token still answers */
 }
 
+/* Answers the wait=true client once the run is over and its record is on
+ * disk, whichever comes last. */
 static void sub_respond(sub *s)
 {
 	http_conn *c = s->waiter;
-	if (!c)
+	if (!c || !s->finished || s->sync_wait)
 		return;
 	s->waiter = NULL;
 	http_conn_on_close(c, NULL, NULL);
@@ -1195,6 +1200,83 @@ static sub *submit(judge0 *g, const json_value *o, bool b64, errs *x, int *statu
 	return s;
 }
 
+static void respond_sync_error(http_conn *c, int err)
+{
+	char m[200];
+	snprintf(m, sizeof m, "could not journal the submission: %s", strerror(err));
+	respond_error(c, 503, m);
+}
+
+/* wait=true: the record is on disk; answer if the run is over too. */
+static void sub_synced(void *arg, int err)
+{
+	sub *s = arg;
+	s->sync_wait = NULL;
+	if (err && s->waiter) {
+		http_conn *c = s->waiter;
+		s->waiter = NULL;
+		http_conn_on_close(c, NULL, NULL);
+		respond_sync_error(c, err);
+		return;
+	}
+	sub_respond(s);
+}
+
+/* A 201 body (tokens) held until the journal has its records on disk. */
+typedef struct held_answer {
+	judge0 *g;
+	http_conn *c;
+	journal_waiter *w;
+	buf body;
+} held_answer;
+
+static void held_synced(void *arg, int err)
+{
+	held_answer *h = arg;
+	http_conn_on_close(h->c, NULL, NULL);
+	if (err)
+		respond_sync_error(h->c, err);
+	else
+		respond_buf(h->c, 201, &h->body);
+	buf_free(&h->body);
+	free(h);
+}
+
+/* The client left first: nothing to answer, the submissions go on. */
+static void held_gone(void *arg)
+{
+	held_answer *h = arg;
+	journal_waiter_cancel(h->g->jn, h->w);
+	buf_free(&h->body);
+	free(h);
+}
+
+/* Answers 201 with *body once everything journaled so far is on disk;
+ * takes the body. */
+static void answer_after_sync(judge0 *g, http_conn *c, buf *body)
+{
+	if (!g->jn) {   /* nothing was journaled: every item was refused */
+		respond_buf(c, 201, body);
+		return;
+	}
+	held_answer *h = calloc(1, sizeof *h);
+	if (h) {
+		h->g = g;
+		h->c = c;
+		h->body = *body;
+		h->w = journal_after_sync(g->jn, held_synced, h);
+	}
+	if (!h || !h->w) {
+		int err = errno;
+		free(h);
+		buf_free(body);
+		respond_sync_error(c, err);
+		return;
+	}
+	*body = (buf)BUF_INIT;
+	http_conn_on_close(c, held_gone, h);
+}
+
 static void create_handler(http_conn *c, const http_request *req, void *ctx)
 {
 	judge0 *g = ctx;
@@ -1222,26 +1304,24 @@ static void create_handler(http_conn *c, const http_request *req, void *ctx)
 		return;
 	}
 	buf_free(&x.b);
-	/* The token is answered only once its record is on disk. */
-	if (g->jn && journal_sync(g->jn) < 0) {
-		char m[200];
-		snprintf(m, sizeof m, "could not journal the submission: %s", strerror(errno));
-		respond_error(c, 503, m);
-		return;
-	}
+	/* The token is answered only once its record is on disk (group commit:
+	 * the syncer thread's fdatasync, journal.h); the job runs meanwhile. */
 	if (o.wait) {
 		s->waiter = c;
 		s->waiter_b64 = o.b64;
 		snprintf(s->waiter_fields, sizeof s->waiter_fields, "%s", o.fields);
-		if (s->finished)   /* already over (a refusal inside the job) */
-			sub_respond(s);
-		else
-			http_conn_on_close(c, waiter_gone, s);
+		s->sync_wait = journal_after_sync(g->jn, sub_synced, s);
+		if (!s->sync_wait) {
+			s->waiter = NULL;
+			respond_sync_error(c, errno);
+			return;
+		}
+		http_conn_on_close(c, waiter_gone, s);
 		return;
 	}
 	buf b = BUF_INIT;
 	buf_printf(&b, "{\"token\":\"%s\"}", s->token);
-	respond_buf(c, 201, &b);
+	answer_after_sync(g, c, &b);
 }
 
 static void show_handler(http_conn *c, const http_request *req, void *ctx)
@@ -1283,6 +1363,10 @@ static void delete_handler(http_conn *c, const http_request *req, void *ctx)
 	sub *s = store_find(g, token, req->path_len - strlen("/submissions/"));
 	if (!s) {
 		respond_error(c, 404, "Not Found");
+		return;
+	}
+	if (s->sync_wait) {   /* not on disk yet: its wait=true client is still owed it */
+		respond_error(c, 400, "submission cannot be deleted before its result has been sent");
 		return;
 	}
 	if (!s->finished) {
@@ -1439,12 +1523,7 @@ static void batch_create_handler(http_conn *c, const http_request *req, void *ct
 	}
 	buf_putc(&b, ']');
 	json_free(doc);
-	if (g->jn && journal_sync(g->jn) < 0) {   /* one sync for the whole batch */
-		buf_free(&b);
-		respond_error(c, 503, "could not journal the submissions");
-		return;
-	}
-	respond_buf(c, 201, &b);
+	answer_after_sync(g, c, &b);   /* one sync (shared) for the whole batch */
 }
 
 static void batch_show_handler(http_conn *c, const http_request *req, void *ctx)
@@ -1733,7 +1812,7 @@ static void journal_done(sub *s)
 	buf b = BUF_INIT;
 	done_record(s, &b);
 	/* Not synced: if it is lost in a crash the submission simply runs again. */
-	if (buf_failed(&b) || journal_append(g->jn, b.data, b.len, false) < 0)
+	if (buf_failed(&b) || journal_append(g->jn, b.data, b.len) < 0)
 		log_warn("judge0: could not journal the result of %s: %s", s->token, strerror(errno));
 	buf_free(&b);
 	if (journal_size(g->jn) > g->compact_at) {
@@ -1742,7 +1821,8 @@ static void journal_done(sub *s)
 	}
 }
 
-/* Journals a new submission (not yet synced: the handler syncs once). */
+/* Journals a new submission (not yet synced: the handler answers after
+ * the group commit's fdatasync, journal_after_sync). */
 static int journal_new(judge0 *g, sub *s, const json_value *o, bool b64)
 {
 	buf b = BUF_INIT;
@@ -1765,7 +1845,7 @@ static int journal_new(judge0 *g, sub *s, const json_value *o, bool b64)
 	if (!g->jn && !g->journal_failed) {   /* the first submission creates the journal */
 		char path[4200], err[300];
 		snprintf(path, sizeof path, "%s/judge0/journal", cfg.data_directory);
-		g->jn = journal_open(path, NULL, NULL, err, sizeof err);
+		g->jn = journal_open(path, g->e->loop, NULL, NULL, err, sizeof err);
 		if (!g->jn)
 			log_error("judge0: cannot create the journal (%s): submissions are refused with 503", err);
 	}
@@ -1773,7 +1853,7 @@ static int journal_new(judge0 *g, sub *s, const json_value *o, bool b64)
 		errno = EROFS;
 		return -1;
 	}
-	return journal_append(g->jn, s->jrec, s->jrec_len, false);
+	return journal_append(g->jn, s->jrec, s->jrec_len);
 }
 
 static void journal_forget(judge0 *g, const char *token)
@@ -1781,7 +1861,7 @@ static void journal_forget(judge0 *g, const char *token)
 	char rec[80];
 	int n = snprintf(rec, sizeof rec, "{\"t\":\"x\",\"token\":\"%s\"}", token);
 	if (g->jn)
-		journal_append(g->jn, rec, (size_t)n, false);
+		journal_append(g->jn, rec, (size_t)n);
 }
 
 static void get_b64_text(const json_value *o, const char *key, text *t)
@@ -1893,7 +1973,7 @@ static void journal_restore(judge0 *g)
 	if (access(path, F_OK) < 0 && errno == ENOENT)
 		return;   /* no Judge0 use yet: nothing is created until the first submission */
 	g->restoring = true;
-	g->jn = journal_open(path, replay_record, g, err, sizeof err);
+	g->jn = journal_open(path, g->e->loop, replay_record, g, err, sizeof err);
 	g->restoring = false;
 	if (!g->jn) {
 		log_error("judge0: no journal (%s): submissions will be refused with 503", err);
@@ -1942,6 +2022,15 @@ void judge0_register(engine *e)
 	http_route(e->http, "GET", "/config_info", config_handler, g);
 	http_route(e->http, "GET", "/system_info", system_handler, g);
 	http_route(e->http, "GET", "/workers", workers_handler, g);
+}
+
+bool judge0_journal_counters(engine *e, journal_counters *out)
+{
+	judge0 *g = e->judge0;
+	if (!g || !g->jn)
+		return false;
+	journal_get_counters(g->jn, out);
+	return true;
 }
 
 void judge0_unregister(engine *e)

@@ -18,11 +18,17 @@
  *   Judge0's removed characters ($&;<>|`); they never reach a shell.
  * - Field errors are 422 bodies keyed by field name, {"field": ["message"]},
  *   with Judge0's wording; other errors are {"error", "message"}.
- * - Tokens are random v4 UUIDs (getrandom). A token is answered only
- *   once its submission is journaled (DATA/judge0/journal, journal.h);
- *   results are kept for cfg.judge0_result_ttl seconds (at most
- *   J0_MAX_KEPT submissions), across restarts; unfinished submissions run
- *   again after one. A deleted submission leaves memory and the journal.
+ * - Tokens are random v4 UUIDs (getrandom). Results live in memory for
+ *   cfg.judge0_result_ttl seconds (at most J0_MAX_KEPT submissions) and in
+ *   the journal (DATA/judge0/journal, journal.h): after a restart finished
+ *   results are served again and unfinished submissions run again. A
+ *   deleted submission leaves memory and the journal.
+ * - A token (201, a batch's tokens, or a wait=true result) is answered
+ *   only after its record's fdatasync, which the journal's syncer thread
+ *   runs off the event loop, shared by every submission appended before it
+ *   (group commit). The job starts at once; a wait=true answer waits for
+ *   both its run and its sync. A client that leaves first is forgotten
+ *   (its submission goes on).
  * - additional_files (a base64 zip) is unpacked by unzip.c into files of
  *   the same request, so execute.c writes them into the box.
  */
@@ -30,6 +36,7 @@
 #define PISTON_JUDGE0_H
 
 #include "engine.h"
+#include "journal.h"
 
 #define J0_MAX_KEPT 100000
 #define J0_MAX_BATCH 20
@@ -47,5 +54,9 @@ void judge0_unregister(engine *e);
 int judge0_status_of(bool compile_failed, const char *run_status, int signal, bool exited, int code,
                      const char *expected, size_t expected_len, const char *out, size_t out_len);
 const char *judge0_status_text(int id);   /* "Accepted" ...; "" for unknown ids */
+
+/* The journal's counters (records, fdatasync calls); false before the
+ * journal exists (no Judge0 submission yet) or without the API. */
+bool judge0_journal_counters(engine *e, journal_counters *out);
 
 #endif

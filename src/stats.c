@@ -10,7 +10,9 @@
 #include <string.h>
 
 #include "execute.h"
+#include "journal.h"
 #include "json.h"
+#include "judge0.h"
 #include "log.h"
 
 enum { ST_OK, ST_RE, ST_SG, ST_TO, ST_OL, ST_EL, ST_XX, ST_ERROR, ST_CANCELLED, ST_COUNT };
@@ -235,6 +237,23 @@ static void stats_json_handler(http_conn *c, const http_request *req, void *ctx)
 	}
 	jw_object_end(&w);
 
+	journal_counters jc;
+	jw_key(&w, "judge0_journal");   /* null until the first Judge0 submission */
+	if (judge0_journal_counters(e, &jc)) {
+		jw_object_begin(&w);
+		jw_key(&w, "records");
+		jw_uint(&w, jc.records);
+		jw_key(&w, "syncs");
+		jw_uint(&w, jc.syncs);
+		jw_key(&w, "sync_ms");
+		jw_double(&w, (double)jc.sync_us / 1000.0);
+		jw_key(&w, "waiters");
+		jw_uint(&w, jc.waiters);
+		jw_object_end(&w);
+	} else {
+		jw_null(&w);
+	}
+
 	jw_key(&w, "packages");
 	jw_array_begin(&w);
 	size_t npkgs = e->runtimes ? runtimes_count(e->runtimes) : 0;
@@ -347,6 +366,18 @@ static void metrics_handler(http_conn *c, const http_request *req, void *ctx)
 	}
 	for (int i = 0; i < LAT_COUNT; i++)
 		prom_histogram(&out, lat_parts[i].metric, lat_parts[i].help, &s->lat[i]);
+	journal_counters jc;
+	if (judge0_journal_counters(e, &jc))
+		buf_printf(&out,
+		           "# HELP piston_judge0_journal_records_total Records appended to the Judge0 journal.\n"
+		           "# TYPE piston_judge0_journal_records_total counter\npiston_judge0_journal_records_total %llu\n"
+		           "# HELP piston_judge0_journal_syncs_total fdatasync calls of the journal (group commit: "
+		           "one covers every record appended before it).\n"
+		           "# TYPE piston_judge0_journal_syncs_total counter\npiston_judge0_journal_syncs_total %llu\n"
+		           "# HELP piston_judge0_journal_sync_seconds_total Time spent in those fdatasync calls.\n"
+		           "# TYPE piston_judge0_journal_sync_seconds_total counter\n"
+		           "piston_judge0_journal_sync_seconds_total %.6f\n",
+		           (unsigned long long)jc.records, (unsigned long long)jc.syncs, (double)jc.sync_us / 1e6);
 	if (buf_failed(&out))
 		http_respond_error(c, 500, "out of memory");
 	else

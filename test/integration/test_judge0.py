@@ -8,6 +8,7 @@ input of every field. Test packages: bash (busybox sh) as id 46 and a
 simulated C compiler (exec_fixture's cc) as id 50."""
 import base64
 import io
+import json
 import os
 import re
 import sys
@@ -96,6 +97,76 @@ def docs_examples(e):
           "use base64_encoded=true query parameter" and UUID.match(r.get("token", "")), "non-UTF-8 output", (st, r))
     st, g = e.request("GET", "/submissions/%s?base64_encoded=true" % r["token"])
     check(st == 200 and base64.b64decode(g["stdout"]) == b"\xfe", "the same with base64_encoded=true", g)
+
+
+def journal_counters(e):
+    st, r = e.request("GET", "/api/v2/stats")
+    return r.get("judge0_journal") if st == 200 else None
+
+
+def group_commit(e):
+    """Group commit (journal.h): the fdatasync runs on the journal's syncer
+    thread and one covers every record appended before it, so 50 concurrent
+    submissions are answered with fewer syncs than submissions (the stats'
+    judge0_journal counters), each token after its record is on disk."""
+    import socket
+    import threading
+    before = journal_counters(e)
+    check(before is not None and before["syncs"] > 0 and before["records"] > 0,
+          "stats: judge0_journal records and syncs", before)
+    n, go, lock = 50, threading.Barrier(50), threading.Lock()
+    got = []
+
+    def one(i):
+        go.wait()
+        st, r = e.request("POST", "/submissions", {"source_code": "echo gc%d" % i, "language_id": 46})
+        with lock:
+            got.append((i, st, r))
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    [x.start() for x in ts]
+    [x.join() for x in ts]
+    after = journal_counters(e)
+    ok = [(i, r["token"]) for i, st, r in got if st == 201 and "token" in r]
+    check(len(ok) == n, "group commit: 50 concurrent submissions, 50 tokens", got[:3])
+    records, syncs = after["records"] - before["records"], after["syncs"] - before["syncs"]
+    check(records >= n and 0 < syncs < n, "group commit: 50 concurrent submissions share fdatasyncs",
+          "%d records, %d syncs" % (records, syncs))
+    print("group commit: %d concurrent submissions, %d records, %d fdatasyncs" % (n, records, syncs))
+    outs = [(i, poll(e, tok)[1].get("stdout")) for i, tok in ok]
+    check(all(o == "gc%d\n" % i for i, o in outs), "group commit: every token answers its own result", outs[:3])
+    # wait=true under the same concurrency: each answer after both the run and the sync
+    got.clear()
+    go = threading.Barrier(10)
+
+    def waiting(i):
+        go.wait()
+        st, r = wait(e, {"source_code": "echo w%d" % i, "language_id": 46})
+        with lock:
+            got.append((i, st, r))
+    ts = [threading.Thread(target=waiting, args=(i,)) for i in range(10)]
+    [x.start() for x in ts]
+    [x.join() for x in ts]
+    check(sorted((i, st, r.get("stdout")) for i, st, r in got) == [(i, 201, "w%d\n" % i) for i in range(10)],
+          "group commit: 10 concurrent wait=true, each its result", got[:3])
+    # clients that leave while their answer waits for the sync: no crash, the submissions still run
+    body = json.dumps({"source_code": "echo gone", "language_id": 46})
+    mark = journal_counters(e)
+    for k in range(40):
+        sk = socket.create_connection(("127.0.0.1", e.port))
+        path = ["/submissions", "/submissions?wait=true", "/submissions/batch"][k % 3]
+        data = body if k % 3 < 2 else json.dumps({"submissions": [json.loads(body)] * 3})
+        sk.sendall(("POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                    % (path, len(data), data)).encode())
+        sk.close()
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        now = journal_counters(e)
+        if now["waiters"] - mark["waiters"] >= 1 and now["records"] - mark["records"] >= 40:
+            break
+        time.sleep(0.05)
+    st, r = e.request("GET", "/api/v2/runtimes")
+    check(st == 200 and e.proc.poll() is None, "group commit: clients gone before their sync, engine fine",
+          e.logtext()[-800:])
 
 
 def statuses(e):
@@ -460,7 +531,7 @@ def main():
             make_package(d, "c", "13.2.0", CC_RUN, compile_script=CC_COMPILE)]
     e = Engine(link_packages=pkgs, packages=False)
     try:
-        for part in (docs_examples, statuses, fields_and_get, batches, info, files, bad_input):
+        for part in (docs_examples, statuses, fields_and_get, batches, info, files, bad_input, group_commit):
             try:
                 part(e)
             except Exception as ex:  # a crash in one part is a failure, the rest still runs
