@@ -1161,6 +1161,16 @@ static void pump_stdin(sbx_run *r)
 static void on_stdin(loop *l, int fd, unsigned ev, void *arg)
 {
 	sbx_run *r = arg;
+	if (ev & LOOP_ERROR) {
+		/* No reader is left (the program exited or closed its stdin):
+		 * nothing queued can arrive, and the error is reported even to a
+		 * muted descriptor -- kept open, it woke the loop over and over
+		 * until the stage's end (an interactive stage's stdin stays open),
+		 * stealing the CPU from the stage's teardown. */
+		buf_reset(&r->stdin_queue);
+		close_fd(r, &r->in_fd);
+		return;
+	}
 	loop_watch(l, fd, 0, on_stdin, r);
 	pump_stdin(r);
 }
