@@ -47,6 +47,7 @@
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/futex.h>
 #include <linux/mount.h>
 #include <linux/openat2.h>
 #include <linux/sched.h>
@@ -89,9 +90,20 @@ struct sbx_system {
 	uint64_t ignored_signals;  /* reset to default in every stage's command */
 	/* Closing a box's mount fd, or a stage's mount namespace (init hands it
 	 * over), unmounts, which waits for an RCU grace period: a helper thread
-	 * does it, not the loop. */
+	 * does it, not the loop. The thread has a descriptor table of its own;
+	 * each descriptor travels to it as SCM_RIGHTS and leaves ours at once,
+	 * so no stage cloned later inherits it (init's clone copies our table). */
 	pthread_t closer;
-	int closer_fd;            /* write end: fd numbers to close; -1 without the thread */
+	int closer_fd;            /* our end of its socket; -1 without the thread */
+	/* Per slot: the clone number of the stage whose init still holds its
+	 * copy of our table (until the close_range early in its set-up), else
+	 * 0. The closer waits for every init cloned before a descriptor left
+	 * our table to drop its copy (a futex on the word) before it closes
+	 * the descriptor: the last reference, and the unmount's wait, are its
+	 * own, never a stage's. Written by the loop thread and init, read by
+	 * the closer (__atomic). */
+	uint32_t *inherit;
+	uint32_t clone_seq;       /* the last clone's number (loop thread only; never 0) */
 	struct slot_root *roots;  /* per slot: the root's fixed parts, made on first use */
 };
 
@@ -408,48 +420,114 @@ bool sbx_lower_first_use_alone(const sbx_system *s) { return s->holder_mntns >= 
 
 /* ---- system ---- */
 
-/* What the closer thread is sent: a descriptor to close, and for a box
- * attached in the holder namespace, its id there (0: none). */
+/* What the closer thread is sent with each descriptor (SCM_RIGHTS): for a
+ * box attached in the holder namespace, its id there (0: none); and the
+ * last clone's number when the descriptor left our table. */
 struct closer_msg {
-	int fd;
 	unsigned holder_id;
+	uint32_t seq;
 };
 
 struct closer_start {
 	int in, holder_mntns, holder_root, ready;
+	uint32_t *inherit;
+	unsigned slots;
 };
+
+/* Until no init cloned up to seq (wrapping) still holds a copy of our
+ * table. A second per word at most: an init that hung would only move the
+ * cost back to itself. */
+static void wait_for_inits(const struct closer_start *st, uint32_t seq)
+{
+	for (unsigned i = 0; i < st->slots; i++) {
+		uint32_t v;
+		while ((v = __atomic_load_n(&st->inherit[i], __ATOMIC_ACQUIRE)) != 0 && (int32_t)(v - seq) <= 0) {
+			struct timespec limit = { 1, 0 };
+			if (syscall(SYS_futex, &st->inherit[i], FUTEX_WAIT_PRIVATE, v, &limit, NULL, 0) < 0 &&
+			    errno == ETIMEDOUT)
+				break;
+		}
+	}
+}
 
 static void *closer_main(void *arg)
 {
 	struct closer_start st = *(struct closer_start *)arg;
-	/* Holder mode: the thread lives in the holder namespace, where it
+	/* A table of our own (the loop's clones must never copy what is queued
+	 * here), then everything of the engine's in it closed but our socket.
+	 * Holder mode: the thread lives in the holder namespace, where it
 	 * unmounts the boxes (setns needs a filesystem context of its own). */
-	char ok = 1;
-	if (st.holder_mntns >= 0 && (GATED(SYS_unshare, CLONE_FS, 0, 0, 0, 0) < 0 ||
-	                             GATED(SYS_setns, st.holder_mntns, CLONE_NEWNS, 0, 0, 0) < 0 ||
-	                             fchdir(st.holder_root) < 0))   /* the boxes' names are below it */
+	char ok = GATED(SYS_unshare, CLONE_FILES, 0, 0, 0, 0) == 0;
+	if (ok && st.holder_mntns >= 0 && (GATED(SYS_unshare, CLONE_FS, 0, 0, 0, 0) < 0 ||
+	                                   GATED(SYS_setns, st.holder_mntns, CLONE_NEWNS, 0, 0, 0) < 0 ||
+	                                   fchdir(st.holder_root) < 0))   /* the boxes' names are below it */
 		ok = 0;
 	(void)!write(st.ready, &ok, 1);
-	struct closer_msg m;
-	while (read(st.in, &m, sizeof m) == sizeof m) {
+	if (!ok)
+		return NULL;    /* the engine closes its end and joins us */
+	if (st.in > 0)
+		syscall(SYS_close_range, 0u, (unsigned)st.in - 1, 0u);
+	syscall(SYS_close_range, (unsigned)st.in + 1, ~0u, 0u);
+	for (;;) {
+		struct closer_msg m;
+		union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int))]; } ctl;
+		struct iovec iov = { &m, sizeof m };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b, .msg_controllen = sizeof ctl.b };
+		ssize_t n = recvmsg(st.in, &mh, MSG_CMSG_CLOEXEC);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;      /* EOF: the engine is stopping, and all it sent is closed */
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		int fd = -1;
+		if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int)))
+			memcpy(&fd, CMSG_DATA(c), sizeof fd);
+		if (fd < 0 || n != sizeof m)
+			continue;
 		if (m.holder_id) {
 			char name[16];
 			snprintf(name, sizeof name, "b%u", m.holder_id);
 			GATED(SYS_umount2, name, MNT_DETACH, 0, 0, 0);   /* EINVAL: never attached */
 			unlinkat(AT_FDCWD, name, AT_REMOVEDIR);
 		}
-		close(m.fd);
+		wait_for_inits(&st, m.seq);
+		close(fd);
 	}
 	close(st.in);
 	return NULL;
 }
 
-/* Close fd on the helper thread (inline if there is none). */
-static void close_later(sbx_system *s, int fd)
+/* Close fd on the helper thread (inline if there is none, or its queue is
+ * full: the loop never blocks on it); holder_id: the box's name in the
+ * holder namespace, unmounted there first (0: none). Loop thread only (the
+ * clone numbers are its own). */
+static void close_later(sbx_system *s, int fd, unsigned holder_id)
 {
-	struct closer_msg m = { fd, 0 };
-	if (s->closer_fd < 0 || write(s->closer_fd, &m, sizeof m) != sizeof m)
-		close(fd);
+	if (s->closer_fd >= 0) {
+		struct closer_msg m = { holder_id, s->clone_seq };
+		union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int))]; } ctl;
+		memset(&ctl, 0, sizeof ctl);
+		struct iovec iov = { &m, sizeof m };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b, .msg_controllen = sizeof ctl.b };
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof fd);
+		ssize_t n;
+		while ((n = sendmsg(s->closer_fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL)) < 0 && errno == EINTR)
+			;
+		(void)n;        /* sent: the message holds the file, ours is not its last reference */
+	}
+	close(fd);
+}
+
+/* A stage's init has exited or never started: nothing of it holds our
+ * table (wakes the closer if init died before it said so itself). */
+static void inherit_clear(sbx_system *s, unsigned slot)
+{
+	if (__atomic_exchange_n(&s->inherit[slot], 0, __ATOMIC_RELEASE) != 0)
+		syscall(SYS_futex, &s->inherit[slot], FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
 }
 
 static void slot_root_drop(struct slot_root *t)
@@ -465,6 +543,7 @@ static void slot_root_drop(struct slot_root *t)
 /* init has exited: keep its block for the slot's next stage. */
 static void block_release(sbx_system *s, unsigned slot, stage_block *b)
 {
+	inherit_clear(s, slot);
 	stage_block_free(s->roots[slot].spare);
 	s->roots[slot].spare = b;
 }
@@ -498,9 +577,13 @@ sbx_system *sbx_system_init(unsigned slots, char *err, size_t errlen)
 		return NULL;
 	}
 	sbx_system *s = calloc(1, sizeof *s);
-	if (!s || !(s->netns = malloc(slots * sizeof *s->netns)) || !(s->roots = malloc(slots * sizeof *s->roots))) {
-		if (s)
+	if (!s || !(s->netns = malloc(slots * sizeof *s->netns)) || !(s->roots = malloc(slots * sizeof *s->roots)) ||
+	    !(s->inherit = calloc(slots, sizeof *s->inherit))) {
+		if (s) {
 			free(s->netns);
+			free(s->roots);
+			free(s->inherit);
+		}
 		free(s);
 		snprintf(err, errlen, "out of memory");
 		return NULL;
@@ -516,6 +599,7 @@ sbx_system *sbx_system_init(unsigned slots, char *err, size_t errlen)
 		snprintf(err, errlen, "the seccomp program came out malformed");
 		free(s->netns);
 		free(s->roots);
+		free(s->inherit);
 		free(s);
 		return NULL;
 	}
@@ -534,6 +618,7 @@ sbx_system *sbx_system_init(unsigned slots, char *err, size_t errlen)
 		         "CLONE_INTO_CGROUP); this kernel is %s", uname(&un) == 0 ? un.release : "older");
 		free(s->netns);
 		free(s->roots);
+		free(s->inherit);
 		free(s);
 		return NULL;
 	}
@@ -547,6 +632,7 @@ sbx_system *sbx_system_init(unsigned slots, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot create the sandbox's empty mount namespace: %s", why);
 		free(s->netns);
 		free(s->roots);
+		free(s->inherit);
 		free(s);
 		return NULL;
 	}
@@ -556,18 +642,25 @@ sbx_system *sbx_system_init(unsigned slots, char *err, size_t errlen)
 		return NULL;
 	}
 	int cp[2], ready[2] = { -1, -1 };
-	if (pipe2(cp, O_CLOEXEC) == 0 && pipe2(ready, O_CLOEXEC) == 0) {
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, cp) == 0 && pipe2(ready, O_CLOEXEC) == 0) {
+		/* Room for bursts (each message is a small skb): beyond it the loop
+		 * closes inline rather than wait. */
+		int room = 4 << 20;
+		if (setsockopt(cp[1], SOL_SOCKET, SO_SNDBUFFORCE, &room, sizeof room) < 0)
+			setsockopt(cp[1], SOL_SOCKET, SO_SNDBUF, &room, sizeof room);
 		/* The thread must never take a signal meant for the loop's signalfd. */
 		sigset_t all, old;
 		sigfillset(&all);
 		pthread_sigmask(SIG_BLOCK, &all, &old);
-		struct closer_start st = { cp[0], s->holder_mntns, s->holder_root, ready[1] };
+		struct closer_start st = { cp[0], s->holder_mntns, s->holder_root, ready[1], s->inherit, slots };
 		int rc = pthread_create(&s->closer, NULL, closer_main, &st);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		char ok = 0;
 		if (rc == 0 && read(ready[0], &ok, 1) == 1 && ok) {
 			s->closer_fd = cp[1];
+			close(cp[0]);                  /* the thread has its own */
 		} else if (rc == 0) {
+			close(cp[0]);
 			close(cp[1]);                  /* EOF: the thread ends */
 			pthread_join(s->closer, NULL);
 		} else {
@@ -657,6 +750,7 @@ void sbx_system_free(sbx_system *s)
 		close(s->closer_fd);          /* EOF: the thread closes what is queued and ends */
 		pthread_join(s->closer, NULL);
 	}
+	free(s->inherit);                 /* the thread read it */
 	cg_system_free(s->cg);
 	free(s);
 }
@@ -819,9 +913,7 @@ void sbx_box_destroy(sbx_box *b)
 {
 	if (!b)
 		return;
-	struct closer_msg m = { b->mntfd, b->holder_id };
-	if (b->sys->closer_fd < 0 || write(b->sys->closer_fd, &m, sizeof m) != sizeof m)
-		close(b->mntfd);
+	close_later(b->sys, b->mntfd, b->holder_id);
 	free(b);
 }
 
@@ -1069,6 +1161,16 @@ static void pump_stdin(sbx_run *r)
 static void on_stdin(loop *l, int fd, unsigned ev, void *arg)
 {
 	sbx_run *r = arg;
+	if (ev & LOOP_ERROR) {
+		/* No reader is left (the program exited or closed its stdin):
+		 * nothing queued can arrive, and the error is reported even to a
+		 * muted descriptor -- kept open, it woke the loop over and over
+		 * until the stage's end (an interactive stage's stdin stays open),
+		 * stealing the CPU from the stage's teardown. */
+		buf_reset(&r->stdin_queue);
+		close_fd(r, &r->in_fd);
+		return;
+	}
 	loop_watch(l, fd, 0, on_stdin, r);
 	pump_stdin(r);
 }
@@ -1113,7 +1215,7 @@ static void read_report(sbx_run *r)
 static void drop_mntns(sbx_run *r)
 {
 	if (r->mntns_fd >= 0)
-		close_later(r->sys, r->mntns_fd);
+		close_later(r->sys, r->mntns_fd, 0);
 	r->mntns_fd = -1;
 }
 
@@ -1504,6 +1606,12 @@ sbx_run *sbx_start(sbx_system *s, loop *l, const sbx_spec *spec, const sbx_callb
 		 * __WALL) never sees, or reaps, a stage; the pidfd tells us. */
 		.exit_signal = 0,
 	};
+	/* init's copy of our table is counted until it drops it (the closer
+	 * waits for that before closing what left the table since). */
+	if (++s->clone_seq == 0)
+		s->clone_seq = 1;
+	__atomic_store_n(&s->inherit[spec->slot], s->clone_seq, __ATOMIC_RELEASE);
+	b->inherit_word = &s->inherit[spec->slot];
 	r->start_ns = mono_ns();
 	long pid = stage_clone3(&ca, sizeof ca, stage_init_main, b, b->gate_key);
 	if (pid < 0) {

@@ -14,6 +14,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <linux/futex.h>
 #include <linux/mount.h>
 #include <linux/seccomp.h>
 
@@ -418,6 +419,12 @@ void stage_init_main(void *arg)
 			init_fail(keep[FD_REPORT], rc, "arrange descriptors", NULL);
 	}
 	raw3(SYS_close_range, (unsigned)nkeep, ~0u, 0u);
+	/* The engine's table is gone from ours (stage.h): the closer may close
+	 * what it holds. */
+	if (b->inherit_word) {
+		__atomic_store_n(b->inherit_word, 0, __ATOMIC_RELEASE);
+		raw3(SYS_futex, b->inherit_word, FUTEX_WAKE_PRIVATE, 0x7fffffff);
+	}
 	if (b->ctl_r < 0)
 		raw1(SYS_close, FD_CONTROL);
 	rep = FD_REPORT;

@@ -10,7 +10,12 @@
  *   no lock, and allocates nothing;
  * - it reads only its stage_block (filled by the engine before the clone,
  *   never changed or freed until init has exited: the stage's pidfd said
- *   so) and writes only the two stacks inside it and exec_ns;
+ *   so) and writes only the two stacks inside it, exec_ns and the word
+ *   inherit_word points at;
+ * - it closes its copy of the engine's descriptor table early in its set-up
+ *   and then says so (inherit_word): the engine's closer thread waits for
+ *   that, so a descriptor the engine drops is never last closed here (an
+ *   unmount's grace period would stall this stage's set-up);
  * - it never returns: it execs the command or exits.
  * init stays outside the slot's cgroups: only the command and its
  * descendants are in them. (A memory-cgroup OOM kill of a process kills
@@ -86,6 +91,9 @@ typedef struct stage_block {
 	uint64_t cpus[16];         /* init's CPU set (up to 1024 CPUs), restored for the command */
 	int pinned;
 	uint64_t exec_ns;          /* the command's clock just before its execve (stage_report) */
+	/* The engine's word for this slot (sandbox.c, sbx_system.inherit): init
+	 * sets it to 0 and wakes its futex once the engine's table is closed. */
+	uint32_t *inherit_word;
 } stage_block;
 
 /* A block (one private mapping) holding copies of argv, envp, the package's

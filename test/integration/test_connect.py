@@ -278,6 +278,35 @@ def idle_init(e):
     check(texts(msgs, "stdout") == "slept\n" and last_close(msgs)[1] == 4999, "and the job ends normally", msgs)
 
 
+def engine_cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        rest = f.read().rsplit(")", 1)[1].split()
+    return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def stdin_reader_gone(e):
+    """An interactive program that closes its stdin and goes on running: the
+    engine's loop stays idle (the pipe's error, reported even to a muted
+    descriptor, once woke it over and over until the stage ended, taking
+    the CPU from the stage: a WebSocket job took twice execute's time), and
+    stdin sent afterwards is dropped without ending the job."""
+    w = WS(e.port)
+    w.send(init("exec 0<&-; echo closed; sleep 1.2; echo slept"))
+    first = w.recv()
+    while not (isinstance(first, dict) and first.get("type") == "data"):
+        first = w.recv()
+    time.sleep(0.1)
+    before = engine_cpu_seconds(e.proc.pid)
+    time.sleep(0.8)
+    w.send({"type": "data", "stream": "stdin", "data": "late\n"})
+    spent = engine_cpu_seconds(e.proc.pid) - before
+    msgs = [first] + w.until_close()
+    w.close()
+    check(spent < 0.15, "the engine stays idle while a program without stdin runs (%.2f s CPU of 0.8 s)" % spent)
+    check(texts(msgs, "stdout") == "closed\nslept\n" and last_close(msgs)[1] == 4999,
+          "and the job ends normally", msgs)
+
+
 def main():
     e = Engine()
     try:
@@ -287,6 +316,7 @@ def main():
         close_codes(e)
         protocol(e)
         idle_init(e)
+        stdin_reader_gone(e)
     finally:
         e.stop()
     return t.done()

@@ -242,6 +242,25 @@ def concurrency(e):
     check(time.time() - start < 60, "64 concurrent requests ran concurrently", time.time() - start)
 
 
+def closer_table(e):
+    """The engine's unmount thread has a descriptor table of its own holding
+    only its socket: what it is sent to close has left the loop's table, so
+    no stage cloned later inherits it (issue 17: init's set-up waited for
+    another job's unmount)."""
+    pid = e.proc.pid
+    tables = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            tables[tid] = sorted(os.readlink("/proc/%d/task/%s/fd/%s" % (pid, tid, fd))
+                                 for fd in os.listdir("/proc/%d/task/%s/fd" % (pid, tid)))
+        except OSError:
+            pass
+    own = [t for t in tables if t != str(pid) and tables[t] != tables[str(pid)]]
+    check(len(own) == 1 and len(tables[own[0]]) == 1 and tables[own[0]][0].startswith("socket:"),
+          "the closer thread's table is its own and holds only its socket",
+          {t: v[:6] for t, v in tables.items()})
+
+
 def disconnect(e):
     body = json.dumps(sh("sleep 31337", run_timeout=3000)).encode()
     s = socket.create_connection(("127.0.0.1", e.port))
@@ -453,6 +472,7 @@ def main():
         statuses(e)
         compiled(e)
         concurrency(e)
+        closer_table(e)
         disconnect(e)
         stats(e)
     finally:
