@@ -212,7 +212,12 @@ def limits(s):
     # Killed by the engine, init dies too and reports no peak RSS: before
     # 6.12 (no per-stage memory.peak) the figure is memory.current at the kill.
     # (sleep is not the last command: a shell execs that one, freeing the string)
-    r = s.sh("a=x; while [ ${#a} -lt 32000000 ]; do a=$a$a; done; echo held; sleep 100; echo ${#a}", "--wall", "4000")
+    # Building the string takes a few CPU seconds under emulation (TCG): time
+    # it alone first, so the wall limit falls during the sleep, not before.
+    grow = "a=x; while [ ${#a} -lt 32000000 ]; do a=$a$a; done; echo held"
+    r = s.sh(grow, "--time", "60000", "--wall", "60000")
+    wall = max(4000, 3 * int(r.get("wall_time") or 0) + 2000)
+    r = s.sh(grow + "; sleep 1000; echo ${#a}", "--time", str(wall), "--wall", str(wall))
     check("a stage killed at its time limit reports the memory it held (at least 32 MB)",
           r["status"] == "TO" and r["stdout"] == "held\n" and r["memory"] >= 32000000, r)
     r = s.sh("for s in HUP INT QUIT TERM USR1 USR2 ALRM PIPE CHLD TSTP TTIN TTOU XCPU XFSZ; do trap '' $s; done;"
