@@ -45,6 +45,7 @@
 #ifndef PISTON_PROXY_H
 #define PISTON_PROXY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -70,5 +71,15 @@ int proxy_clamp_body(const char *body, size_t len, const proxy_limits *lim, buf 
  * array (0 without one): the request's run stages, what it is charged. */
 int proxy_clamp_execute(const char *body, size_t len, const proxy_limits *lim, buf *out,
                         char *lang, char *version, size_t n, size_t *ntests);
+
+/* Judge0 bodies (proxy_judge0.c): POST /submissions (batch false) or
+ * /submissions/batch; cpu_time_limit, wall_time_limit and memory_limit above
+ * lim (converted to seconds and KB) rewritten to it. Returns 1 and fills out
+ * when something was clamped, 0 when the body can go as it is, -1 out of
+ * memory; *cost: the rate-limit tokens it costs (number_of_runs, summed
+ * over a batch; 1 when the body is not what the engine takes). */
+int proxy_j0_clamp(const char *body, size_t len, const proxy_limits *lim, bool batch, buf *out, uint32_t *cost);
+/* Is s (n bytes) a UUID (8-4-4-4-12 hex)? Its 16 bytes into out. */
+bool proxy_j0_uuid(const char *s, size_t n, uint8_t out[16]);
 
 #endif
