@@ -171,7 +171,8 @@ def main_suite():
         st, h, r = req(p, "POST", "/submissions/batch", {"submissions": [sub("echo b0"), sub("echo b1", wall_time_limit=9)]},
                        token=key)
         check(st == 201 and all("token" in x for x in r), "a batch's submissions are clamped each", (st, r))
-        st, g = poll(p, r[1]["token"], key, "?fields=wall_time_limit,stdout,status")
+        st, g = poll(p, r[1].get("token") if isinstance(r, list) and len(r) > 1 else "x", key,
+                     "?fields=wall_time_limit,stdout,status")
         check(st == 200 and g.get("wall_time_limit") == 2 and g.get("stdout") == "b1\n", "... the second too", g)
 
         # cost: a 10-submission batch takes 10 tokens
