@@ -22,7 +22,7 @@
  * - /api/v2/packages (GET/POST/DELETE) and /metrics need an admin key;
  *   POST/DELETE go to every healthy engine.
  * - Keys (keys.h) from the Authorization header ("Bearer KEY" or the bare
- *   key): missing or unknown -> 401 unless anonymous use is enabled (then a
+ *   key), or without one from Judge0's X-Auth-Token header: missing or unknown -> 401 unless anonymous use is enabled (then a
  *   bucket per client address); user key on admin routes -> 403; over the
  *   rate -> 429 with Retry-After; RateLimit-Limit/-Remaining/-Reset on every
  *   admitted response. SIGHUP reloads the keys file (a bad file keeps the
@@ -31,7 +31,11 @@
  *   maximums (the body is rewritten only when a value is over); request
  *   bodies are capped; CORS headers on every response, OPTIONS preflight
  *   answered; X-Forwarded-For added (appended to the client's own).
- * - The Authorization header is never passed on to the engines.
+ * - The Authorization and X-Auth-Token headers are never passed on to the
+ *   engines.
+ * - The Judge0 API (SPEC section 6) through the proxy: keys, per-run cost,
+ *   limit clamping and token -> engine routing as proxy_int.h says above
+ *   proxy_j0_register (proxy_judge0.c).
  * - GET /healthz (no key): 200 while serving with an engine up; 503 while
  *   draining after SIGTERM (for --drain-delay, then open requests finish)
  *   or with no engine up. Engines are checked through their /healthz (503
