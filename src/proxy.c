@@ -653,8 +653,11 @@ bool proxy_admit_n(proxy *p, http_conn *c, const http_request *req, bool need_ad
 	a->rate = 0;
 	size_t hl = 0;
 	const char *h = http_header_get(req, "Authorization", &hl);
-	if (!h)   /* Judge0 clients send their key as X-Auth-Token */
+	const char *hname = "Authorization";
+	if (!h) {   /* Judge0 clients send their key as X-Auth-Token */
 		h = http_header_get(req, "X-Auth-Token", &hl);
+		hname = "X-Auth-Token";
+	}
 	const char *k = NULL;
 	size_t kl = 0;
 	tb_verdict v;
@@ -685,12 +688,15 @@ bool proxy_admit_n(proxy *p, http_conn *c, const http_request *req, bool need_ad
 			tb_take_n(&e->bucket, e->rate, e->burst, loop_now(p->l), cost, &v);
 	} else if (h && hl) {
 		p->unauthorized++;
-		proxy_respond_msg(p, c, 401, NULL, "Malformed Authorization header: send \"Bearer KEY\" (or X-Auth-Token: KEY)");
+		char msg[120];
+		snprintf(msg, sizeof msg, "Malformed %s header: send %s", hname,
+		         hname[0] == 'A' ? "\"Bearer KEY\"" : "the key");
+		proxy_respond_msg(p, c, 401, NULL, msg);
 		return false;
 	} else if (!p->anon || need_admin) {
 		p->unauthorized++;
 		proxy_respond_msg(p, c, 401, NULL, need_admin ? "This endpoint needs an admin API key"
-		                                        : "An API key is required (Authorization: Bearer KEY)");
+		                                        : "An API key is required (Authorization: Bearer KEY, or X-Auth-Token: KEY)");
 		return false;
 	} else {
 		a->rate = p->o.anon_rate;

@@ -556,10 +556,20 @@ static void part_done(void *arg, up_result res, const up_response *ur)
 
 /* ================================================================ handlers */
 
+/* The request's method, HEAD as GET (the server answers HEAD from a GET
+ * handler without the body; the engine is asked a GET). */
+static void method_of(const http_request *req, char out[8])
+{
+	snprintf(out, 8, "%.*s", (int)(req->method_len < 7 ? req->method_len : 7), req->method);
+	if (!strcmp(out, "HEAD"))
+		strcpy(out, "GET");
+}
+
 static bool is(const http_request *req, const char *method, const char *path)
 {
-	return req->method_len == strlen(method) && !memcmp(req->method, method, req->method_len) &&
-	       req->path_len == strlen(path) && !memcmp(req->path, path, req->path_len);
+	char m[8];
+	method_of(req, m);
+	return !strcmp(m, method) && req->path_len == strlen(path) && !memcmp(req->path, path, req->path_len);
 }
 
 static bool query_sane(const http_request *req)
@@ -588,7 +598,7 @@ static j0_req *req_new(proxy *p, http_conn *c, const http_request *req, const ad
 	r->c = c;
 	r->adm = *a;
 	r->route = route;
-	snprintf(r->method, sizeof r->method, "%.*s", (int)req->method_len, req->method);
+	method_of(req, r->method);
 	proxy_set_xff(r->xff, sizeof r->xff, req);
 	return r;
 }

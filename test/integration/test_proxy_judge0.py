@@ -90,6 +90,10 @@ def main_suite():
         for path in ("/languages/46", "/statuses", "/about", "/config_info", "/system_info", "/workers"):
             st, h, r = req(p, "GET", path, token=key)
             check(st == 200 and isinstance(r, (dict, list)) and r, "GET %s passes through" % path, (st, r))
+        st, h, r = req(p, "HEAD", "/languages", token=key, timeout=10)
+        check(st == 200 and int(h.get("content-length", "0")) > 0, "HEAD /languages: the engine asked a GET", (st, h))
+        st, h, r = req(p, "GET", "/submissions", token="nope")
+        check(st == 401, "GET /submissions (the list) needs the key too", (st, r))
         st, h, r = req(p, "POST", "/authenticate", token=key)
         check(st == 200, "POST /authenticate with a good key: 200", st)
         st, h, r = req(p, "POST", "/authenticate", token="nope")
