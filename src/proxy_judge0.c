@@ -572,10 +572,14 @@ static bool is(const http_request *req, const char *method, const char *path)
 	return !strcmp(m, method) && req->path_len == strlen(path) && !memcmp(req->path, path, req->path_len);
 }
 
-static bool query_sane(const http_request *req)
+/* No control byte goes on into an engine's request line. */
+static bool target_sane(const http_request *req)
 {
 	for (size_t i = 0; req->query && i < req->query_len; i++)
 		if ((unsigned char)req->query[i] <= 0x20 || req->query[i] == 0x7f)
+			return false;
+	for (size_t i = 0; i < req->path_len; i++)
+		if ((unsigned char)req->path[i] <= 0x20 || req->path[i] == 0x7f)
 			return false;
 	return true;
 }
@@ -783,8 +787,8 @@ static void on_j0(http_conn *c, const http_request *req, void *ctx)
 		req_answer(r, 200, "application/json", "{}", 2);
 		return;
 	}
-	if (!query_sane(req)) {
-		req_error(r, 400, "malformed query string");
+	if (!target_sane(req)) {
+		req_error(r, 400, "malformed path or query string");
 		return;
 	}
 	if (route == R_BATCH_GET) {

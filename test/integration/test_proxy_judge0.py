@@ -66,7 +66,7 @@ def main_suite():
     with open(keys, "w") as f:
         f.write("\n".join([line, bline, aline]) + "\n")
     args = ["--keys", keys, "--health-interval", "200", "--max-run-timeout", "2000", "--max-run-cpu-time", "1500",
-            "--max-run-memory-limit", str(64 << 20)]
+            "--max-run-memory-limit", str(64 << 20), "--max-body-size", "65536"]
     for e in engines:
         args += ["--upstream", e.url]
     p = tp.Proxy(args)
@@ -148,6 +148,9 @@ def main_suite():
         got = [s and s.get("stdout") for s in r.get("submissions", [])] if isinstance(r, dict) else None
         check(st == 200 and got == expect, "a fresh proxy: batch GET asks every engine, merged in order", (st, r))
         p3.stop()
+
+        st, h, r = req(p, "POST", "/submissions", sub("echo " + "x" * 70000), token=key)
+        check(st == 413, "a body over --max-body-size: 413", (st, r))
 
         # unknown tokens
         st, h, r = req(p, "GET", "/submissions/" + unknown, token=key)
