@@ -76,13 +76,21 @@ int proxy_clamp_body(const char *body, size_t len, const proxy_limits *lim, buf 
 int proxy_clamp_execute(const char *body, size_t len, const proxy_limits *lim, buf *out,
                         char *lang, char *version, size_t n, size_t *ntests);
 
+/* What proxy_j0_clamp learns of a Judge0 body. */
+typedef struct proxy_j0_info {
+	uint32_t cost;             /* rate-limit tokens: number_of_runs, summed over a batch;
+	                              1 when the body is not what the engine takes */
+	long language_ids[20];     /* each submission's language_id (integers only) */
+	size_t nlanguages;
+} proxy_j0_info;
+
 /* Judge0 bodies (proxy_judge0.c): POST /submissions (batch false) or
  * /submissions/batch; cpu_time_limit, wall_time_limit and memory_limit above
  * lim (converted to seconds and KB) rewritten to it. Returns 1 and fills out
  * when something was clamped, 0 when the body can go as it is, -1 out of
- * memory; *cost: the rate-limit tokens it costs (number_of_runs, summed
- * over a batch; 1 when the body is not what the engine takes). */
-int proxy_j0_clamp(const char *body, size_t len, const proxy_limits *lim, bool batch, buf *out, uint32_t *cost);
+ * memory; info is filled either way. */
+int proxy_j0_clamp(const char *body, size_t len, const proxy_limits *lim, bool batch, buf *out,
+                   proxy_j0_info *info);
 /* Is s (n bytes) a UUID (8-4-4-4-12 hex)? Its 16 bytes into out. */
 bool proxy_j0_uuid(const char *s, size_t n, uint8_t out[16]);
 

@@ -13,6 +13,7 @@
 
 #include "http.h"
 #include "json.h"
+#include "judge0.h"
 #include "log.h"
 #include "upstream.h"
 
@@ -182,14 +183,25 @@ static void write_sub(jw *w, const json_value *o, const proxy_limits *lim)
 	jw_object_end(w);
 }
 
+static void note_language(proxy_j0_info *info, const json_value *o)
+{
+	const json_value *id = json_get(o, "language_id");
+	if (json_is(id, JSON_NUMBER) && id->u.number == floor(id->u.number) && fabs(id->u.number) < 1e9 &&
+	    info->nlanguages < sizeof info->language_ids / sizeof info->language_ids[0])
+		info->language_ids[info->nlanguages++] = (long)id->u.number;
+}
+
 static uint32_t runs_of(const json_value *o)
 {
 	double n = field_number(json_get(o, "number_of_runs"));
 	return n >= 1 && n <= PJ0_MAX_RUNS && n == floor(n) ? (uint32_t)n : 1;
 }
 
-int proxy_j0_clamp(const char *body, size_t len, const proxy_limits *lim, bool batch, buf *out, uint32_t *cost)
+int proxy_j0_clamp(const char *body, size_t len, const proxy_limits *lim, bool batch, buf *out,
+                   proxy_j0_info *info)
 {
+	memset(info, 0, sizeof *info);
+	uint32_t *cost = &info->cost;
 	*cost = 1;
 	json_error err;
 	json_doc *doc = json_parse(body, len, &err);
@@ -202,12 +214,14 @@ int proxy_j0_clamp(const char *body, size_t len, const proxy_limits *lim, bool b
 	bool need = false;
 	if (!batch) {
 		*cost = runs_of(root);
+		note_language(info, root);
 		need = sub_over(root, lim);
 	} else if (json_is(subs, JSON_ARRAY) && subs->len >= 1 && subs->len <= PJ0_MAX_BATCH) {
 		/* (a batch of more is refused whole by the engine: it costs one) */
 		*cost = 0;
 		for (uint32_t i = 0; i < subs->len; i++) {
 			*cost += json_is(&subs->u.children[i], JSON_OBJECT) ? runs_of(&subs->u.children[i]) : 1;
+			note_language(info, &subs->u.children[i]);
 			need = need || sub_over(&subs->u.children[i], lim);
 		}
 	}
@@ -275,6 +289,7 @@ struct j0_req {
 	char xff[320];
 	uint64_t tried;                 /* K_ANY: bit per engine index */
 	bool remember;                  /* POSTs: remember the answer's tokens */
+	proxy_j0_info info;             /* POSTs: the languages, to pick an engine that has them */
 	uint8_t uuid[16];
 	size_t pending;
 	size_t nparts;
@@ -357,7 +372,19 @@ static bool part_start(j0_req *r, j0_part *pt, engine_up *e, const char *target,
 	return pt->call != NULL;
 }
 
-static engine_up *least_loaded(proxy *p, uint64_t tried)
+/* Does e have every language the submissions name (Judge0 ids as the
+ * engine maps them)? An id Judge0 does not have: any engine answers 422. */
+static bool has_languages(const engine_up *e, const proxy_j0_info *info)
+{
+	for (size_t i = 0; info && i < info->nlanguages; i++) {
+		const char *lang, *sel;
+		if (judge0_language_of(info->language_ids[i], &lang, &sel) && !proxy_engine_has(e, lang, sel))
+			return false;
+	}
+	return true;
+}
+
+static engine_up *least_loaded(proxy *p, uint64_t tried, const proxy_j0_info *info)
 {
 	engine_up *best = NULL;
 	size_t start = p->rr++;
@@ -365,16 +392,21 @@ static engine_up *least_loaded(proxy *p, uint64_t tried)
 		engine_up *e = &p->ups[(start + k) % p->nups];
 		if (!e->u.healthy || e->vacant || e->removed || (tried >> (size_t)(e - p->ups) & 1))
 			continue;
+		if (!has_languages(e, info))
+			continue;
 		if (!best || e->u.in_flight < best->u.in_flight)
 			best = e;
 	}
 	return best;
 }
 
-/* K_ANY: the least-loaded healthy engine not tried yet. */
+/* K_ANY: the least-loaded healthy engine not tried yet that has the
+ * submissions' languages; none has them: any (its 422 names the id). */
 static bool any_send(j0_req *r)
 {
-	engine_up *e = least_loaded(r->p, r->tried);
+	engine_up *e = least_loaded(r->p, r->tried, &r->info);
+	if (!e)
+		e = least_loaded(r->p, r->tried, NULL);
 	if (!e)
 		return false;
 	r->tried |= 1ull << (size_t)(e - r->p->ups);
@@ -760,12 +792,12 @@ static void on_j0(http_conn *c, const http_request *req, void *ctx)
 	/* The cost first (SPEC section 5): one token per run of each
 	 * submission; everything else one, like every other request. */
 	buf body = BUF_INIT;
-	uint32_t cost = 1;
+	proxy_j0_info info = {.cost = 1};
 	int rc = 0;
 	if (post_one || post_batch)
-		rc = proxy_j0_clamp(req->body, req->body_len, &p->o.max, post_batch, &body, &cost);
+		rc = proxy_j0_clamp(req->body, req->body_len, &p->o.max, post_batch, &body, &info);
 	admission a;
-	if (!proxy_admit_n(p, c, req, false, cost, &a, on_j0)) {
+	if (!proxy_admit_n(p, c, req, false, info.cost, &a, on_j0)) {
 		buf_free(&body);
 		return;
 	}
@@ -815,6 +847,7 @@ static void on_j0(http_conn *c, const http_request *req, void *ctx)
 	}
 	r->kind = K_ANY;
 	r->remember = post_one || post_batch;
+	r->info = info;
 	put_target(&r->target, req->path, req->path_len, req);
 	if (buf_failed(&r->target) || buf_failed(&r->body)) {
 		req_error(r, 500, "out of memory");

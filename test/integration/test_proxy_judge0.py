@@ -13,7 +13,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_proxy as tp  # noqa: E402  (its Proxy, RealEngine, keygen helpers; main() not run)
-from exec_fixture import SHELL_RUN  # noqa: E402
+from exec_fixture import CC_COMPILE, CC_RUN, SHELL_RUN  # noqa: E402
 
 t = tp.t
 check = t.check
@@ -58,7 +58,9 @@ def metric(p, admin, name):
 
 
 def main_suite():
-    engines = [tp.RealEngine([("bash", "5.2.15", {"run": SHELL_RUN})]) for _ in range(2)]
+    bash = ("bash", "5.2.15", {"run": SHELL_RUN})
+    cc = ("c", "13.2.0", {"run": CC_RUN, "compile_script": CC_COMPILE})
+    engines = [tp.RealEngine([bash]), tp.RealEngine([bash, cc])]   # only the second has C (Judge0 id 50)
     key, line = tp.keygen("judge", "--rate", "1000/s", "--burst", "1000")
     bkey, bline = tp.keygen("batcher", "--rate", "1/s", "--burst", "12")
     admin, aline = tp.keygen("root", "--role", "admin", "--rate", "1000/s", "--burst", "1000")
@@ -112,6 +114,23 @@ def main_suite():
             st, g = poll(p, tk, key)
             check(st == 200 and g.get("stdout") == "tok-%d\n" % i and g.get("token") == tk,
                   "token %d answers its own stdout through the proxy" % i, (st, g))
+
+        # routed by language: only engine 1 has C
+        ctoks = []
+        for i in range(4):
+            st, h, r = req(p, "POST", "/submissions", sub("echo c-%d" % i, language_id=50), token=key)
+            check(st == 201, "C submission %d accepted" % i, (st, r))
+            ctoks.append(r.get("token", "x"))
+        check([holder(engines, tk) for tk in ctoks] == [[1]] * 4, "C submissions all go to the engine with C",
+              [holder(engines, tk) for tk in ctoks])
+        for i, tk in enumerate(ctoks):
+            st, g = poll(p, tk, key)
+            check(st == 200 and g.get("stdout") == "c-%d\n" % i and g["status"]["id"] == 3,
+                  "C token %d answers its own result" % i, g)
+        st, h, r = req(p, "POST", "/submissions/batch", {"submissions": [sub("echo mix"), sub("echo cc", language_id=50)]},
+                       token=key)
+        check(st == 201 and [holder(engines, x.get("token", "x")) for x in r] == [[1], [1]],
+              "a batch mixing bash and C goes to the engine that has both", (st, r))
 
         # a second proxy: it never saw the POSTs, finds every engine by asking
         p2 = tp.Proxy(args)
