@@ -155,8 +155,8 @@ void proxy_dns_free_all(proxy *p);
  *   Authorization or X-Auth-Token); the key never reaches an engine.
  * - POSTs go to the least-loaded healthy engine that has every submission's
  *   language (language_id as judge0_language_of maps it, against the
- *   engine's runtimes); none has them: any healthy engine (its 422 names
- *   the id). A refused connection or a draining engine: the next engine.
+ *   engine's runtimes); no engine ever listed them: any healthy engine (its
+ *   422 names the id); only engines that are down: 503. A refused connection or a draining engine: the next engine.
  * - Cost: a submission costs number_of_runs tokens (1 unless an integer in
  *   1..20), a batch the sum over its submissions (a batch the engine refuses
  *   whole, > 20: one); every other request one, like any proxy request: a

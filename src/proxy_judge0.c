@@ -400,12 +400,22 @@ static engine_up *least_loaded(proxy *p, uint64_t tried, const proxy_j0_info *in
 	return best;
 }
 
+/* Has any engine, up or down, listed all of the languages? */
+static bool languages_known(const proxy *p, const proxy_j0_info *info)
+{
+	for (size_t i = 0; i < p->nups; i++)
+		if (!p->ups[i].vacant && p->ups[i].runtimes && has_languages(&p->ups[i], info))
+			return true;
+	return false;
+}
+
 /* K_ANY: the least-loaded healthy engine not tried yet that has the
- * submissions' languages; none has them: any (its 422 names the id). */
+ * submissions' languages. When no engine ever listed them: any (its 422
+ * names the id); when only engines that are down have them: none (503). */
 static bool any_send(j0_req *r)
 {
 	engine_up *e = least_loaded(r->p, r->tried, &r->info);
-	if (!e)
+	if (!e && !languages_known(r->p, &r->info))
 		e = least_loaded(r->p, r->tried, NULL);
 	if (!e)
 		return false;

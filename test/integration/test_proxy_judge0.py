@@ -223,6 +223,22 @@ def main_suite():
         check(outs == ["batch-%d\n" % i for i in range(10)], "the batch's results, in order", r2)
         check(metric(p, admin, 'piston_proxy_judge0_requests_total{route="batch_submit"}') >= 2,
               "per-route metrics count the batches")
+
+        # an engine down: its tokens are 503 (it may hold them), not a false 404; the other's still answer
+        on0 = [tk for tk, w in zip(tokens, where) if w == [0]]
+        on1 = [tk for tk, w in zip(tokens, where) if w == [1]]
+        engines[0].proc.kill()
+        engines[0].proc.wait()
+        tp.wait_until(lambda: metric(p, admin, 'piston_proxy_engine_up{engine="%s"}' % engines[0].url) == 0, 10, 0.1)
+        st, h, r = req(p, "GET", "/submissions/" + on0[0], token=key)
+        check(st == 503, "a token of the engine that is down: 503", (st, r))
+        st, h, r = req(p, "GET", "/submissions/" + str(uuid.uuid4()), token=key)
+        check(st == 503, "an unknown token while an engine is down: 503, not 404", (st, r))
+        st, h, r = req(p, "GET", "/submissions/" + on1[0], token=key)
+        check(st == 200 and r.get("token") == on1[0], "a token of the engine that is up still answers", (st, r))
+        st, h, r = req(p, "POST", "/submissions", sub("echo still"), token=key)
+        check(st == 201 and holder(engines[1:], r.get("token", "x")) == [0], "new submissions go to the engine left",
+              (st, r))
     finally:
         p.stop()
         if p2:
