@@ -100,6 +100,16 @@ static const j0_lang *lang_by_id(long id)
 	return NULL;
 }
 
+bool judge0_language_of(long id, const char **language, const char **selector)
+{
+	const j0_lang *l = lang_by_id(id);
+	if (!l)
+		return false;
+	*language = l->language;
+	*selector = l->selector;
+	return true;
+}
+
 static const runtime *lang_runtime(const engine *e, const j0_lang *l)
 {
 	return l ? runtimes_find(e->runtimes, l->language, l->selector) : NULL;

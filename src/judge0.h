@@ -54,6 +54,10 @@ void judge0_unregister(engine *e);
 int judge0_status_of(bool compile_failed, const char *run_status, int signal, bool exited, int code,
                      const char *expected, size_t expected_len, const char *out, size_t out_len);
 const char *judge0_status_text(int id);   /* "Accepted" ...; "" for unknown ids */
+/* Judge0 CE's language id -> our language (or alias) and version selector,
+ * as the engine resolves it (the proxy routes submissions by it); false for
+ * an id not in the table. */
+bool judge0_language_of(long id, const char **language, const char **selector);
 
 /* The journal's counters (records, fdatasync calls); false before the
  * journal exists (no Judge0 submission yet) or without the API. */

@@ -398,6 +398,12 @@ static void respond(proxy *p, http_conn *c, int status, const char *ctype, const
 	http_respond_ex(c, status, ctype, extra, body, len);
 }
 
+void proxy_respond(proxy *p, http_conn *c, int status, const char *ctype, const char *rl, const void *body,
+                   size_t len)
+{
+	respond(p, c, status, ctype, rl, body, len);
+}
+
 void proxy_respond_msg(proxy *p, http_conn *c, int status, const char *rl, const char *msg)
 {
 	buf b = BUF_INIT;
@@ -647,6 +653,11 @@ bool proxy_admit_n(proxy *p, http_conn *c, const http_request *req, bool need_ad
 	a->rate = 0;
 	size_t hl = 0;
 	const char *h = http_header_get(req, "Authorization", &hl);
+	const char *hname = "Authorization";
+	if (!h) {   /* Judge0 clients send their key as X-Auth-Token */
+		h = http_header_get(req, "X-Auth-Token", &hl);
+		hname = "X-Auth-Token";
+	}
 	const char *k = NULL;
 	size_t kl = 0;
 	tb_verdict v;
@@ -677,12 +688,15 @@ bool proxy_admit_n(proxy *p, http_conn *c, const http_request *req, bool need_ad
 			tb_take_n(&e->bucket, e->rate, e->burst, loop_now(p->l), cost, &v);
 	} else if (h && hl) {
 		p->unauthorized++;
-		proxy_respond_msg(p, c, 401, NULL, "Malformed Authorization header: send \"Bearer KEY\"");
+		char msg[120];
+		snprintf(msg, sizeof msg, "Malformed %s header: send %s", hname,
+		         hname[0] == 'A' ? "\"Bearer KEY\"" : "the key");
+		proxy_respond_msg(p, c, 401, NULL, msg);
 		return false;
 	} else if (!p->anon || need_admin) {
 		p->unauthorized++;
 		proxy_respond_msg(p, c, 401, NULL, need_admin ? "This endpoint needs an admin API key"
-		                                        : "An API key is required (Authorization: Bearer KEY)");
+		                                        : "An API key is required (Authorization: Bearer KEY, or X-Auth-Token: KEY)");
 		return false;
 	} else {
 		a->rate = p->o.anon_rate;
@@ -1022,10 +1036,10 @@ static void on_healthz(http_conn *c, const http_request *req, void *ctx)
 	respond(p, c, status, "application/json", "Cache-Control: no-store\r\n", body, strlen(body));
 }
 
-static void on_options(http_conn *c, const http_request *req, void *ctx)
+void proxy_on_options(http_conn *c, const http_request *req, void *ctx)
 {
 	static const char pre[] = "Access-Control-Allow-Methods: GET, POST, DELETE, OPTIONS\r\n"
-	                          "Access-Control-Allow-Headers: Authorization, Content-Type\r\n"
+	                          "Access-Control-Allow-Headers: Authorization, X-Auth-Token, Content-Type\r\n"
 	                          "Access-Control-Max-Age: 86400\r\n";
 	respond(ctx, c, 204, NULL, pre, "", 0);
 }
@@ -1185,6 +1199,7 @@ static void on_metrics(http_conn *c, const http_request *req, void *ctx)
 		           (unsigned long long)p->ups[i].u.failures);
 	proxy_dns_metrics(p, &b);
 	proxy_redis_metrics(p, &b);
+	proxy_j0_metrics(p, &b);
 	if (buf_failed(&b))
 		proxy_respond_msg(p, c, 500, a.rl, "Out of memory");
 	else
@@ -1347,18 +1362,20 @@ int cmd_proxy(int argc, char **argv)
 		{"DELETE", "/api/v2/packages", on_packages},
 		{"GET", "/metrics", on_metrics},
 		{"GET", "/healthz", on_healthz},
-		{"OPTIONS", "/", on_options},
-		{"OPTIONS", "/api/v2/execute", on_options},
-		{"OPTIONS", "/api/v2/runtimes", on_options},
-		{"OPTIONS", "/api/v2/connect", on_options},
-		{"OPTIONS", "/api/v2/packages", on_options},
-		{"OPTIONS", "/metrics", on_options},
+		{"OPTIONS", "/", proxy_on_options},
+		{"OPTIONS", "/api/v2/execute", proxy_on_options},
+		{"OPTIONS", "/api/v2/runtimes", proxy_on_options},
+		{"OPTIONS", "/api/v2/connect", proxy_on_options},
+		{"OPTIONS", "/api/v2/packages", proxy_on_options},
+		{"OPTIONS", "/metrics", proxy_on_options},
 	};
 	for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
 		if (http_route(p->http, routes[i].method, routes[i].path, routes[i].fn, p) < 0) {
 			log_error("proxy: cannot register route %s %s", routes[i].method, routes[i].path);
 			goto out;
 		}
+	if (proxy_j0_register(p, p->http) < 0)
+		goto out;
 	if (loop_signal(p->l, SIGHUP, on_hup, p) < 0 || loop_signal(p->l, SIGTERM, on_term, p) < 0 ||
 	    loop_signal(p->l, SIGINT, on_term, p) < 0) {
 		log_error("proxy: cannot watch signals");
@@ -1391,6 +1408,7 @@ out:
 	if (p->health_timer)
 		loop_timer_cancel(p->l, p->health_timer);
 	keys_free(p->keys);
+	proxy_j0_free(p);
 	addr_limiter_free(p->anon);
 	buf_free(&p->runtimes_json);
 	for (size_t i = 0; i < p->o.nupstreams; i++)

@@ -22,7 +22,7 @@
  * - /api/v2/packages (GET/POST/DELETE) and /metrics need an admin key;
  *   POST/DELETE go to every healthy engine.
  * - Keys (keys.h) from the Authorization header ("Bearer KEY" or the bare
- *   key): missing or unknown -> 401 unless anonymous use is enabled (then a
+ *   key), or without one from Judge0's X-Auth-Token header: missing or unknown -> 401 unless anonymous use is enabled (then a
  *   bucket per client address); user key on admin routes -> 403; over the
  *   rate -> 429 with Retry-After; RateLimit-Limit/-Remaining/-Reset on every
  *   admitted response. SIGHUP reloads the keys file (a bad file keeps the
@@ -31,7 +31,11 @@
  *   maximums (the body is rewritten only when a value is over); request
  *   bodies are capped; CORS headers on every response, OPTIONS preflight
  *   answered; X-Forwarded-For added (appended to the client's own).
- * - The Authorization header is never passed on to the engines.
+ * - The Authorization and X-Auth-Token headers are never passed on to the
+ *   engines.
+ * - The Judge0 API (SPEC section 6) through the proxy: keys, per-run cost,
+ *   limit clamping and token -> engine routing as proxy_int.h says above
+ *   proxy_j0_register (proxy_judge0.c).
  * - GET /healthz (no key): 200 while serving with an engine up; 503 while
  *   draining after SIGTERM (for --drain-delay, then open requests finish)
  *   or with no engine up. Engines are checked through their /healthz (503
@@ -45,6 +49,7 @@
 #ifndef PISTON_PROXY_H
 #define PISTON_PROXY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -70,5 +75,23 @@ int proxy_clamp_body(const char *body, size_t len, const proxy_limits *lim, buf 
  * array (0 without one): the request's run stages, what it is charged. */
 int proxy_clamp_execute(const char *body, size_t len, const proxy_limits *lim, buf *out,
                         char *lang, char *version, size_t n, size_t *ntests);
+
+/* What proxy_j0_clamp learns of a Judge0 body. */
+typedef struct proxy_j0_info {
+	uint32_t cost;             /* rate-limit tokens: number_of_runs, summed over a batch;
+	                              1 when the body is not what the engine takes */
+	long language_ids[20];     /* each submission's language_id (integers only) */
+	size_t nlanguages;
+} proxy_j0_info;
+
+/* Judge0 bodies (proxy_judge0.c): POST /submissions (batch false) or
+ * /submissions/batch; cpu_time_limit, wall_time_limit and memory_limit above
+ * lim (converted to seconds and KB) rewritten to it. Returns 1 and fills out
+ * when something was clamped, 0 when the body can go as it is, -1 out of
+ * memory; info is filled either way. */
+int proxy_j0_clamp(const char *body, size_t len, const proxy_limits *lim, bool batch, buf *out,
+                   proxy_j0_info *info);
+/* Is s (n bytes) a UUID (8-4-4-4-12 hex)? Its 16 bytes into out. */
+bool proxy_j0_uuid(const char *s, size_t n, uint8_t out[16]);
 
 #endif

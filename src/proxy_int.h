@@ -63,6 +63,8 @@ typedef struct dns_watch dns_watch;
 
 typedef struct tunnel tunnel;
 
+typedef struct proxy_j0 proxy_j0;
+
 typedef struct proxy {
 	loop *l;
 	http_server *http;
@@ -81,6 +83,7 @@ typedef struct proxy {
 	size_t ntunnels;
 	dns_watch *dns[PROXY_MAX_UPSTREAMS];   /* --upstream dns://NAME:PORT (proxy_dns.c) */
 	size_t ndns;
+	proxy_j0 *j0;                  /* the Judge0 routes' token memory and counters */
 	bool stopping;
 	uint64_t stop_deadline_ms;     /* shutdown: stop waiting for open connections */
 	/* counters for /metrics */
@@ -115,6 +118,11 @@ bool proxy_redis_defer(proxy *p, http_conn *c, const http_request *req, http_han
                        uint32_t rate, uint32_t burst, uint32_t cost);
 /* The Redis lines of /metrics. */
 void proxy_redis_metrics(const proxy *p, buf *b);
+/* A response with the CORS and rl header lines (and the status counted). */
+void proxy_respond(proxy *p, http_conn *c, int status, const char *ctype, const char *rl, const void *body,
+                   size_t len);
+/* The OPTIONS preflight answer. */
+void proxy_on_options(http_conn *c, const http_request *req, void *ctx);
 /* A JSON {"message"} response with the CORS and rl header lines. */
 void proxy_respond_msg(proxy *p, http_conn *c, int status, const char *rl, const char *msg);
 /* Does engine e list language (or an alias) in a version matching selector? */
@@ -137,6 +145,45 @@ int proxy_dns_add(proxy *p, const char *url, char *err, size_t errlen);
 void proxy_dns_reap(proxy *p);
 void proxy_dns_metrics(const proxy *p, buf *b);
 void proxy_dns_free_all(proxy *p);
+
+/* proxy_judge0.c: the Judge0 CE 1.13 paths (SPEC section 6) through the proxy.
+ * - Routes: POST /submissions, POST and GET /submissions/batch, GET and
+ *   DELETE /submissions/{token}, GET /submissions (the list: one engine's,
+ *   passed through), GET /languages[/{id}], /statuses, /about,
+ *   /config_info, /system_info, /workers, and POST /authenticate (200 when
+ *   the key is good: Judge0's key check). Keys as everywhere (proxy_admit_n;
+ *   Authorization or X-Auth-Token); the key never reaches an engine.
+ * - POSTs go to the least-loaded healthy engine that has every submission's
+ *   language (language_id as judge0_language_of maps it, against the
+ *   engine's runtimes); no engine ever listed them: any healthy engine (its
+ *   422 names the id); only engines that are down: 503. A refused connection or a draining engine: the next engine.
+ * - Cost: a submission costs number_of_runs tokens (1 unless an integer in
+ *   1..20), a batch the sum over its submissions (a batch the engine refuses
+ *   whole, > 20: one); every other request one, like any proxy request: a
+ *   poll is a request, and a token the proxy does not know is asked of every
+ *   engine, so a free GET would be an unmetered amplifier.
+ * - Limits: cpu_time_limit, wall_time_limit (seconds) and memory_limit (KB)
+ *   above --max-run-cpu-time, --max-run-timeout, --max-run-memory-limit are
+ *   rewritten to the maximum, in each submission of a batch too (absent
+ *   ones: the engine's defaults, which its own maxima bound), as execute
+ *   bodies are clamped; body size is the server's --max-body-size.
+ * - Tokens (the engines' UUIDs, passed on unchanged) route back to the
+ *   engine that issued them: the proxy remembers token -> engine from the
+ *   engines' 2xx answers to POSTs (a direct-mapped table of 65536 slots,
+ *   1.5 MiB once used: a collision forgets the older token). A token not
+ *   remembered (evicted, this proxy restarted, another replica took the
+ *   POST) is asked of every healthy engine at once, for at most 5 s; the
+ *   first 2xx answers (and is remembered), else 404 when every engine said
+ *   404, else 503 (some engine could not be asked). A string that is not a
+ *   UUID is 404 at once (no engine issues one).
+ * - GET /submissions/batch?tokens=: one call per engine with the tokens
+ *   remembered there plus those remembered nowhere; the answers merged in
+ *   the client's order (null where no engine has it).
+ * - Errors are Judge0's {"error","message"}; 401/403/429 are the proxy's.
+ * - All of it on the loop: engine calls are upstream.c's. */
+int proxy_j0_register(proxy *p, http_server *s);
+void proxy_j0_metrics(const proxy *p, buf *b);
+void proxy_j0_free(proxy *p);
 
 /* proxy_ws.c: the GET /api/v2/connect handler, and closing a tunnel. */
 void proxy_ws_connect(http_conn *c, const http_request *req, void *ctx);

@@ -454,7 +454,7 @@ static void tunnel_io(loop *l, int fd, unsigned events, void *arg)
 
 static bool header_skipped(const http_header *h)
 {
-	static const char *const skip[] = {"Host", "Authorization", "X-Forwarded-For", "Content-Length"};
+	static const char *const skip[] = {"Host", "Authorization", "X-Auth-Token", "X-Forwarded-For", "Content-Length"};
 	for (size_t i = 0; i < sizeof skip / sizeof skip[0]; i++)
 		if (h->name_len == strlen(skip[i]) && !strncasecmp(h->name, skip[i], h->name_len))
 			return true;

@@ -91,6 +91,36 @@ int main(void)
 	CHECK(proxy_clamp_execute(tok, strlen(tok), &lim, &out, lang, ver, 64, &nt) == 0 && nt == 2);
 	const char *notarr = "{\"tests\":{\"run_timeout\":99999}}";
 	CHECK(proxy_clamp_execute(notarr, strlen(notarr), &lim, &out, lang, ver, 64, &nt) == 0 && nt == 0);
+
+	/* Judge0 bodies: seconds and KB against the ms and bytes maximums
+	 * (lim: run_timeout 3000 ms, run_cpu_time no clamp, memory 1000000 B) */
+	static const proxy_limits jl = {.run_timeout = 3000, .run_cpu_time = 1500, .run_memory_limit = 1024000};
+	proxy_j0_info info;
+	const char *j = "{\"source_code\":\"echo\",\"language_id\":46,\"wall_time_limit\":10,"
+	                "\"cpu_time_limit\":\"2.5\",\"memory_limit\":2048000,\"number_of_runs\":3,\"stack_limit\":99999}";
+	buf_reset(&out);
+	CHECK(proxy_j0_clamp(j, strlen(j), &jl, false, &out, &info) == 1 && info.cost == 3);
+	CHECK(info.nlanguages == 1 && info.language_ids[0] == 46);
+	CHECKF(out.len && !strcmp(out.data, "{\"source_code\":\"echo\",\"language_id\":46,\"wall_time_limit\":3,"
+	       "\"cpu_time_limit\":1.5,\"memory_limit\":1000,\"number_of_runs\":3,\"stack_limit\":99999}"), "%s", out.data);
+	const char *jok = "{\"wall_time_limit\":\"3\",\"cpu_time_limit\":1,\"memory_limit\":1000,\"number_of_runs\":99}";
+	buf_reset(&out);
+	CHECK(proxy_j0_clamp(jok, strlen(jok), &jl, false, &out, &info) == 0 && info.cost == 1 && out.len == 0 && info.nlanguages == 0);
+	const char *jb = "{\"submissions\":[{\"number_of_runs\":2,\"language_id\":71},{\"wall_time_limit\":4},7,{\"number_of_runs\":\"5\"}]}";
+	buf_reset(&out);
+	CHECK(proxy_j0_clamp(jb, strlen(jb), &jl, true, &out, &info) == 1 && info.cost == 2 + 1 + 1 + 5);
+	CHECK(info.nlanguages == 1 && info.language_ids[0] == 71);
+	CHECKF(out.len && !strcmp(out.data, "{\"submissions\":[{\"number_of_runs\":2,\"language_id\":71},{\"wall_time_limit\":3},7,"
+	       "{\"number_of_runs\":\"5\"}]}"), "%s", out.data);
+	CHECK(proxy_j0_clamp("[1]", 3, &jl, true, &out, &info) == 0 && info.cost == 1);
+	CHECK(proxy_j0_clamp("{\"submissions\":[]}", 18, &jl, true, &out, &info) == 0 && info.cost == 1);
+	uint8_t u[16];
+	CHECK(proxy_j0_uuid("3f2a1c9e-0b7d-4e4f-9a1b-2c3d4e5f6a7b", 36, u) && u[0] == 0x3f && u[15] == 0x7b);
+	CHECK(proxy_j0_uuid("3F2A1C9E-0B7D-4E4F-9A1B-2C3D4E5F6A7B", 36, u));
+	CHECK(!proxy_j0_uuid("3f2a1c9e-0b7d-4e4f-9a1b-2c3d4e5f6a7", 35, u));
+	CHECK(!proxy_j0_uuid("3f2a1c9e+0b7d-4e4f-9a1b-2c3d4e5f6a7b", 36, u));
+	CHECK(!proxy_j0_uuid("3f2a1c9e-0b7d-4e4f-9a1b-2c3d4e5f6a7g", 36, u));
+	CHECK(!proxy_j0_uuid("../../api/v2/execute-aaaaaaaaaaaaaa", 36, u));
 	buf_free(&out);
 	return t_done();
 }
