@@ -62,7 +62,7 @@ def wait_http(port, proc, timeout=20):
 
 
 class RealEngine:
-    def __init__(self, packages):
+    def __init__(self, packages, env=None):
         self.dir = tempfile.mkdtemp(prefix="eng-", dir=TMP)
         data = os.path.join(self.dir, "data")
         os.makedirs(os.path.join(data, "packages"))
@@ -70,7 +70,7 @@ class RealEngine:
             make_package(data, *p[:2], **p[2])
         self.port = free_port()
         env = dict(os.environ, PISTON_DATA_DIRECTORY=data, PISTON_BIND_ADDRESS="127.0.0.1:%d" % self.port,
-                   PISTON_LOG_LEVEL="WARN")
+                   PISTON_LOG_LEVEL="WARN", **(env or {}))
         self.log = open(os.path.join(self.dir, "log"), "w")
         self.proc = subprocess.Popen([BIN, "serve"], env=env, stdout=self.log, stderr=self.log)
         procs.append(self.proc)

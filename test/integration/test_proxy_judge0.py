@@ -6,6 +6,7 @@ engines with every token answering its own result through the proxy, a
 SECOND proxy (which never saw the POSTs) still finding each token's engine,
 batch GET across both engines in the client's order, unknown tokens 404,
 wait=true, and Judge0's limit fields clamped to the proxy's maximums."""
+import base64
 import os
 import sys
 import time
@@ -60,7 +61,8 @@ def metric(p, admin, name):
 def main_suite():
     bash = ("bash", "5.2.15", {"run": SHELL_RUN})
     cc = ("c", "13.2.0", {"run": CC_RUN, "compile_script": CC_COMPILE})
-    engines = [tp.RealEngine([bash]), tp.RealEngine([bash, cc])]   # only the second has C (Judge0 id 50)
+    allow = {"PISTON_JUDGE0_ALLOW_DELETE": "true"}
+    engines = [tp.RealEngine([bash], allow), tp.RealEngine([bash, cc], allow)]   # only the second has C (Judge0 id 50)
     key, line = tp.keygen("judge", "--rate", "1000/s", "--burst", "1000")
     bkey, bline = tp.keygen("batcher", "--rate", "1/s", "--burst", "12")
     admin, aline = tp.keygen("root", "--role", "admin", "--rate", "1000/s", "--burst", "1000")
@@ -114,6 +116,24 @@ def main_suite():
             st, g = poll(p, tk, key)
             check(st == 200 and g.get("stdout") == "tok-%d\n" % i and g.get("token") == tk,
                   "token %d answers its own stdout through the proxy" % i, (st, g))
+
+        # DELETE goes to the engine holding the token (fresh submissions until one is on each engine)
+        doomed = {}
+        for i in range(12):
+            st, h, r = req(p, "POST", "/submissions", sub("echo del-%d" % i), token=key)
+            w = holder(engines, r.get("token", "x")) if st == 201 else []
+            if w and w[0] not in doomed:
+                doomed[w[0]] = (i, r["token"])
+            if len(doomed) == 2:
+                break
+        check(len(doomed) == 2, "submissions to delete on both engines", doomed)
+        for eng, (i, tk) in sorted(doomed.items()):
+            poll(p, tk, key)
+            st, h, r = req(p, "DELETE", "/submissions/" + tk, token=key)
+            out = base64.b64decode(r.get("stdout") or "").decode() if st == 200 and isinstance(r, dict) else None
+            check(st == 200 and out == "del-%d\n" % i, "DELETE through the proxy on engine %d: its answer" % eng,
+                  (st, r))
+            check(holder(engines, tk) == [], "... and engine %d no longer has it" % eng, holder(engines, tk))
 
         # routed by language: only engine 1 has C
         ctoks = []
