@@ -270,14 +270,24 @@ def proxy_suite():
     # steady load; e1 gets SIGTERM with jobs running on it
     load = Load(p)
     time.sleep(1.5)
+    # a 2 s job straight on e1 keeps its drain longer than a few health
+    # checks (300 ms), however fast or slow the machine runs the load's jobs
+    slow = []
+    slow_th = threading.Thread(target=lambda: slow.append(e1.req("POST", "/api/v2/execute", sh("sleep 2; echo ok"))))
+    slow_th.start()
+    wait_until(lambda: "sleep 2" in subprocess.run(["pgrep", "-af", "sleep 2"], capture_output=True,
+                                                     text=True).stdout, 10)
     e1.proc.send_signal(signal.SIGTERM)
     rc1 = e1.proc.wait(30)
+    slow_th.join(30)
     time.sleep(1.5)
     results = load.stop()
     bad = [r for r in results if r[0] != 200 or r[2]["run"]["stdout"] != "ok\n"]
     check(len(results) > 10 and not bad,
           "engine drained under load: no request failed (%d answered, %d failed)" % (len(results), len(bad)), bad[:3])
     check(rc1 == 0, "the draining engine exited 0 after its jobs", rc1)
+    check(slow and slow[0][0] == 200 and slow[0][2]["run"]["stdout"] == "ok\n",
+          "the job running on the engine at SIGTERM was answered", slow)
     check("draining" in p.log(), "the proxy logged the engine as draining", p.log()[-2000:])
     st, _, b = p.healthz()
     check(st == 200 and b.get("engines_up") == 1, "proxy /healthz: still ok with one engine", (st, b))
