@@ -89,6 +89,8 @@ static const key keys[] = {
 	 "true: the Judge0 CE 1.13 compatible API (/submissions, /languages, ...) beside Piston's"},
 	{"PISTON_JUDGE0_RESULT_TTL", K_U64, F(judge0_result_ttl), "86400", 1, 315360000,
 	 "seconds a finished Judge0 submission's result is kept"},
+	{"PISTON_JUDGE0_CALLBACK_ALLOW_PRIVATE", K_BOOL, F(judge0_callback_allow_private), "false", 0, 0,
+	 "true: Judge0 callback_url may be loopback, link-local, private or the engine's own address"},
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 

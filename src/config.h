@@ -45,6 +45,8 @@ typedef struct config {
 	uint64_t compile_cache_size;      /* PISTON_COMPILE_CACHE_SIZE (256 MiB; 0: no cache) */
 	bool judge0_api;                  /* PISTON_JUDGE0_API (true): SPEC section 6 routes */
 	uint64_t judge0_result_ttl;       /* PISTON_JUDGE0_RESULT_TTL (86400 s) */
+	bool judge0_callback_allow_private; /* PISTON_JUDGE0_CALLBACK_ALLOW_PRIVATE (false): callbacks
+	                                       may go to loopback/private/link-local/own addresses */
 } config;
 
 extern config cfg;   /* the process-wide configuration (read-only after load) */
