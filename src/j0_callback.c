@@ -311,12 +311,8 @@ void j0cb_free(j0cb *q)
 	pthread_cond_signal(&q->cv);
 	pthread_mutex_unlock(&q->mu);
 	pthread_join(q->thread, NULL);
+	on_done_pipe(q->l, q->done_r, LOOP_READ, q);   /* finished ones are reported */
 	loop_unwatch(q->l, q->done_r);
-	item *its[64];
-	ssize_t n;
-	while ((n = read(q->done_r, its, sizeof its)) > 0)
-		for (size_t i = 0; i < (size_t)n / sizeof its[0]; i++)
-			item_free(its[i]);
 	for (item *it = q->head, *nx; it; it = nx) {
 		nx = it->next;
 		item_free(it);

@@ -21,7 +21,8 @@
  * - At most J0CB_MAX_QUEUED deliveries (and J0CB_MAX_QUEUED_BYTES of bodies)
  *   wait; beyond that j0cb_enqueue drops the new one with a WARN line.
  * - done(ctx, token, delivered) runs once per enqueued delivery, on the loop
- *   thread, unless j0cb_free came first (then never).
+ *   thread (inside j0cb_free for those finished by then); a delivery still
+ *   queued or cut by j0cb_free never gets it.
  */
 #ifndef PISTON_J0_CALLBACK_H
 #define PISTON_J0_CALLBACK_H
@@ -45,8 +46,8 @@ typedef void j0cb_done_fn(void *ctx, const char *token, bool delivered);
 
 /* Starts the delivery thread. NULL (with a log line) on failure. */
 j0cb *j0cb_new(loop *l, j0cb_done_fn *done, void *ctx);
-/* Stops the thread (waits for a try in progress, at most J0CB_TRY_MS) and
- * drops what is queued; done is not called for those. */
+/* Stops the thread (waits for a try in progress, at most J0CB_TRY_MS),
+ * reports the finished deliveries and drops what is queued (no done). */
 void j0cb_free(j0cb *q);
 
 /* Queues a PUT of body to url for the submission token. 0, or -1 if the

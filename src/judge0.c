@@ -1829,6 +1829,8 @@ void judge0_unregister(engine *e)
 	judge0 *g = e->judge0;
 	if (!g)
 		return;
+	j0cb_free(g->callbacks);   /* first: finished deliveries are journaled as done */
+	g->callbacks = NULL;
 	while (g->head) {
 		sub *s = g->head;
 		store_unlink(g, s);
@@ -1836,7 +1838,6 @@ void judge0_unregister(engine *e)
 			job_cancel(s->j);   /* waiters are gone: connections close first (serve.c) */
 		sub_free(s);
 	}
-	j0cb_free(g->callbacks);
 	journal_close(g->jn);
 	free(g);
 	e->judge0 = NULL;
