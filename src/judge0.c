@@ -26,6 +26,7 @@
 #include "journal.h"
 #include "json.h"
 #include "log.h"
+#include "stats.h"
 #include "tar.h"
 #include "unzip.h"
 
@@ -1755,6 +1756,8 @@ static void callback_ended(void *ctx, const char *token, bool delivered)
 	sub *s = store_find(g, token, strlen(token));
 	if (delivered)
 		log_info("judge0: callback for %s delivered", token);
+	if (g->e->stats)
+		stats_judge0_callback(g->e->stats, delivered);
 	if (!s)
 		return;
 	s->callback_done = true;

@@ -131,6 +131,10 @@ def retries(e, r):
     time.sleep(0.5)
     hits = r.on("/fail2")
     check(len(hits) == 3, "a receiver failing twice (500) gets 3 tries", len(hits))
+    st, m = e.request("GET", "/metrics")
+    m = m.decode() if isinstance(m, bytes) else str(m)
+    check('piston_judge0_callbacks_total{result="delivered"} 3' in m, "metrics: 3 callbacks delivered",
+          [ln for ln in m.splitlines() if "callbacks" in ln])
     if len(hits) == 3:
         g1, g2 = hits[1][1] - hits[0][1], hits[2][1] - hits[1][1]
         print("gaps between tries: %.2f s, %.2f s" % (g1, g2))
@@ -215,6 +219,10 @@ def no_private(r, pkgs):
         time.sleep(0.5)
         check("refused" in e.logtext() and r.on("/np") == [], "localhost refused at delivery, nothing sent",
               e.logtext()[-400:])
+        st, m = e.request("GET", "/metrics")
+        m = m.decode() if isinstance(m, bytes) else str(m)
+        check('piston_judge0_callbacks_total{result="failed"} 1' in m, "metrics: one failed callback",
+              [ln for ln in m.splitlines() if "callbacks" in ln])
         st, c = e.request("GET", "/config_info")
         check(c.get("enable_callbacks") is True and c.get("callbacks_max_tries") == 3, "config_info", c)
     finally:
