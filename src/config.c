@@ -93,6 +93,8 @@ static const key keys[] = {
 	 "true: DELETE /submissions/{token} removes a finished Judge0 submission (Judge0's enable_submission_delete)"},
 	{"PISTON_JUDGE0_ALLOW_LIST", K_BOOL, F(judge0_allow_list), "false", 0, 0,
 	 "true: GET /submissions lists every kept Judge0 submission, newest first (else 403, as Judge0 without authorization)"},
+	{"PISTON_JUDGE0_CALLBACK_ALLOW_PRIVATE", K_BOOL, F(judge0_callback_allow_private), "false", 0, 0,
+	 "true: Judge0 callback_url may be loopback, link-local, private or the engine's own address"},
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 

@@ -47,6 +47,8 @@ typedef struct config {
 	uint64_t judge0_result_ttl;       /* PISTON_JUDGE0_RESULT_TTL (86400 s) */
 	bool judge0_allow_delete;         /* PISTON_JUDGE0_ALLOW_DELETE (false): DELETE /submissions/{token} */
 	bool judge0_allow_list;           /* PISTON_JUDGE0_ALLOW_LIST (false): GET /submissions */
+	bool judge0_callback_allow_private; /* PISTON_JUDGE0_CALLBACK_ALLOW_PRIVATE (false): callbacks
+	                                       may go to loopback/private/link-local/own addresses */
 } config;
 
 extern config cfg;   /* the process-wide configuration (read-only after load) */

@@ -168,19 +168,26 @@ static int wait_socket(int fd, short events, uint64_t deadline)
 	}
 }
 
-static int connect_to(conn *c, const httpc_url *u, uint64_t connect_ms)
+static int connect_to(conn *c, const httpc_url *u, uint64_t connect_ms, const httpc_options *opts)
 {
 	char port[8];
 	snprintf(port, sizeof port, "%u", u->port);
 	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-	struct addrinfo *res = NULL;
-	int r = getaddrinfo(u->host, port, &hints, &res);
+	struct addrinfo *res = NULL, fixed = {0};
+	int r = 0;
+	if (opts && opts->address) {   /* the caller's vetted address, no second resolution */
+		fixed = (struct addrinfo){.ai_family = opts->address->sa_family, .ai_socktype = SOCK_STREAM,
+		                          .ai_addr = (struct sockaddr *)opts->address,
+		                          .ai_addrlen = (socklen_t)opts->address_len};
+	} else {
+		r = getaddrinfo(u->host, port, &hints, &res);
+	}
 	if (r != 0) {
 		snprintf(c->err, c->errlen, "cannot resolve %s: %s", u->host, gai_strerror(r));
 		return -1;
 	}
 	int last_errno = 0;
-	for (struct addrinfo *a = res; a; a = a->ai_next) {
+	for (struct addrinfo *a = res ? res : &fixed; a; a = a->ai_next) {
 		int fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
 		if (fd < 0) {
 			last_errno = errno;
@@ -200,7 +207,8 @@ static int connect_to(conn *c, const httpc_url *u, uint64_t connect_ms)
 				int one = 1;
 				setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 				c->fd = fd;
-				freeaddrinfo(res);
+				if (res)
+					freeaddrinfo(res);
 				return 0;
 			}
 			last_errno = soerr;
@@ -209,7 +217,8 @@ static int connect_to(conn *c, const httpc_url *u, uint64_t connect_ms)
 		}
 		close(fd);
 	}
-	freeaddrinfo(res);
+	if (res)
+		freeaddrinfo(res);
 	snprintf(c->err, c->errlen, "cannot connect to %s:%u: %s", u->host, u->port,
 	         last_errno == ETIMEDOUT ? "timed out" : strerror(last_errno ? last_errno : EHOSTUNREACH));
 	return -1;
@@ -401,7 +410,7 @@ static int exchange(conn *c, const httpc_url *u, const tls_trust *trust, const c
                     bool may_redirect, int *status, buf *location)
 {
 	uint64_t connect_ms = opts && opts->connect_timeout_ms ? opts->connect_timeout_ms : 10000;
-	if (connect_to(c, u, connect_ms) < 0)
+	if (connect_to(c, u, connect_ms, opts) < 0)
 		return EXCHANGE_FAILED;
 	if (u->https) {
 		conn_arm(c);
@@ -535,7 +544,7 @@ int httpc_request_ex(const char *method, const char *url, const char *extra_head
 				break;
 		}
 		int r = exchange(&c, &u, trust, method, extra_headers, body, len, on_body, ctx, opts,
-		                 hop < HTTPC_MAX_REDIRECTS, status, &next);
+		                 hop < HTTPC_MAX_REDIRECTS && !(opts && opts->no_redirects), status, &next);
 		conn_close(&c);
 		if (r == EXCHANGE_FAILED) {
 			if (!err[0])

@@ -9,7 +9,11 @@
  *   with Content-Length. Responses: Content-Length, chunked (http_parse's
  *   decoder) or until-close bodies; a body cut short is an error.
  * - Redirects (301/302/303/307/308) are followed, at most HTTPC_MAX_REDIRECTS;
- *   303, and 301/302 after a POST, become a GET without a body.
+ *   303, and 301/302 after a POST, become a GET without a body; with
+ *   no_redirects the 3xx is the final response.
+ * - With options.address set, the host is not resolved: the one connection
+ *   goes to exactly that address (the URL's host still names the Host header
+ *   and the TLS server name). Callers that vetted an address use this.
  * - Bounded: connect timeout per address, an optional idle timeout (a server
  *   that sends nothing for that long), one total deadline for the whole request
  *   including redirects, response head <= 64 KiB.
@@ -25,6 +29,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+struct sockaddr;
 
 #define HTTPC_MAX_REDIRECTS 5
 #define HTTPC_UNKNOWN_LENGTH UINT64_MAX
@@ -42,6 +48,9 @@ typedef struct httpc_options {
 	 * (HTTPC_UNKNOWN_LENGTH if not given) before any body byte; returning
 	 * nonzero skips the body: httpc_request returns 0 with *status set. */
 	int (*on_head)(void *ctx, int status, uint64_t content_length);
+	bool no_redirects;                   /* a 3xx is returned, never followed */
+	const struct sockaddr *address;      /* non-NULL: connect only here, no resolution */
+	unsigned address_len;
 } httpc_options;
 
 /* extra_headers: NULL or "Name: value\r\n" lines. body may be NULL (len 0).

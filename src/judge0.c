@@ -22,9 +22,11 @@
 #include "base64.h"
 #include "config.h"
 #include "execute.h"
+#include "j0_callback.h"
 #include "journal.h"
 #include "json.h"
 #include "log.h"
+#include "stats.h"
 #include "tar.h"
 #include "unzip.h"
 
@@ -230,6 +232,8 @@ typedef struct sub {
 	int status;                          /* what clients see: 1, 2, then result */
 	int result;                          /* the last run's status */
 	bool finished;
+	bool b64;                            /* base64_encoded at submission: the callback's encoding */
+	bool callback_done;                  /* callback_url delivered, refused or given up */
 	int language_id;
 	char language_name[96];
 	text source, in, expected, compiler_options, args, additional_files, callback_url;
@@ -263,6 +267,7 @@ struct judge0 {
 	uint64_t compact_at;
 	bool restoring;     /* replaying the journal: nothing is written to it */
 	bool journal_failed;
+	j0cb *callbacks;    /* NULL: callback_url is refused (no delivery thread) */
 };
 
 #define J0_COMPACT_MIN (8u << 20)
@@ -581,8 +586,16 @@ static int sub_parse(judge0 *g, sub *s, const json_value *o, bool b64, errs *x)
 	}
 	if (s->args.p && s->args.n > J0_TEXT_MAX)
 		add_err(x, "command_line_arguments", "is too long (maximum is %d characters)", J0_TEXT_MAX);
-	if (s->callback_url.p)
-		add_err(x, "callback_url", "callbacks are not supported by this engine yet");
+	if (s->callback_url.p) {
+		/* a restored submission was accepted once: the flag may have changed since */
+		const char *why = g->callbacks || g->restoring
+			? j0cb_url_problem(s->callback_url.p, s->callback_url.n,
+			                   cfg.judge0_callback_allow_private || g->restoring)
+			: "callbacks are not available (no delivery thread)";
+		if (why)
+			add_err(x, "callback_url", "%s", why);
+	}
+	s->b64 = b64;
 	limits *l = &s->lim;
 	l->cpu_time_limit = get_number(o, "cpu_time_limit", r.cpu, 0, false, "greater than or equal to", x);
 	l->cpu_extra_time = get_number(o, "cpu_extra_time", r.extra, 0, false, "greater than or equal to", x);
@@ -660,6 +673,7 @@ static void sub_run(sub *s);
 static void journal_done(sub *s);
 static int journal_new(judge0 *g, sub *s, const json_value *o, bool b64);
 static void journal_forget(judge0 *g, const char *token);
+static void callback_start(sub *s);
 
 /* Judge0 answers null, not "", for an empty output. */
 static void copy_buf(text *t, const buf *b)
@@ -735,6 +749,7 @@ static void sub_finish(sub *s, int status, const char *message)
 	s->body = NULL;
 	journal_done(s);
 	sub_respond(s);
+	callback_start(s);
 }
 
 static void on_job_done(void *arg, job *j)
@@ -1679,8 +1694,8 @@ static void config_handler(http_conn *c, const http_request *req, void *ctx)
 	jw_object_begin(&w);
 	static const char *const flags_true[] = {"enable_wait_result", "enable_compiler_options",
 	                                         "enable_command_line_arguments", "enable_additional_files",
-	                                         "enable_batched_submissions"};
-	static const char *const flags_false[] = {"maintenance_mode", "enable_callbacks", "use_docs_as_homepage"};
+	                                         "enable_batched_submissions", "enable_callbacks"};
+	static const char *const flags_false[] = {"maintenance_mode", "use_docs_as_homepage"};
 	for (size_t i = 0; i < sizeof flags_true / sizeof flags_true[0]; i++)
 		jw_key(&w, flags_true[i]), jw_bool(&w, true);
 	for (size_t i = 0; i < sizeof flags_false / sizeof flags_false[0]; i++)
@@ -1691,8 +1706,8 @@ static void config_handler(http_conn *c, const http_request *req, void *ctx)
 	jw_string(&w, "C");
 	jw_string(&w, "C++");
 	jw_array_end(&w);
-	jw_key(&w, "callbacks_max_tries"), jw_int(&w, 0);
-	jw_key(&w, "callbacks_timeout"), jw_double(&w, 0);
+	jw_key(&w, "callbacks_max_tries"), jw_int(&w, J0CB_TRIES);
+	jw_key(&w, "callbacks_timeout"), jw_double(&w, J0CB_TRY_MS / 1000.0);
 	jw_key(&w, "max_queue_size"), jw_uint(&w, cfg.max_queued_jobs);
 	struct { const char *key, *max_key; limit_range r; bool integer; } lim[] = {
 		{"cpu_time_limit", "max_cpu_time_limit", r.cpu, false},
@@ -1784,6 +1799,7 @@ static void done_record(const sub *s, buf *out)
 	jw_key(&w, "wall"), jw_double(&w, s->wall_sum);
 	jw_key(&w, "mem"), jw_double(&w, s->mem_sum);
 	jw_key(&w, "runs"), jw_int(&w, s->runs_done);
+	jw_key(&w, "cb"), jw_bool(&w, s->callback_done);
 	jw_object_end(&w);
 }
 
@@ -1965,13 +1981,57 @@ static void replay_record(void *ctx, const char *data, size_t len)
 		s->wall_sum = num_or(root, "wall", 0);
 		s->mem_sum = num_or(root, "mem", 0);
 		s->runs_done = (int)num_or(root, "runs", 1);
+		s->callback_done = json_is(json_get(root, "cb"), JSON_TRUE);
 		free(s->body);
 		s->body = NULL;
+	} else if (!strcmp(t->u.string, "c") && s) {
+		s->callback_done = true;
 	} else if (!strcmp(t->u.string, "x") && s) {
 		store_unlink(g, s);
 		sub_free(s);
 	}
 	json_free(d);
+}
+
+/* ------------------------------------------------------------ callbacks */
+
+/* Queues the PUT of a finished submission's result (Judge0's default
+ * fields, in the encoding it was submitted with). */
+static void callback_start(sub *s)
+{
+	judge0 *g = s->owner;
+	if (!s->callback_url.p || s->callback_done || !g->callbacks)
+		return;
+	buf b = BUF_INIT;
+	jw w;
+	jw_init(&w, &b);
+	if (!render_sub(&w, s, J0_DEFAULT_FIELDS, s->b64) || buf_failed(&b)) {
+		log_warn("judge0: callback for %s not sent: result not UTF-8 (submit with base64_encoded=true)",
+		         s->token);
+		buf_free(&b);
+		return;
+	}
+	j0cb_enqueue(g->callbacks, s->token, s->callback_url.p, b.data, b.len);
+	buf_free(&b);
+}
+
+/* On the loop thread: the delivery ended (delivered, refused or given up);
+ * journaled so a restart does not send it again. */
+static void callback_ended(void *ctx, const char *token, bool delivered)
+{
+	judge0 *g = ctx;
+	sub *s = store_find(g, token, strlen(token));
+	if (delivered)
+		log_info("judge0: callback for %s delivered", token);
+	if (g->e->stats)
+		stats_judge0_callback(g->e->stats, delivered);
+	if (!s)
+		return;
+	s->callback_done = true;
+	char rec[80];
+	int n = snprintf(rec, sizeof rec, "{\"t\":\"c\",\"token\":\"%s\"}", token);
+	if (g->jn)
+		journal_append(g->jn, rec, (size_t)n);
 }
 
 /* Opens the journal, restores the store, compacts, and queues again what
@@ -1996,6 +2056,7 @@ static void journal_restore(judge0 *g)
 	for (sub *s = g->head; s; s = s->next) {
 		if (s->finished) {
 			kept++;
+			callback_start(s);   /* at-least-once: a callback cut by a crash is sent again */
 			continue;
 		}
 		again++;
@@ -2018,6 +2079,7 @@ void judge0_register(engine *e)
 	}
 	g->e = e;
 	e->judge0 = g;
+	g->callbacks = j0cb_new(e->loop, callback_ended, g);
 	journal_restore(g);
 	http_route(e->http, "POST", "/submissions", create_handler, g);
 	http_route(e->http, "GET", "/submissions", index_handler, g);
@@ -2048,6 +2110,8 @@ void judge0_unregister(engine *e)
 	judge0 *g = e->judge0;
 	if (!g)
 		return;
+	j0cb_free(g->callbacks);   /* first: finished deliveries are journaled as done */
+	g->callbacks = NULL;
 	while (g->head) {
 		sub *s = g->head;
 		store_unlink(g, s);

@@ -57,6 +57,7 @@ struct stats {
 	lang_stats *langs;
 	size_t nlangs, cap;
 	uint64_t rejected, invalid;
+	uint64_t callbacks_delivered, callbacks_failed;   /* Judge0 callback_url */
 	uint64_t test_runs[ST_COUNT];   /* each run of a request's `tests`, by status */
 	histogram lat[LAT_COUNT];
 };
@@ -114,6 +115,13 @@ void stats_job_done(stats *s, const char *language, const char *status, const st
 }
 
 void stats_job_rejected(stats *s) { s->rejected++; }
+void stats_judge0_callback(stats *s, bool delivered)
+{
+	if (delivered)
+		s->callbacks_delivered++;
+	else
+		s->callbacks_failed++;
+}
 void stats_test_run(stats *s, const char *status) { s->test_runs[status_index(status)]++; }
 void stats_job_invalid(stats *s) { s->invalid++; }
 
@@ -355,6 +363,12 @@ static void metrics_handler(http_conn *c, const http_request *req, void *ctx)
 	           "# TYPE piston_packages_installed gauge\npiston_packages_installed %zu\n",
 	           (unsigned long long)s->rejected, (unsigned long long)s->invalid,
 	           execute_running(e), execute_queued(e), (double)uptime_ms(e) / 1000.0, npkgs);
+	buf_printf(&out,
+	           "# HELP piston_judge0_callbacks_total Judge0 callback_url deliveries by how they ended.\n"
+	           "# TYPE piston_judge0_callbacks_total counter\n"
+	           "piston_judge0_callbacks_total{result=\"delivered\"} %llu\n"
+	           "piston_judge0_callbacks_total{result=\"failed\"} %llu\n",
+	           (unsigned long long)s->callbacks_delivered, (unsigned long long)s->callbacks_failed);
 	buf_puts(&out, "# HELP piston_runtime_info An installed runtime.\n# TYPE piston_runtime_info gauge\n");
 	for (size_t i = 0; i < npkgs; i++) {
 		const runtime *rt = runtimes_at(e->runtimes, i);

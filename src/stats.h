@@ -2,7 +2,8 @@
  * stats: usage statistics of the engine (SPEC section 1, "Usage
  * statistics"): GET /api/v2/stats (JSON) and GET /metrics (Prometheus text).
  *
- * Counters are plain integers updated on the event loop by execute.c (no
+ * Counters are plain integers updated on the event loop by execute.c and
+ * judge0.c (callbacks; no
  * locks, no allocation per job once a language has been seen). Latencies are
  * kept in microseconds as fixed-bucket histograms plus a ring of the last
  * 1024 values (exact percentiles), for the whole job and for its parts:
@@ -13,6 +14,7 @@
 #ifndef PISTON_STATS_H
 #define PISTON_STATS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "engine.h"
@@ -39,5 +41,7 @@ void stats_test_run(stats *s, const char *status);
 void stats_job_rejected(stats *s);
 /* A request failed validation (400). */
 void stats_job_invalid(stats *s);
+/* A Judge0 callback ended: delivered (2xx), or failed (refused or given up). */
+void stats_judge0_callback(stats *s, bool delivered);
 
 #endif
