@@ -1349,19 +1349,27 @@ static void create_handler(http_conn *c, const http_request *req, void *ctx)
 	answer_after_sync(g, c, &b);
 }
 
+/* The submission of /submissions/{token} (after dropping expired ones),
+ * or NULL after answering 404. */
+static sub *find_or_404(judge0 *g, http_conn *c, const http_request *req)
+{
+	store_expire(g);
+	const char *token = req->path + strlen("/submissions/");
+	sub *s = store_find(g, token, req->path_len - strlen("/submissions/"));
+	if (!s)
+		respond_error(c, 404, "Not Found");
+	return s;
+}
+
 static void show_handler(http_conn *c, const http_request *req, void *ctx)
 {
 	judge0 *g = ctx;
 	opts o;
 	if (read_opts(c, req, &o) < 0)
 		return;
-	store_expire(g);
-	const char *token = req->path + strlen("/submissions/");
-	sub *s = store_find(g, token, req->path_len - strlen("/submissions/"));
-	if (!s) {
-		respond_error(c, 404, "Not Found");
+	sub *s = find_or_404(g, c, req);
+	if (!s)
 		return;
-	}
 	buf b = BUF_INIT;
 	jw w;
 	jw_init(&w, &b);
@@ -1383,13 +1391,9 @@ static void delete_handler(http_conn *c, const http_request *req, void *ctx)
 		respond_error(c, 400, "delete not allowed");
 		return;
 	}
-	store_expire(g);
-	const char *token = req->path + strlen("/submissions/");
-	sub *s = store_find(g, token, req->path_len - strlen("/submissions/"));
-	if (!s) {
-		respond_error(c, 404, "Not Found");
+	sub *s = find_or_404(g, c, req);
+	if (!s)
 		return;
-	}
 	if (s->sync_wait) {   /* not on disk yet: its wait=true client is still owed it */
 		respond_error(c, 400, "submission cannot be deleted before its result has been sent");
 		return;
