@@ -70,6 +70,7 @@ def fake_suite():
         # 8 tests, burst 5: waits for a full bucket, then owes 3 tokens
         time.sleep(1)
         st, h, got = p.req("POST", "/api/v2/execute", tests_body(8))
+        t_debt = time.time()
         check(st == 200 and remaining(h) == 0, "8 tests with a full bucket of 5: admitted (debt of 3)", (st, h))
         st, h, got = p.req("POST", "/api/v2/execute", tests_body(8))
         check(st == 429 and "costs 8 tokens" in got.get("message", "") and "retry-after" in h,
@@ -78,7 +79,11 @@ def fake_suite():
         check(st == 429, "right after: the debt keeps the next request out", (st, got))
         time.sleep(0.2)
         st, h, got = p.req("POST", "/api/v2/execute", tests_body(1))
-        check(st == 429, "0.2 s later the debt (3 tokens at 10/s) is not paid yet", (st, got))
+        # 3 tokens of debt and 1 to spend take 0.4 s at 10/s: "not yet" holds
+        # if this request came sooner (a starved emulated machine may be slower)
+        took = time.time() - t_debt
+        check(st == 429 or took >= 0.4, "0.2 s later the debt (3 tokens at 10/s) is not paid yet",
+              (st, got, "%.2f s after the debt" % took))
         time.sleep(0.6)
         st, h, got = p.req("POST", "/api/v2/execute", tests_body(1))
         check(st == 200, "once the debt is paid and a token refilled: admitted", (st, got))

@@ -404,7 +404,8 @@ def main_suite():
             lp.stop()
         print("# control without --redis: %d admitted in 3 s by 2 replicas (each its own bucket: about %d)"
               % (n3, 2 * exp2))
-        check(n3 >= 1.6 * exp2, "control: without Redis two replicas admit about twice the limit", n3)
+        # about 2 x exp2; 1.5 x still lies well above the shared bound (exp2 + RATE/2 + 3)
+        check(n3 >= 1.5 * exp2, "control: without Redis two replicas admit about twice the limit", n3)
     finally:
         pa.stop()
         pb.stop()
