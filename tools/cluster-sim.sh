@@ -83,6 +83,7 @@ HUB = "198.18.0.1"
 ENGINE_IP = {i: "198.18.0.1%d" % i for i in (1, 2, 3, 4)}
 TMP = tempfile.mkdtemp(prefix="cluster-sim-")
 passed = failed = 0
+failures = []       # repeated after the figures, so a caller's tail shows them
 figures = []
 procs = []
 
@@ -94,7 +95,8 @@ def check(cond, name, detail=""):
         print("ok " + name)
     else:
         failed += 1
-        print("FAIL " + name + (": " + str(detail)[:600] if detail else ""))
+        failures.append("FAIL " + name + (": " + str(detail)[:600] if detail else ""))
+        print(failures[-1])
     sys.stdout.flush()
     return cond
 
@@ -589,6 +591,8 @@ for p in procs:
         p.wait()
 if not failed:
     shutil.rmtree(TMP, ignore_errors=True)
+for line in failures:
+    print(line)
 print("%d passed, %d failed" % (passed, failed))
 sys.exit(1 if failed else 0)
 EOF

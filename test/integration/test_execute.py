@@ -248,15 +248,32 @@ def closer_table(e):
     no stage cloned later inherits it (issue 17: init's set-up waited for
     another job's unmount)."""
     pid = e.proc.pid
-    tables = {}
-    for tid in os.listdir("/proc/%d/task" % pid):
-        try:
-            tables[tid] = sorted(os.readlink("/proc/%d/task/%s/fd/%s" % (pid, tid, fd))
-                                 for fd in os.listdir("/proc/%d/task/%s/fd" % (pid, tid)))
-        except OSError:
-            pass
-    own = [t for t in tables if t != str(pid) and tables[t] != tables[str(pid)]]
-    check(len(own) == 1 and len(tables[own[0]]) == 1 and tables[own[0]][0].startswith("socket:"),
+
+    def snapshot():
+        tables = {}
+        for tid in os.listdir("/proc/%d/task" % pid):
+            try:
+                fds = os.listdir("/proc/%d/task/%s/fd" % (pid, tid))
+            except OSError:
+                continue   # a thread that just ended
+            links = []
+            for fd in fds:
+                try:
+                    links.append(os.readlink("/proc/%d/task/%s/fd/%s" % (pid, tid, fd)))
+                except OSError:
+                    pass   # closed while listing
+            tables[tid] = sorted(links)
+        return tables
+    # the loop's table changes while it works: read until two reads agree
+    tables = snapshot()
+    for _ in range(50):
+        again = snapshot()
+        if again == tables:
+            break
+        tables = again
+        time.sleep(0.02)
+    own = [t for t, v in tables.items() if len(v) == 1 and v[0].startswith("socket:")]
+    check(len(own) == 1 and len(tables.get(str(pid), [])) > 1,
           "the closer thread's table is its own and holds only its socket",
           {t: v[:6] for t, v in tables.items()})
 
