@@ -8,7 +8,8 @@
  * of rotation at once, its in-flight requests finish, and its slot is
  * reaped when nothing is left in flight. A failed lookup (timeout, SERVFAIL,
  * garbage) keeps the engines as they are: a DNS hiccup drains nothing. An
- * answer of "no such name" or no records empties the set.
+ * answer of "no such name" or no records empties the set, and the name is
+ * asked again every second until it has records.
  */
 #include "proxy_int.h"
 
@@ -28,6 +29,7 @@
 #define DNS_RETRY_MS 2000
 #define DNS_MIN_TTL_S 1
 #define DNS_MAX_TTL_S 30
+#define DNS_EMPTY_RETRY_S 1
 #define DNS_MAX_FOUND (2 * DNS_MAX_ADDRS)
 
 struct dns_watch {
@@ -290,7 +292,9 @@ static void lookup_end(dns_watch *w)
 			log_info("proxy: DNS lookup of %s works again", w->name);
 		w->was_failing = false;
 		apply(w);
-		uint32_t ttl = w->ttl;
+		/* No records (no such name yet, e.g. a headless Service before its
+		 * pods are ready): ask again soon, not after the longest TTL. */
+		uint32_t ttl = w->nfound ? w->ttl : DNS_EMPTY_RETRY_S;
 		if (ttl < DNS_MIN_TTL_S)
 			ttl = DNS_MIN_TTL_S;
 		if (ttl > DNS_MAX_TTL_S)

@@ -331,10 +331,12 @@ def dns_suite():
         t.skip("dns:// discovery", "cannot bind engines on 127.0.0.x: %s" % ex)
         return
 
-    def set_hosts(which):
+    def set_hosts(which, later=()):
         with open(hosts + ".new", "w") as f:
             for a in which:
                 f.write("%s %s\n" % (a, name))
+            for a in later:
+                f.write("%s later.piston.test\n" % a)
         os.chmod(hosts + ".new", 0o644)
         os.rename(hosts + ".new", hosts)
     set_hosts(addrs[:2])
@@ -390,6 +392,19 @@ def dns_suite():
     st, _, body = p.req("GET", "/metrics", headers={"Authorization": "Bearer " + admin})
     check(re.search(r'piston_proxy_dns_lookups_total\{name="%s",result="ok"\} [1-9]' % re.escape(name),
                     body.decode()) is not None, "metrics count the DNS lookups")
+
+    # a name with no records yet (a headless Service before its pods): found
+    # soon after it gets one, not after the longest TTL (30 s)
+    p2 = Proxy(["--upstream", "dns://later.piston.test:%d" % port, "--dns-server", "127.0.0.53:%d" % dns_port])
+    time.sleep(1.5)
+    check(p2.healthz()[0] == 503, "dns:// name without records: the proxy has no engine (503)", p2.healthz())
+    set_hosts(addrs[1:], later=addrs[2:])
+    dm.send_signal(signal.SIGHUP)
+    t0 = time.time()
+    ok = wait_until(lambda: p2.healthz()[0] == 200, 15)
+    took = time.time() - t0
+    check(ok and took < 5, "a name that gets its first record is found within 5 s (%.1f s)" % took, p2.log()[-1500:])
+    check(p2.stop() == 0, "second proxy exits 0")
 
     # DNS goes away: the engines stay (a DNS hiccup drains nothing)
     dm.kill()
