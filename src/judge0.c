@@ -1046,17 +1046,22 @@ static void respond_buf(http_conn *c, int status, buf *b)
 	buf_free(b);
 }
 
+void judge0_error_body(buf *b, const char *msg)
+{
+	jw w;
+	jw_init(&w, b);
+	jw_object_begin(&w);
+	jw_key(&w, "error");
+	jw_string(&w, msg);
+	jw_key(&w, "message");
+	jw_string(&w, msg);
+	jw_object_end(&w);
+}
+
 static void respond_error(http_conn *c, int status, const char *message)
 {
 	buf b = BUF_INIT;
-	jw w;
-	jw_init(&w, &b);
-	jw_object_begin(&w);
-	jw_key(&w, "error");
-	jw_string(&w, message);
-	jw_key(&w, "message");
-	jw_string(&w, message);
-	jw_object_end(&w);
+	judge0_error_body(&b, message);
 	respond_buf(c, status, &b);
 }
 

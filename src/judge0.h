@@ -35,6 +35,7 @@
 #ifndef PISTON_JUDGE0_H
 #define PISTON_JUDGE0_H
 
+#include "buf.h"
 #include "engine.h"
 #include "journal.h"
 
@@ -53,7 +54,10 @@ void judge0_unregister(engine *e);
  * differs from stdout (compared line by line without trailing spaces). */
 int judge0_status_of(bool compile_failed, const char *run_status, int signal, bool exited, int code,
                      const char *expected, size_t expected_len, const char *out, size_t out_len);
-const char *judge0_status_text(int id);   /* "Accepted" ...; "" for unknown ids */
+const char *judge0_status_text(int id);
+/* Appends Judge0's error body {"error": msg, "message": msg} (the engine's
+ * and the proxy's answers share it). */
+void judge0_error_body(buf *b, const char *msg);   /* "Accepted" ...; "" for unknown ids */
 /* Judge0 CE's language id -> our language (or alias) and version selector,
  * as the engine resolves it (the proxy routes submissions by it); false for
  * an id not in the table. */

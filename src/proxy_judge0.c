@@ -327,18 +327,11 @@ static void req_answer(j0_req *r, int status, const char *ctype, const void *bod
 	req_free(r);
 }
 
-/* Judge0's error shape, as the engine's judge0.c writes it. */
+/* Judge0's error shape, as the engine writes it. */
 static void req_error(j0_req *r, int status, const char *msg)
 {
 	buf b = BUF_INIT;
-	jw w;
-	jw_init(&w, &b);
-	jw_object_begin(&w);
-	jw_key(&w, "error");
-	jw_string(&w, msg);
-	jw_key(&w, "message");
-	jw_string(&w, msg);
-	jw_object_end(&w);
+	judge0_error_body(&b, msg);
 	req_answer(r, status, "application/json", b.data, b.len);
 	buf_free(&b);
 }
