@@ -498,19 +498,23 @@ def thousand(pkgs):
                 r.start()
         want = ["%d\n" % k for k in range(1000)]
         got = [None] * 1000
+        why = {}   # token index -> (status_id, message) when not Accepted
         deadline = time.time() + 240
         while time.time() < deadline and None in got:
             for i in range(0, 1000, 20):
                 if None not in got[i:i + 20]:
                     continue
-                st, res = r.request("GET", "/submissions/batch?fields=stdout,status_id&tokens=" + ",".join(tokens[i:i + 20]))
+                st, res = r.request("GET", "/submissions/batch?fields=stdout,status_id,message&tokens=" +
+                                    ",".join(tokens[i:i + 20]))
                 for k, sub in enumerate(res["submissions"]):
                     if sub and sub["status_id"] > 2:
                         got[i + k] = sub["stdout"]
+                        if sub["status_id"] != 3:
+                            why[i + k] = (sub["status_id"], sub.get("message"))
             time.sleep(0.2)
         wrong = [k for k in range(1000) if got[k] != want[k]]
         check(not wrong, "1000 async submissions, kill -9 after 500: every token its right result",
-              "%d wrong, e.g. %s" % (len(wrong), [(k, got[k]) for k in wrong[:5]]))
+              "%d wrong, e.g. %s" % (len(wrong), [(k, got[k], why.get(k)) for k in wrong[:5]]))
     finally:
         r.cleanup()
 
