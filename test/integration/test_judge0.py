@@ -499,22 +499,30 @@ def thousand(pkgs):
         want = ["%d\n" % k for k in range(1000)]
         got = [None] * 1000
         why = {}   # token index -> (status_id, message) when not Accepted
-        deadline = time.time() + 240
-        while time.time() < deadline and None in got:
+        done = set()   # token indexes with a final status
+        # slow hosts (an emulated kernel) take minutes: wait while results
+        # keep coming, give up after 60 s without one (or 15 min in all)
+        end_all, last_progress, finished = time.time() + 900, time.time(), 0
+        while time.time() < end_all and time.time() - last_progress < 60 and len(done) < 1000:
+            now_finished = len(done)
+            if now_finished > finished:
+                finished, last_progress = now_finished, time.time()
             for i in range(0, 1000, 20):
-                if None not in got[i:i + 20]:
+                if all(i + k in done for k in range(20)):
                     continue
                 st, res = r.request("GET", "/submissions/batch?fields=stdout,status_id,message&tokens=" +
                                     ",".join(tokens[i:i + 20]))
                 for k, sub in enumerate(res["submissions"]):
                     if sub and sub["status_id"] > 2:
                         got[i + k] = sub["stdout"]
+                        done.add(i + k)
                         if sub["status_id"] != 3:
                             why[i + k] = (sub["status_id"], sub.get("message"))
             time.sleep(0.2)
         wrong = [k for k in range(1000) if got[k] != want[k]]
         check(not wrong, "1000 async submissions, kill -9 after 500: every token its right result",
-              "%d wrong, e.g. %s" % (len(wrong), [(k, got[k], why.get(k)) for k in wrong[:5]]))
+              "%d wrong (%d never finished), e.g. %s" % (len(wrong), 1000 - len(done),
+                                                          [(k, got[k], why.get(k)) for k in wrong[:5]]))
     finally:
         r.cleanup()
 
