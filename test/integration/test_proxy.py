@@ -677,19 +677,24 @@ def raw_engine_suite():
         p.stop()
 
 
-def main():
+def run_suites(*suites, tally=None):
+    """Runs each suite, then kills every process started here (procs),
+    removes TMP, and prints tally's (default: this module's) summary; the
+    proxy suites that import this module end the same way."""
     try:
-        config_errors()
-        fake_suite()
-        raw_engine_suite()
-        main_suite()
+        for suite in suites:
+            suite()
     finally:
         for pr in procs:
             if pr.poll() is None:
                 pr.kill()
                 pr.wait()
         subprocess.run(["rm", "-rf", TMP])
-    t.done()
+    (tally or t).done()
+
+
+def main():
+    run_suites(config_errors, fake_suite, raw_engine_suite, main_suite)
 
 
 if __name__ == "__main__":

@@ -266,15 +266,7 @@ def main_suite():
 
 
 def main():
-    try:
-        main_suite()
-    finally:
-        for pr in tp.procs:
-            if pr.poll() is None:
-                pr.kill()
-                pr.wait()
-        tp.subprocess.run(["rm", "-rf", tp.TMP])
-    t.done()
+    tp.run_suites(main_suite)
 
 
 if __name__ == "__main__":

@@ -131,16 +131,7 @@ def real_suite():
 
 
 def main():
-    try:
-        fake_suite()
-        real_suite()
-    finally:
-        for pr in tp.procs:
-            if pr.poll() is None:
-                pr.kill()
-                pr.wait()
-        tp.subprocess.run(["rm", "-rf", tp.TMP])
-    t.done()
+    tp.run_suites(fake_suite, real_suite)
 
 
 if __name__ == "__main__":

@@ -417,15 +417,7 @@ def main():
     if not shutil.which("redis-server"):
         t.skip("redis", "redis-server is not installed (make deps installs it)")
         t.done()
-    try:
-        main_suite()
-    finally:
-        for pr in tp.procs:
-            if pr.poll() is None:
-                pr.kill()
-                pr.wait()
-        subprocess.run(["rm", "-rf", tp.TMP])
-    t.done()
+    tp.run_suites(main_suite, tally=t)
 
 
 if __name__ == "__main__":
