@@ -24,8 +24,14 @@ CFLAGS += -std=c17 -D_GNU_SOURCE -DPISTON_VERSION='"$(VERSION)"' $(WARN) -isyste
 	-ffunction-sections -fdata-sections -fno-strict-aliasing
 LDFLAGS += -static -Wl,--gc-sections
 
-SRCS := $(wildcard src/*.c)
-OBJS := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
+# src/ is grouped by concern (base net sandbox archive packages engine judge0 proxy);
+# every module's name is unique, so objects stay flat in build/obj and headers are
+# found through one -I per group.
+SRCDIRS := src $(sort $(patsubst %/,%,$(dir $(wildcard src/*/*.c))))
+SRC_INC := $(addprefix -I,$(SRCDIRS))
+SRCS := $(wildcard src/*.c src/*/*.c)
+OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(notdir $(SRCS)))
+vpath %.c $(SRCDIRS)
 LIBOBJS := $(filter-out $(BUILD)/obj/main.o,$(OBJS)) $(BUILD)/obj/vendor_fortify.o
 UNIT_SRCS := $(wildcard test/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:test/unit/%.c=$(BUILD)/test/%)
@@ -41,9 +47,9 @@ $(INC)/.stamp: vendor/bearssl/include.sh
 	vendor/bearssl/include.sh $(INC)
 	touch $@
 
-$(BUILD)/obj/%.o: src/%.c $(INC)/.stamp
+$(BUILD)/obj/%.o: %.c $(INC)/.stamp
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(CFLAGS) $(SRC_INC) -MMD -MP -c -o $@ $<
 
 $(BUILD)/obj/vendor_fortify.o: vendor/bearssl/fortify.c
 	@mkdir -p $(dir $@)
@@ -51,7 +57,7 @@ $(BUILD)/obj/vendor_fortify.o: vendor/bearssl/fortify.c
 
 $(BUILD)/test/%: test/unit/%.c $(LIBOBJS) test/unit/t.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Isrc $(LDFLAGS) -o $@ $< $(LIBOBJS) $(BEARSSL_LIB)
+	$(CC) $(CFLAGS) $(SRC_INC) $(LDFLAGS) -o $@ $< $(LIBOBJS) $(BEARSSL_LIB)
 
 unit: $(UNIT_BINS)
 
@@ -70,7 +76,7 @@ test-cluster: piston
 check-clang: $(INC)/.stamp
 	@for f in $(SRCS) $(UNIT_SRCS); do \
 	  clang -fsyntax-only -nostdinc -isystem /usr/include/$(subst linux-gnu,linux-musl,$(MULTIARCH)) \
-	    -isystem $$(clang -print-resource-dir)/include -Isrc $(filter-out -isystem $(INC),$(CFLAGS)) -isystem $(INC) $$f || exit 1; \
+	    -isystem $$(clang -print-resource-dir)/include $(SRC_INC) $(filter-out -isystem $(INC),$(CFLAGS)) -isystem $(INC) $$f || exit 1; \
 	done; echo "clang: clean"
 
 run: piston

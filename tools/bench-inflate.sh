@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmarks src/inflate.c against the system's gzip on the same ~100 MB
+# Benchmarks src/archive/inflate.c against the system's gzip on the same ~100 MB
 # mixed file compressed with gzip -6: best of 3 runs each, decompressed MB/s
 # and the speed ratio to gzip -dc; also to zlib itself when its headers are
 # installed (zlib1g-dev; a reference only, piston never links it).
@@ -11,7 +11,7 @@ size_mb=${1:-100}
 tmp=$(mktemp -d /tmp/piston-bench-inflate.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 make -s build/obj/inflate.o
-musl-gcc -O2 -std=c17 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Werror -Isrc -static \
+musl-gcc -O2 -std=c17 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Werror -Isrc/archive -static \
 	-o "$tmp/gunzip-check" tools/gunzip-check.c build/obj/inflate.o
 
 # Half text-like (words, lines, numbers), half binaries and libraries.

@@ -125,6 +125,6 @@ int main(void)
 	return 0;
 }
 C
-${CC:-musl-gcc} -O2 -std=c17 -D_GNU_SOURCE -Isrc -static -o "$tmp/bench" "$tmp/bench.c" build/obj/json.o build/obj/buf.o \
+${CC:-musl-gcc} -O2 -std=c17 -D_GNU_SOURCE -Isrc/base -Isrc/net -static -o "$tmp/bench" "$tmp/bench.c" build/obj/json.o build/obj/buf.o \
 	build/obj/ws.o build/obj/base64.o build/obj/vendor_fortify.o /usr/lib/"$(gcc -print-multiarch)"/libbearssl.a
 "$tmp/bench"

@@ -1,5 +1,5 @@
 /*
- * gunzip-check: a test and benchmark driver for src/inflate.c (not part of
+ * gunzip-check: a test and benchmark driver for src/archive/inflate.c (not part of
  * piston). Decodes stdin to stdout.
  *   gunzip-check [-r] [-c CHUNK] [-m MAX_OUTPUT] [-n]
  *     -r  raw DEFLATE instead of gzip     -c  feed the input in CHUNK-byte pieces

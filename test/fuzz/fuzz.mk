@@ -10,15 +10,15 @@ FUZZ_SECONDS ?= 60
 SAN_CC := clang
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 SAN_CFLAGS := -std=c17 -D_GNU_SOURCE -DPISTON_VERSION='"$(VERSION)"' $(WARN) -O1 -g \
-	-fno-strict-aliasing -Isrc
+	-fno-strict-aliasing $(SRC_INC)
 SAN_LIBS := -lbearssl
 
 FUZZ_SRCS := $(wildcard test/fuzz/fuzz_*.c)
 FUZZ_NAMES := $(FUZZ_SRCS:test/fuzz/fuzz_%.c=%)
 FUZZ_BINS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
 REGRESS_BINS := $(FUZZ_NAMES:%=$(BUILD)/asan/regress_%)
-FUZZ_LIBOBJS := $(filter-out $(BUILD)/fuzz/obj/main.o,$(SRCS:src/%.c=$(BUILD)/fuzz/obj/%.o))
-ASAN_OBJS := $(SRCS:src/%.c=$(BUILD)/asan/obj/%.o)
+FUZZ_LIBOBJS := $(filter-out $(BUILD)/fuzz/obj/main.o,$(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(notdir $(SRCS))))
+ASAN_OBJS := $(patsubst %.c,$(BUILD)/asan/obj/%.o,$(notdir $(SRCS)))
 ASAN_LIBOBJS := $(filter-out $(BUILD)/asan/obj/main.o,$(ASAN_OBJS))
 ASAN_UNIT_BINS := $(UNIT_SRCS:test/unit/%.c=$(BUILD)/asan/test/%)
 
@@ -26,15 +26,15 @@ ASAN_UNIT_BINS := $(UNIT_SRCS:test/unit/%.c=$(BUILD)/asan/test/%)
 
 # Objects for the fuzzers carry coverage instrumentation; objects for the
 # ASan test build (and the regression replays) do not.
-$(BUILD)/fuzz/obj/%.o: src/%.c
+$(BUILD)/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(SAN_CC) $(SAN_CFLAGS) $(SAN_FLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
 
-$(BUILD)/asan/obj/%.o: src/%.c
+$(BUILD)/asan/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(SAN_CC) $(SAN_CFLAGS) $(SAN_DEFS) $(SAN_FLAGS) -MMD -MP -c -o $@ $<
 
-# A stage's init (src/stage.c) runs beside the engine's thread in its
+# A stage's init (src/sandbox/stage.c) runs beside the engine's thread in its
 # address space and must touch no runtime state, the sanitizers' included.
 $(BUILD)/asan/obj/stage.o: SAN_FLAGS =
 

@@ -1,4 +1,4 @@
-/* libFuzzer harness: the zip reader (src/unzip.c). Byte 0 picks the
+/* libFuzzer harness: the zip reader (src/archive/unzip.c). Byte 0 picks the
  * limits (small ones make the size, ratio and count refusals reachable);
  * every file handed on must have a safe, normalized path and at most the
  * per-file limit of bytes, and the sum stays within the total. */

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The Judge0 CE 1.13 compatible API (SPEC section 6, src/judge0.c): the
+"""The Judge0 CE 1.13 compatible API (SPEC section 6, src/judge0/judge0.c): the
 documentation's example requests and responses (create, wait, base64,
 422 bodies, batches, languages, statuses, config), the status mapping on
 real stage results (TLE, SIGSEGV, SIGFPE, SIGABRT, SIGXFSZ, NZEC, compile

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Judge0 callback_url (src/j0_callback.c, judge0.c): a PUT of the result's
+"""Judge0 callback_url (src/judge0/j0_callback.c, judge0.c): a PUT of the result's
 default fields to a real http.server on 127.0.0.1 (the engine run with
 PISTON_JUDGE0_CALLBACK_ALLOW_PRIVATE=true), base64, retries with growing
 gaps, a hanging receiver abandoned within the deadline while the engine

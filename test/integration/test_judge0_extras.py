@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The Judge0 CE 1.13 fields and routes beyond test_judge0.py (src/judge0.c):
+"""The Judge0 CE 1.13 fields and routes beyond test_judge0.py (src/judge0/judge0.c):
 stack_limit enforced as the run stage's RLIMIT_STACK (busybox `ulimit -s`
 prints it in KB), compiler_options passed to the compile stage as
 PISTON_COMPILER_OPTIONS (a fixture compiler that echoes them, and

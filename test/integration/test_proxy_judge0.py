@@ -1,4 +1,4 @@
-"""The Judge0 API through `piston proxy` (src/proxy_judge0.c): two real
+"""The Judge0 API through `piston proxy` (src/proxy/proxy_judge0.c): two real
 engines (busybox sh as Judge0's bash, id 46) behind a proxy with a keys
 file. Keys (X-Auth-Token or Authorization; missing/bad: 401), a batch
 costing one token per submission, async submissions spread over both

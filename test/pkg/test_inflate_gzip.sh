@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Cross-checks src/inflate.c against the gzip tool: varied data compressed
+# Cross-checks src/archive/inflate.c against the gzip tool: varied data compressed
 # with gzip -1..-9 is decoded by tools/gunzip-check (built here from the
 # project's object) and compared byte for byte; concatenated members, fed in
 # 1-byte and odd-sized pieces; corrupted CRCs, truncations, flipped bits and
@@ -13,7 +13,7 @@ bad() { fail=$((fail + 1)); echo "FAIL $*"; }
 tmp=$(mktemp -d /tmp/piston-test-gzip.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 if ! make -s build/obj/inflate.o >/dev/null 2>&1 ||
-	! musl-gcc -O2 -std=c17 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Werror -Isrc -static \
+	! musl-gcc -O2 -std=c17 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Werror -Isrc/archive -static \
 		-o "$tmp/gunzip-check" tools/gunzip-check.c build/obj/inflate.o; then
 	echo "FAIL cannot build tools/gunzip-check"
 	echo "0 passed, 1 failed"
