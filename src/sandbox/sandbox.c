@@ -104,6 +104,16 @@ struct sbx_system {
 	 * the closer (__atomic). */
 	uint32_t *inherit;
 	uint32_t clone_seq;       /* the last clone's number (loop thread only; never 0) */
+	/* Hand-overs: the loop numbers each descriptor it sends and publishes
+	 * the number once its own copy is closed; the closer closes a
+	 * descriptor only after that, so its close is the last reference and
+	 * the unmount is its own. Without the wait the closer, on the other
+	 * CPU, often closed first and the loop's close paid the unmount (0.1-0.4
+	 * ms per stage, measured with strace -T). (__atomic; closer_waiting:
+	 * the closer sleeps on handed_closed and needs a FUTEX_WAKE.) */
+	uint32_t handed_seq;      /* loop thread only */
+	uint32_t handed_closed;
+	int closer_waiting;
 	struct slot_root *roots;  /* per slot: the root's fixed parts, made on first use */
 };
 
@@ -426,12 +436,15 @@ bool sbx_lower_first_use_alone(const sbx_system *s) { return s->holder_mntns >= 
 struct closer_msg {
 	unsigned holder_id;
 	uint32_t seq;
+	uint32_t handed;          /* the hand-over's number (sbx_system.handed_seq) */
 };
 
 struct closer_start {
 	int in, holder_mntns, holder_root, ready;
 	uint32_t *inherit;
 	unsigned slots;
+	uint32_t *handed_closed;
+	int *waiting;
 };
 
 /* Until no init cloned up to seq (wrapping) still holds a copy of our
@@ -447,6 +460,28 @@ static void wait_for_inits(const struct closer_start *st, uint32_t seq)
 			    errno == ETIMEDOUT)
 				break;
 		}
+	}
+}
+
+/* Until the loop has closed its copy of hand-over n (it does so right after
+ * sending it; a second at most, as for the inits). */
+static void wait_for_loop_close(const struct closer_start *st, uint32_t n)
+{
+	for (;;) {
+		uint32_t v = __atomic_load_n(st->handed_closed, __ATOMIC_SEQ_CST);
+		if ((int32_t)(v - n) >= 0)
+			break;
+		__atomic_store_n(st->waiting, 1, __ATOMIC_SEQ_CST);
+		v = __atomic_load_n(st->handed_closed, __ATOMIC_SEQ_CST);
+		if ((int32_t)(v - n) < 0) {
+			struct timespec limit = { 1, 0 };
+			if (syscall(SYS_futex, st->handed_closed, FUTEX_WAIT_PRIVATE, v, &limit, NULL, 0) < 0 &&
+			    errno == ETIMEDOUT) {
+				__atomic_store_n(st->waiting, 0, __ATOMIC_SEQ_CST);
+				break;
+			}
+		}
+		__atomic_store_n(st->waiting, 0, __ATOMIC_SEQ_CST);
 	}
 }
 
@@ -491,6 +526,7 @@ static void *closer_main(void *arg)
 			unlinkat(AT_FDCWD, name, AT_REMOVEDIR);
 		}
 		wait_for_inits(&st, m.seq);
+		wait_for_loop_close(&st, m.handed);
 		close(fd);
 	}
 	close(st.in);
@@ -504,7 +540,7 @@ static void *closer_main(void *arg)
 static void close_later(sbx_system *s, int fd, unsigned holder_id)
 {
 	if (s->closer_fd >= 0) {
-		struct closer_msg m = { holder_id, s->clone_seq };
+		struct closer_msg m = { holder_id, s->clone_seq, s->handed_seq + 1 };
 		union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int))]; } ctl;
 		memset(&ctl, 0, sizeof ctl);
 		struct iovec iov = { &m, sizeof m };
@@ -517,7 +553,13 @@ static void close_later(sbx_system *s, int fd, unsigned holder_id)
 		ssize_t n;
 		while ((n = sendmsg(s->closer_fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL)) < 0 && errno == EINTR)
 			;
-		(void)n;        /* sent: the message holds the file, ours is not its last reference */
+		if (n == (ssize_t)sizeof m) {   /* sent: the message holds the file, ours is not its last reference */
+			close(fd);
+			__atomic_store_n(&s->handed_closed, ++s->handed_seq, __ATOMIC_SEQ_CST);
+			if (__atomic_load_n(&s->closer_waiting, __ATOMIC_SEQ_CST))
+				syscall(SYS_futex, &s->handed_closed, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+			return;
+		}
 	}
 	close(fd);
 }
@@ -652,7 +694,8 @@ sbx_system *sbx_system_init(unsigned slots, char *err, size_t errlen)
 		sigset_t all, old;
 		sigfillset(&all);
 		pthread_sigmask(SIG_BLOCK, &all, &old);
-		struct closer_start st = { cp[0], s->holder_mntns, s->holder_root, ready[1], s->inherit, slots };
+		struct closer_start st = { cp[0], s->holder_mntns, s->holder_root, ready[1], s->inherit, slots,
+		                           &s->handed_closed, &s->closer_waiting };
 		int rc = pthread_create(&s->closer, NULL, closer_main, &st);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		char ok = 0;
