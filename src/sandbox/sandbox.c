@@ -450,16 +450,21 @@ struct closer_start {
 /* Until no init cloned up to seq (wrapping) still holds a copy of our
  * table. A second per word at most: an init that hung would only move the
  * cost back to itself. */
+/* Sleep while *word is still v, a second at most: false once that second
+ * ran out. */
+static bool futex_wait_a_second(uint32_t *word, uint32_t v)
+{
+	struct timespec limit = { 1, 0 };
+	return !(syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, v, &limit, NULL, 0) < 0 && errno == ETIMEDOUT);
+}
+
 static void wait_for_inits(const struct closer_start *st, uint32_t seq)
 {
 	for (unsigned i = 0; i < st->slots; i++) {
 		uint32_t v;
-		while ((v = __atomic_load_n(&st->inherit[i], __ATOMIC_ACQUIRE)) != 0 && (int32_t)(v - seq) <= 0) {
-			struct timespec limit = { 1, 0 };
-			if (syscall(SYS_futex, &st->inherit[i], FUTEX_WAIT_PRIVATE, v, &limit, NULL, 0) < 0 &&
-			    errno == ETIMEDOUT)
+		while ((v = __atomic_load_n(&st->inherit[i], __ATOMIC_ACQUIRE)) != 0 && (int32_t)(v - seq) <= 0)
+			if (!futex_wait_a_second(&st->inherit[i], v))
 				break;
-		}
 	}
 }
 
@@ -467,22 +472,15 @@ static void wait_for_inits(const struct closer_start *st, uint32_t seq)
  * sending it; a second at most, as for the inits). */
 static void wait_for_loop_close(const struct closer_start *st, uint32_t n)
 {
-	for (;;) {
-		uint32_t v = __atomic_load_n(st->handed_closed, __ATOMIC_SEQ_CST);
-		if ((int32_t)(v - n) >= 0)
+	if ((int32_t)(__atomic_load_n(st->handed_closed, __ATOMIC_SEQ_CST) - n) >= 0)
+		return;   /* the usual case */
+	/* Said before the second look: the loop publishes, then looks at this. */
+	__atomic_store_n(st->waiting, 1, __ATOMIC_SEQ_CST);
+	uint32_t v;
+	while ((int32_t)((v = __atomic_load_n(st->handed_closed, __ATOMIC_SEQ_CST)) - n) < 0)
+		if (!futex_wait_a_second(st->handed_closed, v))
 			break;
-		__atomic_store_n(st->waiting, 1, __ATOMIC_SEQ_CST);
-		v = __atomic_load_n(st->handed_closed, __ATOMIC_SEQ_CST);
-		if ((int32_t)(v - n) < 0) {
-			struct timespec limit = { 1, 0 };
-			if (syscall(SYS_futex, st->handed_closed, FUTEX_WAIT_PRIVATE, v, &limit, NULL, 0) < 0 &&
-			    errno == ETIMEDOUT) {
-				__atomic_store_n(st->waiting, 0, __ATOMIC_SEQ_CST);
-				break;
-			}
-		}
-		__atomic_store_n(st->waiting, 0, __ATOMIC_SEQ_CST);
-	}
+	__atomic_store_n(st->waiting, 0, __ATOMIC_SEQ_CST);
 }
 
 static void *closer_main(void *arg)
