@@ -32,9 +32,6 @@
 
 #define J0_VERSION "1.13.0"
 #define J0_TEXT_MAX 512           /* compiler_options, command_line_arguments */
-#define J0_PER_PAGE 20             /* Judge0's Submission.per_page */
-#define J0_MAX_PER_PAGE 100        /* ours: Judge0 has no bound */
-#define J0_DEFAULT_FIELDS "stdout,time,memory,stderr,token,compile_output,message,status"
 
 /* ------------------------------------------------------------ languages */
 
@@ -846,6 +843,11 @@ static void sub_run(sub *s)
 
 static bool want(const char *fields, const char *name)
 {
+	return judge0_field_wanted(fields, name);
+}
+
+bool judge0_field_wanted(const char *fields, const char *name)
+{
 	if (!strcmp(fields, "*"))
 		return true;
 	size_t n = strlen(name);
@@ -1143,12 +1145,13 @@ typedef struct opts {
 	char fields[512];
 } opts;
 
-static int read_opts(http_conn *c, const http_request *req, opts *o)
+/* The query's options into o; false with the client's mistake in msg. */
+static bool parse_opts(const http_request *req, opts *o, char *msg, size_t msglen)
 {
 	int b = query_bool(req, "base64_encoded"), w = query_bool(req, "wait");
 	if (b < 0 || w < 0) {
-		respond_error(c, 400, b < 0 ? "base64_encoded must be true or false" : "wait must be true or false");
-		return -1;
+		snprintf(msg, msglen, "%s", b < 0 ? "base64_encoded must be true or false" : "wait must be true or false");
+		return false;
 	}
 	o->b64 = b == 1;
 	o->wait = w == 1;
@@ -1156,8 +1159,16 @@ static int read_opts(http_conn *c, const http_request *req, opts *o)
 		snprintf(o->fields, sizeof o->fields, "%s", J0_DEFAULT_FIELDS);
 	char bad[128];
 	if (!fields_valid(o->fields, bad, sizeof bad)) {
-		char msg[200];
-		snprintf(msg, sizeof msg, "invalid fields: [%s]", bad);
+		snprintf(msg, msglen, "invalid fields: [%s]", bad);
+		return false;
+	}
+	return true;
+}
+
+static int read_opts(http_conn *c, const http_request *req, opts *o)
+{
+	char msg[200];
+	if (!parse_opts(req, o, msg, sizeof msg)) {
 		respond_error(c, 400, msg);
 		return -1;
 	}
@@ -1444,6 +1455,31 @@ static long long query_int(const http_request *req, const char *key, long long d
 	return n;
 }
 
+bool judge0_list_query_parse(const http_request *req, judge0_list_query *q, char *msg, size_t msglen)
+{
+	opts o;
+	if (!parse_opts(req, &o, msg, msglen))
+		return false;
+	q->b64 = o.b64;
+	memcpy(q->fields, o.fields, sizeof q->fields);
+	q->page = query_int(req, "page", 1);
+	q->per_page = query_int(req, "per_page", J0_PER_PAGE);
+	if (q->page <= 0) {
+		snprintf(msg, msglen, "invalid page: %lld", q->page);
+		return false;
+	}
+	/* Judge0 refuses only negative values (0 fails inside its paginator);
+	 * here the page is also bounded. */
+	if (q->per_page <= 0 || q->per_page > J0_MAX_PER_PAGE) {
+		if (q->per_page > J0_MAX_PER_PAGE)
+			snprintf(msg, msglen, "invalid per_page: %lld (at most %d)", q->per_page, J0_MAX_PER_PAGE);
+		else
+			snprintf(msg, msglen, "invalid per_page: %lld", q->per_page);
+		return false;
+	}
+	return true;
+}
+
 /* GET /submissions: Judge0's paged list, newest first, with its `meta`.
  * Judge0 serves it to authorized users only; here only when
  * PISTON_JUDGE0_ALLOW_LIST is true (else 403), since it shows everyone's
@@ -1455,26 +1491,13 @@ static void index_handler(http_conn *c, const http_request *req, void *ctx)
 		respond_error(c, 403, "listing submissions is not allowed (PISTON_JUDGE0_ALLOW_LIST)");
 		return;
 	}
-	opts o;
-	if (read_opts(c, req, &o) < 0)
-		return;
-	long long page = query_int(req, "page", 1), per_page = query_int(req, "per_page", J0_PER_PAGE);
-	char msg[120];
-	if (page <= 0) {
-		snprintf(msg, sizeof msg, "invalid page: %lld", page);
+	judge0_list_query q;
+	char msg[200];
+	if (!judge0_list_query_parse(req, &q, msg, sizeof msg)) {
 		respond_error(c, 400, msg);
 		return;
 	}
-	/* Judge0 refuses only negative values (0 fails inside its paginator);
-	 * here the page is also bounded. */
-	if (per_page <= 0 || per_page > J0_MAX_PER_PAGE) {
-		if (per_page > J0_MAX_PER_PAGE)
-			snprintf(msg, sizeof msg, "invalid per_page: %lld (at most %d)", per_page, J0_MAX_PER_PAGE);
-		else
-			snprintf(msg, sizeof msg, "invalid per_page: %lld", per_page);
-		respond_error(c, 400, msg);
-		return;
-	}
+	long long page = q.page, per_page = q.per_page;
 	store_expire(g);
 	long long total = (long long)g->n, pages = (total + per_page - 1) / per_page;
 	buf b = BUF_INIT;
@@ -1489,7 +1512,7 @@ static void index_handler(http_conn *c, const http_request *req, void *ctx)
 			skip--;
 			continue;
 		}
-		if (!render_sub(&w, s, o.fields, o.b64)) {
+		if (!render_sub(&w, s, q.fields, q.b64)) {
 			buf_free(&b);
 			respond_error(c, 400, "some attributes for one or more submissions cannot be converted to UTF-8, "
 			                      "use base64_encoded=true query parameter");

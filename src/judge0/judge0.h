@@ -41,6 +41,9 @@
 
 #define J0_MAX_KEPT 100000
 #define J0_MAX_BATCH 20
+#define J0_PER_PAGE 20             /* GET /submissions: Judge0's Submission.per_page */
+#define J0_MAX_PER_PAGE 100        /* ours: Judge0 has no bound */
+#define J0_DEFAULT_FIELDS "stdout,time,memory,stderr,token,compile_output,message,status"
 
 /* Registers the routes unless cfg.judge0_api is false; after execute_register. */
 void judge0_register(engine *e);
@@ -62,6 +65,21 @@ void judge0_error_body(buf *b, const char *msg);   /* "Accepted" ...; "" for unk
  * as the engine resolves it (the proxy routes submissions by it); false for
  * an id not in the table. */
 bool judge0_language_of(long id, const char **language, const char **selector);
+
+/* GET /submissions's query as the engine reads it (the proxy reads it the
+ * same way, so both refuse with the same words): page (1 when absent),
+ * per_page (J0_PER_PAGE; at most J0_MAX_PER_PAGE), base64_encoded, wait,
+ * fields (J0_DEFAULT_FIELDS when absent or empty; `*` is every field).
+ * Both numbers as Judge0 reads them (Ruby's to_i: "abc" is 0). False with
+ * Judge0's 400 message in msg ("invalid page: 0", "invalid fields: [x]" ...). */
+typedef struct judge0_list_query {
+	long long page, per_page;
+	bool b64;
+	char fields[512];
+} judge0_list_query;
+bool judge0_list_query_parse(const http_request *req, judge0_list_query *q, char *msg, size_t msglen);
+/* Does a fields list (comma-separated, or `*`) name field? */
+bool judge0_field_wanted(const char *fields, const char *name);
 
 /* The journal's counters (records, fdatasync calls); false before the
  * journal exists (no Judge0 submission yet) or without the API. */

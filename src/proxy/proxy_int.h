@@ -148,8 +148,8 @@ void proxy_dns_free_all(proxy *p);
 
 /* proxy_judge0.c: the Judge0 CE 1.13 paths (SPEC section 6) through the proxy.
  * - Routes: POST /submissions, POST and GET /submissions/batch, GET and
- *   DELETE /submissions/{token}, GET /submissions (the list: one engine's,
- *   passed through), GET /languages[/{id}], /statuses, /about,
+ *   DELETE /submissions/{token}, GET /submissions (the list: every
+ *   engine's, merged), GET /languages[/{id}], /statuses, /about,
  *   /config_info, /system_info, /workers, and POST /authenticate (200 when
  *   the key is good: Judge0's key check). Keys as everywhere (proxy_admit_n;
  *   Authorization or X-Auth-Token); the key never reaches an engine.
@@ -179,6 +179,20 @@ void proxy_dns_free_all(proxy *p);
  * - GET /submissions/batch?tokens=: one call per engine with the tokens
  *   remembered there plus those remembered nowhere; the answers merged in
  *   the client's order (null where no engine has it).
+ * - GET /submissions: the client's page, per_page, fields and
+ *   base64_encoded are checked here with the engine's words (400s,
+ *   judge0_list_query_parse), and page * per_page is at most 1000 (else
+ *   400). Every healthy engine is asked at once (within 5 s) for its newest
+ *   page * per_page entries, in pages of at most 100 asked one after the
+ *   other (an entry a page repeats is dropped), with created_at and token
+ *   asked even when fields leaves them out (dropped again from the
+ *   answer). The answer is the k-way merge by created_at, newest first
+ *   (ties: the engine listed first), and Judge0's meta over the sum of the
+ *   engines' total_count; each listed token is remembered. An engine down,
+ *   failing or answering an error or 403 is left out (a WARN line for
+ *   those asked) and counted in X-Piston-Unlisted-Engines; an engine's 400
+ *   (a text it cannot show without base64_encoded) is the answer; 403 when
+ *   every engine said 403; 503 when none could list.
  * - Errors are Judge0's {"error","message"}; 401/403/429 are the proxy's.
  * - All of it on the loop: engine calls are upstream.c's. */
 int proxy_j0_register(proxy *p, http_server *s);

@@ -20,7 +20,9 @@
 #define PJ0_MAP_SLOTS 65536u        /* token -> engine memory: 1.5 MiB, direct-mapped */
 #define PJ0_MAX_BATCH 20            /* the engine's J0_MAX_BATCH (judge0.h) */
 #define PJ0_MAX_RUNS 20             /* Judge0's max_number_of_runs */
-#define PJ0_SEARCH_MS 5000          /* a token search asks the engines this long at most */
+#define PJ0_FANOUT_MS 5000          /* a token search or a list asks the engines this long at most */
+#define PJ0_LIST_DEPTH 1000         /* GET /submissions: page * per_page at most (each engine is asked
+                                       for its newest page * per_page) */
 
 typedef struct j0_slot {
 	uint8_t uuid[16];
@@ -260,7 +262,7 @@ int proxy_j0_clamp(const char *body, size_t len, const proxy_limits *lim, bool b
 
 /* ================================================================ requests */
 
-typedef enum { K_ANY, K_TOKEN, K_SEARCH, K_BATCH_GET } j0_kind;
+typedef enum { K_ANY, K_TOKEN, K_SEARCH, K_BATCH_GET, K_LIST } j0_kind;
 
 typedef struct j0_req j0_req;
 
@@ -275,6 +277,8 @@ typedef struct j0_part {
 	char ctype[128];
 	uint8_t idx[PJ0_MAX_BATCH];     /* batch GET: the client's token positions asked here */
 	size_t nidx;
+	uint32_t list_page;             /* list: the engine's page asked here (0: none) */
+	json_doc *doc;                  /* list: the page, parsed */
 } j0_part;
 
 struct j0_req {
@@ -291,15 +295,22 @@ struct j0_req {
 	bool remember;                  /* POSTs: remember the answer's tokens */
 	proxy_j0_info info;             /* POSTs: the languages, to pick an engine that has them */
 	uint8_t uuid[16];
-	size_t pending;
-	size_t nparts;
-	j0_part parts[PROXY_MAX_UPSTREAMS];
 	/* K_BATCH_GET */
 	size_t ntok;
 	char tok[PJ0_MAX_BATCH][37];
 	bool tok_ok[PJ0_MAX_BATCH];     /* a UUID (anything else is null: no engine issued it) */
 	engine_up *owner[PJ0_MAX_BATCH];   /* remembered engine, or NULL: every engine is asked */
 	buf rest_query;                 /* the query without tokens= */
+	/* K_LIST */
+	judge0_list_query lq;           /* the client's query, checked */
+	size_t down;                    /* engines down when it started: not asked */
+	uint32_t list_pages;            /* parts per engine: its pages of list_per entries */
+	long long list_per;
+	uint64_t list_deadline;         /* loop_now: no call after it */
+	/* the engine calls */
+	size_t pending;
+	size_t nparts, cap;
+	j0_part parts[];                /* cap of them */
 };
 
 static void req_free(j0_req *r)
@@ -308,6 +319,7 @@ static void req_free(j0_req *r)
 		if (r->parts[i].call)
 			up_call_cancel(r->parts[i].call);
 		buf_free(&r->parts[i].body);
+		json_free(r->parts[i].doc);
 	}
 	buf_free(&r->target);
 	buf_free(&r->body);
@@ -526,6 +538,277 @@ static void batch_merge(j0_req *r)
 	buf_free(&b);
 }
 
+/* ================================================================ the list */
+
+/* One entry of an engine's list, with its merge key and token looked up once. */
+typedef struct list_item {
+	const json_value *v;
+	const char *at, *token;         /* created_at ("2026-12-03T12:50:33.123Z": fixed width, so the
+	                                   bytes compare as the times do; "" when absent: oldest), token */
+	uint32_t at_len, token_len;
+} list_item;
+
+/* Each engine's answer to the list: its newest entries, pages joined. */
+typedef struct list_src {
+	engine_up *e;
+	list_item *items;               /* newest first, at most page * per_page */
+	size_t n, head;
+	long long total;                /* its meta.total_count */
+} list_src;
+
+static const char *string_field(const json_value *item, const char *key, uint32_t *len)
+{
+	const json_value *v = json_is(item, JSON_OBJECT) ? json_get(item, key) : NULL;
+	*len = json_is(v, JSON_STRING) ? v->len : 0;
+	return *len ? v->u.string : "";
+}
+
+static bool same_token(const list_item *a, const list_item *b)
+{
+	return a->token_len && a->token_len == b->token_len && !memcmp(a->token, b->token, a->token_len);
+}
+
+/* An engine page's entries and total_count (a 200 with Judge0's list), or false. */
+static bool list_page_of(const j0_part *pt, const json_value **arr, long long *total)
+{
+	const json_value *root = pt->doc ? json_root(pt->doc) : NULL;
+	const json_value *a = json_is(root, JSON_OBJECT) ? json_get(root, "submissions") : NULL;
+	const json_value *meta = json_is(root, JSON_OBJECT) ? json_get(root, "meta") : NULL;
+	const json_value *t = json_is(meta, JSON_OBJECT) ? json_get(meta, "total_count") : NULL;
+	if (!json_is(a, JSON_ARRAY) || !json_is(t, JSON_NUMBER) || !(t->u.number >= 0 && t->u.number < 1e15))
+		return false;
+	*arr = a;
+	*total = (long long)t->u.number;
+	return true;
+}
+
+/* Appends one engine page to src; false if it is not Judge0's list. The
+ * pages are asked one after the other, so a submission made meanwhile
+ * shifts the later ones down: an entry the previous page already had is
+ * skipped (one deleted meanwhile shifts them up: an entry is missed, as
+ * with any paging by offset). */
+static bool list_add_page(list_src *src, const j0_part *pt, size_t depth)
+{
+	const json_value *arr;
+	long long total;
+	if (!list_page_of(pt, &arr, &total))
+		return false;
+	if (pt->list_page == 1)
+		src->total = total;
+	size_t prev_end = src->n, prev_start = src->n > J0_MAX_PER_PAGE ? src->n - J0_MAX_PER_PAGE : 0;
+	bool shifted = pt->list_page > 1;   /* still among the previous page's entries */
+	for (uint32_t i = 0; i < arr->len && src->n < depth; i++) {
+		list_item it = {.v = &arr->u.children[i]};
+		it.at = string_field(it.v, "created_at", &it.at_len);
+		it.token = string_field(it.v, "token", &it.token_len);
+		bool dup = false;
+		for (size_t k = prev_start; shifted && k < prev_end && !dup; k++)
+			dup = same_token(&src->items[k], &it);
+		shifted = dup;   /* the order is kept: after one new entry, none repeats */
+		if (!dup)
+			src->items[src->n++] = it;
+	}
+	return true;
+}
+
+/* One entry with the fields the client asked for (created_at and token
+ * were asked of the engines for the merge and the token memory). */
+static void list_write_item(jw *w, const json_value *item, const char *fields)
+{
+	if (!json_is(item, JSON_OBJECT)) {
+		jw_value(w, item);
+		return;
+	}
+	jw_object_begin(w);
+	for (uint32_t i = 0; i < item->len; i++) {
+		const json_value *m = &item->u.children[i];
+		char name[64];
+		snprintf(name, sizeof name, "%.*s", (int)(m->key_len < sizeof name ? m->key_len : 0), m->key);
+		if (name[0] && !judge0_field_wanted(fields, name))
+			continue;
+		jw_key_n(w, m->key, m->key_len);
+		jw_value(w, m);
+	}
+	jw_object_end(w);
+}
+
+/* The k-way merge of the engines' newest-first lists: the page the client
+ * asked for, and Judge0's meta over the sum of the engines' counts. */
+static void list_render(j0_req *r, list_src *srcs, size_t nsrc, buf *b)
+{
+	const judge0_list_query *q = &r->lq;
+	long long total = 0;
+	for (size_t i = 0; i < nsrc; i++)
+		total += srcs[i].total;
+	long long pages = (total + q->per_page - 1) / q->per_page, skip = (q->page - 1) * q->per_page, shown = 0;
+	jw w;
+	jw_init(&w, b);
+	jw_object_begin(&w);
+	jw_key(&w, "submissions");
+	jw_array_begin(&w);
+	while (shown < q->per_page) {
+		list_src *best = NULL;
+		const list_item *top = NULL;
+		for (size_t i = 0; i < nsrc; i++) {
+			if (srcs[i].head == srcs[i].n)
+				continue;
+			const list_item *it = &srcs[i].items[srcs[i].head];
+			int cmp = 1;
+			if (top) {
+				cmp = memcmp(it->at, top->at, it->at_len < top->at_len ? it->at_len : top->at_len);
+				cmp = cmp ? cmp : (int)it->at_len - (int)top->at_len;
+			}
+			if (cmp > 0) {   /* ties: the earlier engine */
+				best = &srcs[i];
+				top = it;
+			}
+		}
+		if (!best)
+			break;
+		best->head++;
+		if (skip > 0) {
+			skip--;
+			continue;
+		}
+		list_write_item(&w, top->v, q->fields);
+		uint8_t u[16];
+		if (proxy_j0_uuid(top->token, top->token_len, u))   /* its next GET goes straight there */
+			map_put(r->p, u, best->e);
+		shown++;
+	}
+	jw_array_end(&w);
+	jw_key(&w, "meta");
+	jw_object_begin(&w);
+	jw_key(&w, "current_page"), jw_int(&w, q->page);
+	jw_key(&w, "next_page");
+	q->page < pages ? jw_int(&w, q->page + 1) : jw_null(&w);
+	jw_key(&w, "prev_page");
+	q->page > 1 ? jw_int(&w, q->page - 1) : jw_null(&w);
+	jw_key(&w, "total_pages"), jw_int(&w, pages);
+	jw_key(&w, "total_count"), jw_int(&w, total);
+	jw_object_end(&w);
+	jw_object_end(&w);
+}
+
+/* K_LIST: every engine answered (or failed). A 400 from an engine (a
+ * submission its text cannot show without base64_encoded=true, as Judge0
+ * refuses the whole list) is the answer; else the merge of the engines
+ * that answered 200, the others logged and counted in the
+ * X-Piston-Unlisted-Engines header; 403 when every engine said 403
+ * (listing is off there); 503 when none could list. */
+static void list_over(j0_req *r)
+{
+	size_t depth = (size_t)(r->lq.page * r->lq.per_page), nsrc = 0, failed = 0, forbidden = 0, engines = 0;
+	list_src *srcs = calloc(r->nparts ? r->nparts : 1, sizeof *srcs);   /* (freed after r: the items
+	                                                                       point into r's parts) */
+	const j0_part *refusal = NULL, *forbid = NULL;
+	bool oom = !srcs;
+	for (size_t i = 0; i < r->nparts && !oom; i += r->list_pages) {   /* an engine's parts: pages 1, 2 ... */
+		size_t end = i + 1;
+		while (end < i + r->list_pages && r->parts[end].list_page)
+			end++;
+		engines++;
+		const j0_part *bad = NULL;
+		for (size_t k = i; k < end && !bad; k++)
+			if (r->parts[k].res != UP_OK || r->parts[k].status != 200)
+				bad = &r->parts[k];
+		list_src *src = &srcs[nsrc];
+		src->e = r->parts[i].e;
+		if (!bad && !(src->items = malloc(depth * sizeof *src->items)))
+			oom = true;
+		for (size_t k = i; k < end && !bad && !oom; k++)
+			if (!list_add_page(src, &r->parts[k], depth))
+				bad = &r->parts[k];
+		if (!bad) {
+			nsrc += !oom;
+		} else if (bad->res == UP_OK && bad->status == 400) {
+			refusal = refusal ? refusal : bad;
+		} else if (bad->res == UP_OK && bad->status == 403) {
+			forbidden++;
+			forbid = forbid ? forbid : bad;
+			log_warn("proxy: GET /submissions: engine %s does not list its submissions (403: is "
+			         "PISTON_JUDGE0_ALLOW_LIST off there?); listed without it", bad->e->u.url);
+		} else {
+			failed++;
+			if (bad->res != UP_OK)
+				log_warn("proxy: GET /submissions: engine %s failed (%s); listed without it", bad->e->u.url,
+				         up_result_text(bad->res));
+			else
+				log_warn("proxy: GET /submissions: engine %s answered %d%s; listed without it", bad->e->u.url,
+				         bad->status, bad->status == 200 ? " with a malformed list" : "");
+		}
+		if (bad || oom) {
+			free(src->items);
+			memset(src, 0, sizeof *src);
+		}
+	}
+	buf b = BUF_INIT;
+	if (oom) {
+		req_error(r, 500, "out of memory");
+	} else if (refusal) {
+		answer_part(r, refusal);
+	} else if (!nsrc && forbidden && !failed && !r->down) {
+		answer_part(r, forbid);
+	} else if (!nsrc) {
+		r->p->no_engine += !engines;
+		char msg[200];
+		snprintf(msg, sizeof msg, "No engine could list its submissions: %zu asked, %zu failed, %zu refused, %zu down",
+		         engines, failed, forbidden, r->down);
+		req_error(r, 503, msg);
+	} else {
+		list_render(r, srcs, nsrc, &b);
+		size_t unlisted = failed + forbidden + r->down, used = strlen(r->adm.rl);
+		if (unlisted)
+			snprintf(r->adm.rl + used, sizeof r->adm.rl - used, "X-Piston-Unlisted-Engines: %zu\r\n", unlisted);
+		if (buf_failed(&b))
+			req_error(r, 500, "out of memory");
+		else
+			req_answer(r, 200, "application/json", b.data, b.len);
+	}
+	buf_free(&b);
+	for (size_t i = 0; i < nsrc; i++)
+		free(srcs[i].items);
+	free(srcs);
+}
+
+/* Asks e (part pt) for its list page `page` of r->list_per entries, within
+ * the list's deadline. False if it could not be asked (pt marked failed). */
+static bool list_ask(j0_req *r, j0_part *pt, engine_up *e, uint32_t page)
+{
+	proxy *p = r->p;
+	uint64_t now = loop_now(p->l), left = r->list_deadline > now ? r->list_deadline - now : 0;
+	uint64_t timeout = p->o.upstream_timeout_ms < left ? p->o.upstream_timeout_ms : left;
+	pt->list_page = page;
+	pt->e = e;
+	buf target = BUF_INIT;
+	buf_printf(&target, "/submissions?%.*s&page=%u&per_page=%lld", (int)r->target.len, r->target.data, page,
+	           r->list_per);
+	bool ok = timeout > 0 && !buf_failed(&target) && part_start(r, pt, e, target.data, target.len, timeout);
+	buf_free(&target);
+	if (!ok) {
+		pt->done = true;
+		pt->res = timeout ? UP_ERR_CONNECT : UP_ERR_TIMEOUT;
+	}
+	return ok;
+}
+
+/* An engine's list page came back: its next page is asked when the
+ * merge may need it (the page was full, the engine has more, and the
+ * client's page reaches further). True when a call was started. */
+static bool list_more(j0_req *r, j0_part *pt)
+{
+	if (pt->res != UP_OK || pt->status != 200)
+		return false;
+	json_error err;
+	pt->doc = json_parse(pt->body.data, pt->body.len, &err);
+	const json_value *arr;
+	long long total;
+	if (!list_page_of(pt, &arr, &total) || pt->list_page >= r->list_pages || arr->len < r->list_per ||
+	    total <= (long long)pt->list_page * r->list_per)
+		return false;
+	return list_ask(r, pt + 1, pt->e, pt->list_page + 1);
+}
+
 static void part_done(void *arg, up_result res, const up_response *ur)
 {
 	j0_part *pt = arg;
@@ -586,6 +869,12 @@ static void part_done(void *arg, up_result res, const up_response *ur)
 		if (--r->pending == 0)
 			batch_merge(r);
 		return;
+	case K_LIST:
+		if (list_more(r, pt))
+			return;
+		if (--r->pending == 0)
+			list_over(r);
+		return;
 	}
 }
 
@@ -628,11 +917,13 @@ static void put_target(buf *b, const char *path, size_t plen, const http_request
 	}
 }
 
-static j0_req *req_new(proxy *p, http_conn *c, const http_request *req, const admission *a, int route)
+static j0_req *req_new(proxy *p, http_conn *c, const http_request *req, const admission *a, int route,
+                       size_t cap)
 {
-	j0_req *r = calloc(1, sizeof *r);
+	j0_req *r = calloc(1, sizeof *r + cap * sizeof r->parts[0]);
 	if (!r)
 		return NULL;
+	r->cap = cap;
 	r->p = p;
 	r->c = c;
 	r->adm = *a;
@@ -744,6 +1035,65 @@ static void start_batch_get(j0_req *r)
 		batch_merge(r);
 }
 
+/* Pages of at most J0_MAX_PER_PAGE that hold an engine's newest
+ * page * per_page entries (a page deeper than PJ0_LIST_DEPTH is refused). */
+static uint32_t list_pages_for(const judge0_list_query *q, long long *per)
+{
+	long long depth = q->page * q->per_page;
+	*per = depth < J0_MAX_PER_PAGE ? depth : J0_MAX_PER_PAGE;
+	return (uint32_t)((depth + *per - 1) / *per);
+}
+
+/* GET /submissions: every healthy engine is asked for its newest
+ * page * per_page entries (page 1 of them, then its next pages one after
+ * the other while needed), all engines at once, within PJ0_FANOUT_MS;
+ * list_over merges. created_at (the merge's key) and token (the token
+ * memory's) are asked even when the client's fields leave them out. */
+static void start_list(j0_req *r)
+{
+	proxy *p = r->p;
+	r->kind = K_LIST;
+	r->list_pages = list_pages_for(&r->lq, &r->list_per);
+	uint64_t fanout = p->o.upstream_timeout_ms < PJ0_FANOUT_MS ? p->o.upstream_timeout_ms : PJ0_FANOUT_MS;
+	r->list_deadline = loop_now(p->l) + fanout;
+	char ask[sizeof r->lq.fields + 32];
+	snprintf(ask, sizeof ask, "%s%s%s", r->lq.fields, judge0_field_wanted(r->lq.fields, "created_at") ? "" : ",created_at",
+	         judge0_field_wanted(r->lq.fields, "token") ? "" : ",token");
+	if (strlen(ask) >= sizeof r->lq.fields)   /* longer than an engine reads: every field, filtered here */
+		strcpy(ask, "*");
+	buf_printf(&r->target, "base64_encoded=%s&fields=", r->lq.b64 ? "true" : "false");
+	for (const char *c = ask; *c; c++) {
+		bool plain = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+		             *c == '_' || *c == ',' || *c == '*' || *c == '-' || *c == '.';
+		if (plain)
+			buf_putc(&r->target, *c);
+		else
+			buf_printf(&r->target, "%%%02X", (unsigned char)*c);
+	}
+	if (buf_failed(&r->target)) {
+		req_error(r, 500, "out of memory");
+		return;
+	}
+	for (size_t i = 0; i < p->nups; i++) {
+		engine_up *e = &p->ups[i];
+		if (e->vacant || e->removed)
+			continue;
+		if (!e->u.healthy) {
+			r->down++;
+			continue;
+		}
+		if (r->nparts + r->list_pages > r->cap)
+			break;
+		j0_part *pt = &r->parts[r->nparts];
+		r->nparts += r->list_pages;
+		r->pending++;
+		if (!list_ask(r, pt, e, 1))
+			r->pending--;
+	}
+	if (r->pending == 0)
+		list_over(r);
+}
+
 static void start_token(j0_req *r, const http_request *req, const char *token)
 {
 	proxy *p = r->p;
@@ -759,7 +1109,7 @@ static void start_token(j0_req *r, const http_request *req, const char *token)
 	}
 	p->j0->map_misses++;
 	r->kind = K_SEARCH;
-	uint64_t timeout = p->o.upstream_timeout_ms < PJ0_SEARCH_MS ? p->o.upstream_timeout_ms : PJ0_SEARCH_MS;
+	uint64_t timeout = p->o.upstream_timeout_ms < PJ0_FANOUT_MS ? p->o.upstream_timeout_ms : PJ0_FANOUT_MS;
 	for (size_t i = 0; i < p->nups; i++) {
 		engine_up *u = &p->ups[i];
 		if (!u->u.healthy || u->vacant || u->removed)
@@ -805,7 +1155,22 @@ static void on_j0(http_conn *c, const http_request *req, void *ctx)
 		return;
 	}
 	p->j0->requests[route]++;
-	j0_req *r = rc < 0 ? NULL : req_new(p, c, req, &a, route);
+	/* The list's query is checked here, with the engine's words; its
+	 * engine calls need a part per engine page. */
+	judge0_list_query lq;
+	char lq_msg[200] = "";
+	size_t cap = PROXY_MAX_UPSTREAMS;
+	if (route == R_LIST && !judge0_list_query_parse(req, &lq, lq_msg, sizeof lq_msg)) {
+		cap = 0;
+	} else if (route == R_LIST && lq.page * lq.per_page > PJ0_LIST_DEPTH) {
+		snprintf(lq_msg, sizeof lq_msg, "invalid page: %lld (through the proxy page * per_page is at most %d)",
+		         lq.page, PJ0_LIST_DEPTH);
+		cap = 0;
+	} else if (route == R_LIST) {
+		long long per;
+		cap = p->nups * list_pages_for(&lq, &per);
+	}
+	j0_req *r = rc < 0 ? NULL : req_new(p, c, req, &a, route, cap);
 	if (!r) {
 		buf_free(&body);
 		proxy_respond_msg(p, c, 500, a.rl, "Out of memory");
@@ -824,6 +1189,15 @@ static void on_j0(http_conn *c, const http_request *req, void *ctx)
 	}
 	if (!target_sane(req)) {
 		req_error(r, 400, "malformed path or query string");
+		return;
+	}
+	if (route == R_LIST) {
+		if (lq_msg[0]) {
+			req_error(r, 400, lq_msg);
+			return;
+		}
+		r->lq = lq;
+		start_list(r);
 		return;
 	}
 	if (route == R_BATCH_GET) {

@@ -5,10 +5,17 @@ costing one token per submission, async submissions spread over both
 engines with every token answering its own result through the proxy, a
 SECOND proxy (which never saw the POSTs) still finding each token's engine,
 batch GET across both engines in the client's order, unknown tokens 404,
-wait=true, and Judge0's limit fields clamped to the proxy's maximums."""
+wait=true, and Judge0's limit fields clamped to the proxy's maximums.
+list_suite: GET /submissions through the proxy lists both engines'
+submissions merged newest first (meta over both counts, paging across
+engine pages, fields and base64_encoded, the client's 400s, the rate limit,
+an engine that is down or does not list)."""
 import base64
+import http.server
+import json
 import os
 import sys
+import threading
 import time
 import uuid
 
@@ -98,6 +105,9 @@ def main_suite():
         check(st == 200 and int(h.get("content-length", "0")) > 0, "HEAD /languages: the engine asked a GET", (st, h))
         st, h, r = req(p, "GET", "/submissions", token="nope")
         check(st == 401, "GET /submissions (the list) needs the key too", (st, r))
+        st, h, r = req(p, "GET", "/submissions", token=key)
+        check(st == 403 and "PISTON_JUDGE0_ALLOW_LIST" in r.get("error", ""),
+              "GET /submissions when no engine allows the list: the engines' 403", (st, r))
         st, h, r = req(p, "POST", "/authenticate", token=key)
         check(st == 200, "POST /authenticate with a good key: 200", st)
         st, h, r = req(p, "POST", "/authenticate", token="nope")
@@ -265,8 +275,262 @@ def main_suite():
             p2.stop()
 
 
+def direct_list(e, fields="token,created_at"):
+    """Every submission on engine e, asked directly, newest first."""
+    out, page = [], 1
+    while True:
+        st, h, r = tp.http_req(e.port, "GET", "/submissions?per_page=100&page=%d&fields=%s" % (page, fields))
+        if st != 200:
+            raise RuntimeError("engine list: %s %s" % (st, r))
+        out += r["submissions"]
+        if r["meta"]["next_page"] is None:
+            return out
+        page += 1
+
+
+def proxy_list(p, key, query):
+    st, h, r = req(p, "GET", "/submissions?" + query, token=key)
+    subs = r.get("submissions") if st == 200 and isinstance(r, dict) else None
+    return st, h, r, subs
+
+
+SHIFTED = [{"token": str(uuid.UUID(int=i + 1)), "created_at": "2026-01-01T00:%02d:%02d.000Z" % divmod(300 - i, 60),
+            "stdout": "fake-%d" % i} for i in range(151)]
+
+
+class ListFake(http.server.BaseHTTPRequestHandler):
+    """A healthy engine (it lists bash) whose GET /submissions goes wrong
+    as its server's `mode` says: 500, a 200 that is not JSON, or too slow;
+    or "shifting": 151 entries, page 2 (of 100) answered as if one more had
+    been submitted after page 1 (its first entry is page 1's last)."""
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def do_GET(self):
+        mode = self.server.mode
+        if self.path == "/api/v2/runtimes":
+            code, b = 200, json.dumps([{"language": "bash", "version": "5.2.15", "aliases": []}]).encode()
+        elif self.path.startswith("/submissions?") and mode == "error":
+            code, b = 500, b'{"error":"boom"}'
+        elif self.path.startswith("/submissions?") and mode == "garbage":
+            code, b = 200, b"<html>not a list</html>"
+        elif self.path.startswith("/submissions?") and mode == "slow":
+            time.sleep(3)
+            code, b = 200, b'{"submissions":[],"meta":{"total_count":0}}'
+        elif self.path.startswith("/submissions?") and mode == "shifting":
+            q = dict(x.split("=", 1) for x in self.path.split("?", 1)[1].split("&"))
+            page, per = int(q["page"]), int(q["per_page"])
+            start = (page - 1) * per - (1 if page > 1 else 0)
+            code, b = 200, json.dumps({"submissions": SHIFTED[start:start + per],
+                                       "meta": {"total_count": len(SHIFTED)}}).encode()
+        else:
+            code, b = 404, b'{"message":"Not Found"}'
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(b)))
+        self.end_headers()
+        self.wfile.write(b)
+
+
+def list_fake(mode):
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ListFake)
+    srv.daemon_threads = True
+    srv.mode = mode
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, "http://127.0.0.1:%d" % srv.server_address[1]
+
+
+def list_suite():
+    bash = ("bash", "5.2.15", {"run": SHELL_RUN})
+    allow = {"PISTON_JUDGE0_ALLOW_LIST": "true"}
+    engines = [tp.RealEngine([bash], allow), tp.RealEngine([bash], allow)]
+    closed = tp.RealEngine([bash])   # listing off: 403
+    key, line = tp.keygen("lister", "--rate", "1000/s", "--burst", "1000")
+    slow, sline = tp.keygen("slow", "--rate", "1/s", "--burst", "2")
+    admin, aline = tp.keygen("root", "--role", "admin", "--rate", "1000/s", "--burst", "1000")
+    keys = os.path.join(tp.TMP, "j0listkeys")
+    with open(keys, "w") as f:
+        f.write("\n".join([line, sline, aline]) + "\n")
+    base = ["--keys", keys, "--health-interval", "200"]
+    p = tp.Proxy(base + ["--upstream", engines[0].url, "--upstream", engines[1].url])
+    p2 = tp.Proxy(base + ["--upstream", engines[0].url, "--upstream", closed.url])
+    try:
+        for px, es in ((p, engines), (p2, [engines[0], closed])):
+            tp.wait_until(lambda: all(metric(px, admin, 'piston_proxy_engine_up{engine="%s"}' % e.url) == 1
+                                      for e in es), 10, 0.1)
+        # submissions made to each engine directly (the proxy never saw them), in a known order
+        plan = [0, 1, 1, 0, 1, 0, 0]
+        made = []   # (token, engine, stdout), oldest first
+        for i, eng in enumerate(plan):
+            st, h, r = tp.http_req(engines[eng].port, "POST", "/submissions", sub("echo list-%d" % i),
+                                   {"Content-Type": "application/json"})
+            check(st == 201 and "token" in r, "submission %d made on engine %d" % (i, eng), (st, r))
+            made.append((r.get("token"), eng, "list-%d\n" % i))
+            time.sleep(0.02)   # created_at has milliseconds: each one newer
+        newest = [m[0] for m in reversed(made)]
+        tp.wait_until(lambda: all(x.get("status", {}).get("id") == 3
+                                  for e in engines for x in direct_list(e, "status")), 30, 0.1)
+
+        hits, misses = (metric(p, admin, 'piston_proxy_judge0_tokens_total{event="%s"}' % ev) for ev in ("hit", "miss"))
+        st, h, r, subs = proxy_list(p, key, "per_page=100")
+        check(subs is not None and [x.get("token") for x in subs] == newest,
+              "the list through the proxy: both engines' submissions, newest first", (st, r, newest))
+        check(st == 200 and r.get("meta") == {"current_page": 1, "next_page": None, "prev_page": None,
+                                              "total_pages": 1, "total_count": 7},
+              "... meta over both engines' counts", r.get("meta") if isinstance(r, dict) else r)
+        check("x-piston-unlisted-engines" not in h, "... no engine left out", h)
+        own = tp.http_req(engines[0].port, "GET", "/submissions")[2]["submissions"][0]
+        check(subs and all(sorted(x) == sorted(own) for x in subs),
+              "... the engine's default fields, no created_at added", (subs, own))
+        check(subs and [x.get("stdout") for x in subs] == [m[2] for m in reversed(made)] and
+              all(x["status"]["id"] == 3 for x in subs), "... each entry its own result", subs)
+        st, h, g = req(p, "GET", "/submissions/" + made[1][0], token=key)
+        check(st == 200 and g.get("stdout") == "list-1\n" and
+              metric(p, admin, 'piston_proxy_judge0_tokens_total{event="hit"}') == hits + 1 and
+              metric(p, admin, 'piston_proxy_judge0_tokens_total{event="miss"}') == misses,
+              "a token seen in the list is remembered: its GET goes straight to its engine (a hit, no search)", (st, g))
+
+        # paging: per_page 3 over 7 (page 1 and 2 cross between the engines)
+        pages = []
+        for page, meta in ((1, (None, 2)), (2, (1, 3)), (3, (2, None))):
+            st, h, r, subs = proxy_list(p, key, "page=%d&per_page=3" % page)
+            pages.append([x.get("token") for x in subs or []])
+            check(st == 200 and r.get("meta") == {"current_page": page, "prev_page": meta[0], "next_page": meta[1],
+                                                  "total_pages": 3, "total_count": 7},
+                  "page %d of 3 (per_page 3): Judge0's meta" % page, r)
+        check(pages == [newest[0:3], newest[3:6], newest[6:7]], "... the pages: 3, 3 and the oldest 1, in order",
+              (pages, newest))
+        st, h, r, subs = proxy_list(p, key, "page=4&per_page=3")
+        check(subs == [] and r["meta"]["prev_page"] == 3 and r["meta"]["next_page"] is None,
+              "a page past the end: empty, prev_page 3", r)
+
+        # fields and base64_encoded
+        st, h, r, subs = proxy_list(p, key, "fields=stdout,status&per_page=5")
+        check(subs is not None and len(subs) == 5 and all(sorted(x) == ["status", "stdout"] for x in subs) and
+              [x["stdout"] for x in subs] == [m[2] for m in reversed(made)][:5],
+              "fields=stdout,status: only those (created_at and token dropped again), in order", r)
+        st, h, r, subs = proxy_list(p, key, "fields=created_at,token")
+        ats = [x.get("created_at") for x in subs or []]
+        check(subs is not None and all(sorted(x) == ["created_at", "token"] for x in subs) and
+              ats == sorted(ats, reverse=True) and len(set(ats)) == 7, "fields=created_at,token: newest first", r)
+        st, h, r, subs = proxy_list(p, key, "fields=*&per_page=2")
+        check(subs is not None and len(subs) == 2 and "source_code" in subs[0] and "created_at" in subs[0] and
+              subs[0]["source_code"] == "echo list-6", "fields=*: every field", r)
+        st, h, r, subs = proxy_list(p, key, "fields=stdout%2Ctoken&base64_encoded=true&per_page=1")
+        check(subs is not None and len(subs) == 1 and sorted(subs[0]) == ["stdout", "token"] and
+              base64.b64decode(subs[0]["stdout"]) == b"list-6\n", "base64_encoded=true, fields percent-encoded", r)
+
+        # the client's mistakes, answered by the proxy in Judge0's words
+        for q, msg in (("page=0", "invalid page: 0"), ("page=abc", "invalid page: 0"), ("page=-2", "invalid page: -2"),
+                       ("per_page=0", "invalid per_page: 0"), ("per_page=101", "invalid per_page: 101 (at most 100)"),
+                       ("fields=stdout,bogus", "invalid fields: [bogus]"),
+                       ("base64_encoded=maybe", "base64_encoded must be true or false"),
+                       ("page=11&per_page=100", "invalid page: 11 (through the proxy page * per_page is at most 1000)")):
+            st, h, r = req(p, "GET", "/submissions?" + q, token=key)
+            check(st == 400 and isinstance(r, dict) and r.get("error") == msg, "?%s: 400 %r" % (q, msg), (st, r))
+
+        # keys and the rate limit: one token a list, however many engines it asks
+        st, h, r = req(p, "GET", "/submissions")
+        check(st == 401, "no key: 401", st)
+        got = [req(p, "GET", "/submissions", token=slow)[:2] for _ in range(3)]
+        check([g[0] for g in got] == [200, 200, 429] and got[0][1].get("ratelimit-remaining") == "1" and
+              "retry-after" in got[2][1], "a list costs one token (burst 2: 200, 200, then 429)",
+              [(g[0], g[1].get("ratelimit-remaining")) for g in got])
+
+        # deeper than one engine page: 120 more on engine 0 (batches), paged through 60 at a time
+        for b in range(6):
+            st, h, r = tp.http_req(engines[0].port, "POST", "/submissions/batch",
+                                   {"submissions": [sub("echo deep-%d-%d" % (b, i)) for i in range(20)]},
+                                   {"Content-Type": "application/json"})
+            check(st == 201 and len(r) == 20, "batch %d of 20 on engine 0" % b, (st, r))
+            time.sleep(0.01)
+        per_engine = [[x["token"] for x in direct_list(e)] for e in engines]
+        total = sum(map(len, per_engine))
+        check(total == 127 and len(per_engine[0]) == 124, "127 submissions, 124 on engine 0", list(map(len, per_engine)))
+        seen, ats = [], []
+        for page in range(1, 4):
+            st, h, r, subs = proxy_list(p, key, "page=%d&per_page=60&fields=token,created_at" % page)
+            check(st == 200 and r["meta"]["total_count"] == 127 and r["meta"]["total_pages"] == 3 and
+                  len(subs) == (60 if page < 3 else 7), "per_page 60, page %d: %d entries" % (page, 60 if page < 3 else 7),
+                  (st, r.get("meta") if isinstance(r, dict) else r, len(subs or [])))
+            seen += [x["token"] for x in subs or []]
+            ats += [x["created_at"] for x in subs or []]
+        check(len(seen) == 127 and set(seen) == set(per_engine[0]) | set(per_engine[1]),
+              "pages 1-3 (engine 0 asked for its second page of 100): every submission once", len(set(seen)))
+        check(ats == sorted(ats, reverse=True), "... newest first across the pages")
+        check(all([tk for tk in seen if tk in set(pe)] == pe for pe in per_engine),
+              "... each engine's own order kept")
+        st, h, r, subs = proxy_list(p, key, "page=10&per_page=100&fields=token")
+        check(subs == [] and r["meta"]["total_pages"] == 2, "page 10 of per_page 100 (the deepest allowed): empty", r)
+
+        # an engine that does not list (403): the others' list, the header says one is missing
+        st, h, r, subs = proxy_list(p2, key, "per_page=100&fields=token")
+        check(st == 200 and [x["token"] for x in subs] == per_engine[0][:100] and r["meta"]["total_count"] == 124 and
+              h.get("x-piston-unlisted-engines") == "1", "an engine answering 403: listed without it (header 1)",
+              (st, h, r.get("meta") if isinstance(r, dict) else r))
+        check("does not list its submissions" in p2.log(), "... and a log line names it")
+
+        # engines that answer 500, a malformed 200, or too late: the list from the good one, in bounded time
+        fakes = [list_fake(m) for m in ("error", "garbage", "slow")]
+        p3 = tp.Proxy(base + ["--upstream-timeout", "1000", "--upstream", engines[0].url] +
+                      sum((["--upstream", u] for _, u in fakes), []))
+        try:
+            tp.wait_until(lambda: all(metric(p3, admin, 'piston_proxy_engine_up{engine="%s"}' % u) == 1
+                                      for u in [engines[0].url] + [u for _, u in fakes]), 10, 0.1)
+            t0 = time.time()
+            st, h, r, subs = proxy_list(p3, key, "per_page=100&fields=token")
+            took = time.time() - t0
+            check(st == 200 and [x["token"] for x in subs] == per_engine[0][:100] and r["meta"]["total_count"] == 124 and
+                  h.get("x-piston-unlisted-engines") == "3",
+                  "engines answering 500, garbage and too late: engine 0's list, 200, header 3", (st, h, r))
+            check(0.9 < took < 2.5, "... answered when the slow engine's time was up (1 s), not after its 3 s",
+                  round(took, 2))
+            log = p3.log()
+            check("answered 500; listed without it" in log and "with a malformed list" in log and
+                  "failed (" in log, "... each named in a log line", log[-1500:])
+        finally:
+            p3.stop()
+            for srv, _ in fakes:
+                srv.shutdown()
+        srv, url = list_fake("shifting")
+        p4 = tp.Proxy(base + ["--upstream", url])
+        try:
+            tp.wait_until(lambda: metric(p4, admin, 'piston_proxy_engine_up{engine="%s"}' % url) == 1, 10, 0.1)
+            st, h, r, subs = proxy_list(p4, key, "page=2&per_page=60&fields=token,stdout")
+            check(st == 200 and [x.get("stdout") for x in subs] == ["fake-%d" % i for i in range(60, 120)],
+                  "an engine's page 2 shifted by a submission made meanwhile: its repeated entry listed once",
+                  (st, [x.get("stdout") for x in subs or []]))
+        finally:
+            p4.stop()
+            srv.shutdown()
+
+        # an engine down: its entries missing, still 200
+        engines[1].proc.kill()
+        engines[1].proc.wait()
+        st, h, r, subs = proxy_list(p, key, "per_page=100&fields=token")   # likely before a health check saw it
+        check(st == 200 and [x["token"] for x in subs] == per_engine[0][:100] and r["meta"]["total_count"] == 124 and
+              h.get("x-piston-unlisted-engines") == "1", "engine 1 just killed: engine 0's list, 200, header 1",
+              (st, h, r.get("meta") if isinstance(r, dict) else r))
+        tp.wait_until(lambda: metric(p, admin, 'piston_proxy_engine_up{engine="%s"}' % engines[1].url) == 0, 10, 0.1)
+        st, h, r, subs = proxy_list(p, key, "page=3&per_page=50&fields=token")
+        check(st == 200 and [x["token"] for x in subs] == per_engine[0][100:124] and
+              r["meta"] == {"current_page": 3, "next_page": None, "prev_page": 2, "total_pages": 3, "total_count": 124} and
+              h.get("x-piston-unlisted-engines") == "1", "engine 1 marked down: not asked, engine 0's page 3 of 50",
+              (st, h, r))
+        engines[0].proc.kill()
+        engines[0].proc.wait()
+        tp.wait_until(lambda: metric(p, admin, 'piston_proxy_engine_up{engine="%s"}' % engines[0].url) == 0, 10, 0.1)
+        st, h, r = req(p, "GET", "/submissions", token=key)
+        check(st == 503, "every engine down: 503", (st, r))
+    finally:
+        p.stop()
+        p2.stop()
+
+
 def main():
-    tp.run_suites(main_suite)
+    tp.run_suites(main_suite, list_suite)
 
 
 if __name__ == "__main__":
