@@ -1466,6 +1466,15 @@ static void run_finish(sbx_run *r)
 		r->reason = KILL_CPU;      /* RLIMIT_CPU backstop or a kill right at the limit */
 	if (res->signal == SIGXCPU && r->reason == KILL_NONE)
 		r->reason = KILL_CPU;
+	/* A command that ignored SIGXCPU dies of RLIMIT_CPU's hard limit: a
+	 * SIGKILL after its soft one (the kernel's check and wait4's figure
+	 * differ by a few ms, so not the hard one). One that kills itself after
+	 * waiting for children that used as much is counted too: wait4 adds
+	 * their time to its own. */
+	uint64_t rl_secs = stage_rlimit_cpu_secs(r->lim.cpu_ms, r->lim.cpu_ms_per_process);
+	if (r->lim.cpu_ms_per_process && res->signal == SIGKILL && r->reason == KILL_NONE && have_report &&
+	    r->rep.cmd_cpu_us >= rl_secs * 1000000u)
+		r->reason = KILL_CPU;
 
 	switch (r->reason) {
 	case KILL_OUTPUT:
@@ -1476,7 +1485,11 @@ static void run_finish(sbx_run *r)
 		set_status(res, "TO", "Time limit exceeded: wall time over %" PRIu64 " ms", r->lim.wall_ms);
 		break;
 	case KILL_CPU:
-		set_status(res, "TO", "Time limit exceeded: CPU time over %" PRIu64 " ms", r->lim.cpu_ms);
+		if (r->lim.cpu_ms_per_process && res->cpu_ms < r->lim.cpu_ms)
+			set_status(res, "TO", "Time limit exceeded: a process's CPU time over %" PRIu64 " ms",
+			           r->lim.cpu_ms_per_process);
+		else
+			set_status(res, "TO", "Time limit exceeded: CPU time over %" PRIu64 " ms", r->lim.cpu_ms);
 		break;
 	case KILL_MEMORY:
 		set_status(res, "EL", "Memory limit exceeded (%" PRId64 " bytes)", r->lim.memory_bytes);
@@ -1634,6 +1647,8 @@ sbx_run *sbx_start(sbx_system *s, loop *l, const sbx_spec *spec, const sbx_callb
 	b->max_file_size = spec->limits.max_file_size;
 	b->max_stack = spec->limits.max_stack;
 	b->cpu_ms = spec->limits.cpu_ms;
+	b->cpu_ms_per_process = spec->limits.cpu_ms_per_process;
+	b->max_as = spec->limits.memory_per_process;
 	b->gate_key = gate.key;
 	b->filter_inherited = gate_inherited();
 	b->seccomp = (struct sock_fprog){ .len = s->seccomp.len, .filter = s->seccomp.insns };

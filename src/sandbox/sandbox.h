@@ -48,6 +48,15 @@ typedef struct sbx_limits {
 	 * unlimited (RLIM_INFINITY), else that many bytes. */
 	uint64_t max_stack;
 	uint64_t output_max;       /* bytes per stream (stdout, stderr); 0 = no limit */
+	/* Limits on each process of the stage on its own (isolate without
+	 * --cg-timing, and its -m), besides the stage-wide ones above; 0 = none.
+	 * CPU: RLIMIT_CPU, whole seconds rounded up (the kernel counts no
+	 * finer); a process it stops (SIGXCPU, or SIGKILL at one second more)
+	 * is the stage's "TO" when it is the command itself. Memory: RLIMIT_AS
+	 * in bytes, so an allocation beyond it fails (the program decides what
+	 * follows); memory_bytes still bounds the whole stage. */
+	uint64_t cpu_ms_per_process;
+	uint64_t memory_per_process;
 } sbx_limits;
 
 typedef enum { SBX_STDOUT = 1, SBX_STDERR = 2 } sbx_stream;

@@ -330,9 +330,14 @@ static void command_main(void *arg)
 		rl = (struct rlimit){ b->max_stack, b->max_stack };
 		raw4(SYS_prlimit64, 0, RLIMIT_STACK, &rl, NULL);
 	}
-	if (b->cpu_ms) {
-		/* A per-process backstop; the cgroup counter is the real limit. */
-		rlim_t secs = (rlim_t)(b->cpu_ms + 999) / 1000;
+	if (b->max_as) {
+		rl = (struct rlimit){ b->max_as, b->max_as };
+		raw4(SYS_prlimit64, 0, RLIMIT_AS, &rl, NULL);
+	}
+	/* cpu_ms: a per-process backstop, the cgroup counter is the real
+	 * limit. cpu_ms_per_process: the limit itself. The lower one wins. */
+	rlim_t secs = (rlim_t)stage_rlimit_cpu_secs(b->cpu_ms, b->cpu_ms_per_process);
+	if (secs) {
 		rl = (struct rlimit){ secs, secs + 1 };
 		raw4(SYS_prlimit64, 0, RLIMIT_CPU, &rl, NULL);
 	}
@@ -492,10 +497,13 @@ void stage_init_main(void *arg)
 		while (raw3(SYS_read, sfd, &si, sizeof si) > 0)
 			;
 		int st;
-		for (long w; (w = raw4(SYS_wait4, -1, &st, WNOHANG, NULL)) > 0; )
+		struct rusage cru;
+		for (long w; (w = raw4(SYS_wait4, -1, &st, WNOHANG, &cru)) > 0; )
 			if (w == cmdpid) {
 				if (r.kind == STAGE_REPORT_STATUS)
 					r.value = st;
+				r.cmd_cpu_us = (uint64_t)cru.ru_utime.tv_sec * 1000000u + (uint64_t)cru.ru_utime.tv_usec +
+				               (uint64_t)cru.ru_stime.tv_sec * 1000000u + (uint64_t)cru.ru_stime.tv_usec;
 				r.exit_ns = mono_raw();
 				done = 1;
 			}
