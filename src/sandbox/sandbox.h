@@ -50,11 +50,13 @@ typedef struct sbx_limits {
 	uint64_t output_max;       /* bytes per stream (stdout, stderr); 0 = no limit */
 	/* Limits on each process of the stage on its own (isolate without
 	 * --cg-timing, and its -m), besides the stage-wide ones above; 0 = none.
-	 * CPU: RLIMIT_CPU, whole seconds rounded up (the kernel counts no
-	 * finer); a process it stops (SIGXCPU, or SIGKILL at one second more)
-	 * is the stage's "TO" when it is the command itself. Memory: RLIMIT_AS
-	 * in bytes, so an allocation beyond it fails (the program decides what
-	 * follows); memory_bytes still bounds the whole stage. */
+	 * CPU: every process's CPU time (all its threads) is polled from the
+	 * slot's cgroup and /proc every limit/10 ms (10..100); the first one
+	 * at the limit kills the whole stage ("TO"). RLIMIT_CPU is a backstop
+	 * a little later, rounded up to whole seconds (without cgroups, the
+	 * limit itself, rounded up); a command it stops is "TO" too. Memory:
+	 * RLIMIT_AS in bytes, so an allocation beyond it fails (the program
+	 * decides what follows); memory_bytes still bounds the whole stage. */
 	uint64_t cpu_ms_per_process;
 	uint64_t memory_per_process;
 } sbx_limits;

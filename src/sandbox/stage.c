@@ -334,11 +334,9 @@ static void command_main(void *arg)
 		rl = (struct rlimit){ b->max_as, b->max_as };
 		raw4(SYS_prlimit64, 0, RLIMIT_AS, &rl, NULL);
 	}
-	/* cpu_ms: a per-process backstop, the cgroup counter is the real
-	 * limit. cpu_ms_per_process: the limit itself. The lower one wins. */
-	rlim_t secs = (rlim_t)stage_rlimit_cpu_secs(b->cpu_ms, b->cpu_ms_per_process);
-	if (secs) {
-		rl = (struct rlimit){ secs, secs + 1 };
+	/* A per-process backstop (sandbox.c, rlimit_cpu_secs). */
+	if (b->cpu_secs) {
+		rl = (struct rlimit){ b->cpu_secs, b->cpu_secs + 1 };
 		raw4(SYS_prlimit64, 0, RLIMIT_CPU, &rl, NULL);
 	}
 	step = "restore the CPU set";

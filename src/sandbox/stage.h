@@ -75,11 +75,11 @@ typedef struct stage_block {
 	gid_t gid;
 	uint64_t ignored_signals;  /* bit n-1: signal n is ignored by the engine (reset to default) */
 	uint32_t max_procs, max_open_files;
-	uint64_t max_file_size, cpu_ms;
+	uint64_t max_file_size;
 	uint64_t max_stack;        /* RLIMIT_STACK (0: inherited; ~0: RLIM_INFINITY) */
 	uint64_t max_data;         /* RLIMIT_DATA, where no memory cgroup limits the stage (0: none) */
 	uint64_t max_as;           /* RLIMIT_AS: sbx_limits.memory_per_process (0: none) */
-	uint64_t cpu_ms_per_process; /* RLIMIT_CPU instead of cpu_ms's backstop where lower (0: none) */
+	uint64_t cpu_secs;         /* RLIMIT_CPU soft, whole seconds; hard one more (0: none) */
 	uint32_t nproc_limit;      /* RLIMIT_NPROC (0: none): max_procs, one more where pids.max is the limit */
 	uint64_t gate_key;         /* the seccomp gate's key: the sixth argument of gated calls */
 	int filter_inherited;      /* 1: the engine's filter comes with the clone; 0: install seccomp below */
@@ -98,17 +98,6 @@ typedef struct stage_block {
 	 * sets it to 0 and wakes its futex once the engine's table is closed. */
 	uint32_t *inherit_word;
 } stage_block;
-
-/* The RLIMIT_CPU init gives the command, in whole seconds (soft; the hard
- * limit, SIGKILL, is one more): the lower of cpu_ms's backstop and
- * cpu_ms_per_process, rounded up; 0 = none. */
-static inline uint64_t stage_rlimit_cpu_secs(uint64_t cpu_ms, uint64_t cpu_ms_per_process)
-{
-	uint64_t ms = cpu_ms;
-	if (cpu_ms_per_process && (!ms || cpu_ms_per_process < ms))
-		ms = cpu_ms_per_process;
-	return (ms + 999) / 1000;
-}
 
 /* A block (one private mapping) holding copies of argv, envp, the package's
  * path strings and the /tmp options, with both stacks; the caller fills in
