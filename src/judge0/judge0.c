@@ -225,12 +225,12 @@ void judge0_cpu_limits(double cpu_time_limit, double cpu_extra_time, bool per_pr
 	*per_process_ms = per_process ? kill_at : 0;
 }
 
-const char *judge0_run_status(const char *stage_status, uint64_t cpu_ms, double cpu_time_limit, bool per_process)
+const char *judge0_run_status(const char *stage_status, uint64_t cpu_ms, uint64_t max_process_cpu_ms,
+                              double cpu_time_limit, bool per_process)
 {
 	/* isolate's last check: TO whenever the time is over the limit, killed
-	 * or not, before any exit status -- with --cg-timing only (the total is
-	 * then what the limit is about). */
-	if (!per_process && cpu_ms > limit_ms(cpu_time_limit))
+	 * or not, before any exit status. */
+	if ((per_process ? max_process_cpu_ms : cpu_ms) > limit_ms(cpu_time_limit))
 		return "TO";
 	return stage_status;
 }
@@ -742,7 +742,8 @@ static void on_stage_done(void *arg, job *j, const char *stage, const sbx_result
 	s->exit_code = r->code;
 	s->has_signal = r->signal != 0;
 	s->exit_signal = r->signal;
-	const char *status = judge0_run_status(r->status, r->cpu_ms, s->lim.cpu_time_limit, s->lim.per_proc_time);
+	const char *status = judge0_run_status(r->status, r->cpu_ms, r->max_process_cpu_ms, s->lim.cpu_time_limit,
+	                                       s->lim.per_proc_time);
 	s->result = judge0_status_of(false, status, r->signal, r->exited, r->code, s->expected.p, s->expected.n,
 	                             s->out.p, s->out.n);
 	s->has_message = true;

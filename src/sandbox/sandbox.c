@@ -1369,7 +1369,11 @@ static void on_process_cpu(loop *l, void *arg)
 	size_t n = cg_slot_pids(r->sys->cg, r->slot, pids, sizeof pids / sizeof pids[0]);
 	for (size_t i = 0; i < n; i++) {
 		uint64_t ms;
-		if (process_cpu_ms(r->sys, pids[i], &ms) && ms >= r->lim.cpu_ms_per_process) {
+		if (!process_cpu_ms(r->sys, pids[i], &ms))
+			continue;
+		if (ms > r->res.max_process_cpu_ms)
+			r->res.max_process_cpu_ms = ms;
+		if (ms >= r->lim.cpu_ms_per_process) {
 			run_kill(r, KILL_PROCESS_CPU);
 			return;
 		}
@@ -1794,12 +1798,10 @@ sbx_run *sbx_start(sbx_system *s, loop *l, const sbx_spec *spec, const sbx_callb
 		uint64_t first = r->lim.cpu_ms / s->ncpus;
 		r->cpu_timer = loop_timer_add(l, (first ? first : 1) + lag_ms, on_cpu, r);
 	}
-	/* No process can be over its limit before limit / ncpus (all its
-	 * threads on every CPU). */
-	if (r->lim.cpu_ms_per_process && cg_mode_of(s->cg) != CG_NONE) {
-		uint64_t first = r->lim.cpu_ms_per_process / s->ncpus;
-		r->process_cpu_timer = loop_timer_add(l, (first ? first : 1) + lag_ms, on_process_cpu, r);
-	}
+	/* From the start, not from limit / ncpus: the most one process used
+	 * counts too (Judge0's extra time: over cpu_time_limit is TLE). */
+	if (r->lim.cpu_ms_per_process && cg_mode_of(s->cg) != CG_NONE)
+		r->process_cpu_timer = loop_timer_add(l, process_cpu_poll_ms(r) + lag_ms, on_process_cpu, r);
 	pump_stdin(r);
 	return r;
 fail:;

@@ -308,6 +308,11 @@ def limits(e):
             ok = ok and r["stdout"] == "ok\n" and float(r["time"]) >= 2.0
         check(st == 201 and ok, "4 children x 0.6 s under a 1 s limit, per-process time %s: status %d"
               % (flag, want), (st, r))
+    # with the flag, extra time is each process's: one over the limit runs on, and is TLE
+    st, r = wait(e, dict(base, source_code=BURN + "burn 130; echo done", cpu_time_limit=1, cpu_extra_time=1,
+                         enable_per_process_and_thread_time_limit=True), "&fields=stdout,status,time")
+    check(st == 201 and r["status"]["id"] == 5 and r["stdout"] == "done\n" and float(r["time"]) >= 1.2,
+          "per-process time and cpu_extra_time 1: a 1.3 s process runs to its end and is TLE", (st, r))
     # ...and one process over the limit is still TLE with the flag, at ~1 s
     for pre, what in (("", ""), ("trap '' XCPU; ", " (ignoring SIGXCPU)")):
         st, r = wait(e, dict(base, source_code=BURN + pre + "burn 250; echo done", cpu_time_limit=1, cpu_extra_time=0,
