@@ -207,6 +207,31 @@ int judge0_status_of(bool compile_failed, const char *run_status, int signal, bo
 	return 3;
 }
 
+static uint64_t limit_ms(double seconds)
+{
+	return (uint64_t)fmax(1, ceil(seconds * 1000));   /* as the execute body: 0 would be "no limit" */
+}
+
+void judge0_cpu_limits(double cpu_time_limit, double cpu_extra_time, bool per_process, uint64_t engine_max_ms,
+                       uint64_t *stage_ms, uint64_t *per_process_ms)
+{
+	uint64_t kill_at = limit_ms(cpu_time_limit) + (uint64_t)fmax(0, ceil(cpu_extra_time * 1000));
+	if (engine_max_ms && kill_at > engine_max_ms)
+		kill_at = engine_max_ms;
+	*stage_ms = per_process ? engine_max_ms : kill_at;
+	*per_process_ms = per_process ? kill_at : 0;
+}
+
+const char *judge0_run_status(const char *stage_status, uint64_t cpu_ms, uint64_t max_process_cpu_ms,
+                              double cpu_time_limit, bool per_process)
+{
+	/* isolate's last check: TO whenever the time is over the limit, killed
+	 * or not, before any exit status. */
+	if ((per_process ? max_process_cpu_ms : cpu_ms) > limit_ms(cpu_time_limit))
+		return "TO";
+	return stage_status;
+}
+
 /* ---------------------------------------------------------- submissions */
 
 typedef struct text {
@@ -714,7 +739,9 @@ static void on_stage_done(void *arg, job *j, const char *stage, const sbx_result
 	s->exit_code = r->code;
 	s->has_signal = r->signal != 0;
 	s->exit_signal = r->signal;
-	s->result = judge0_status_of(false, r->status, r->signal, r->exited, r->code, s->expected.p, s->expected.n,
+	const char *status = judge0_run_status(r->status, r->cpu_ms, r->max_process_cpu_ms, s->lim.cpu_time_limit,
+	                                       s->lim.per_proc_time);
+	s->result = judge0_status_of(false, status, r->signal, r->exited, r->code, s->expected.p, s->expected.n,
 	                             s->out.p, s->out.n);
 	s->has_message = true;
 	switch (s->result) {
@@ -809,6 +836,18 @@ static int sub_start(sub *s, char *msg, size_t msglen, int *status)
 	uint64_t fsize = (uint64_t)s->lim.max_file_size * 1024;
 	if (fsize && (rl->max_file_size == 0 || fsize < rl->max_file_size))
 		rl->max_file_size = fsize;
+	/* cpu_extra_time and the per-process flags (isolate's -x, --cg-timing
+	 * off, -m): judge0_cpu_limits; wall_time_limit gets no extra time, as
+	 * isolate's -w. */
+	judge0_cpu_limits(s->lim.cpu_time_limit, s->lim.cpu_extra_time, s->lim.per_proc_time, cfg.run_cpu_time,
+	                  &rl->cpu_ms, &rl->cpu_ms_per_process);
+	if (s->lim.per_proc_memory) {
+		/* Each process its memory_limit (RLIMIT_AS); the whole job still
+		 * the engine's maximum, never unlimited. */
+		rl->memory_per_process = (uint64_t)s->lim.memory_limit * 1024;
+		rl->memory_bytes = cfg.run_memory_limit > 0 ? cfg.run_memory_limit
+		                                            : (int64_t)effective_ranges().memory.max * 1024;
+	}
 	/* stack_limit (KB) as isolate's -k: 0 is no limit. */
 	rl->max_stack = s->lim.stack_limit > 0 ? (uint64_t)s->lim.stack_limit * 1024 : UINT64_MAX;
 	char copts[J0_TEXT_MAX + 1];
@@ -1758,9 +1797,9 @@ static void config_handler(http_conn *c, const http_request *req, void *ctx)
 		lim[i].integer ? jw_int(&w, (int64_t)lim[i].r.max) : jw_double(&w, lim[i].r.max);
 	}
 	jw_key(&w, "enable_per_process_and_thread_time_limit"), jw_bool(&w, false);
-	jw_key(&w, "allow_enable_per_process_and_thread_time_limit"), jw_bool(&w, false);
+	jw_key(&w, "allow_enable_per_process_and_thread_time_limit"), jw_bool(&w, true);
 	jw_key(&w, "enable_per_process_and_thread_memory_limit"), jw_bool(&w, false);
-	jw_key(&w, "allow_enable_per_process_and_thread_memory_limit"), jw_bool(&w, false);
+	jw_key(&w, "allow_enable_per_process_and_thread_memory_limit"), jw_bool(&w, true);
 	jw_key(&w, "redirect_stderr_to_stdout"), jw_bool(&w, false);
 	jw_key(&w, "max_extract_size"), jw_uint(&w, cfg.box_size / 1024);
 	jw_key(&w, "max_submission_batch_size"), jw_int(&w, J0_MAX_BATCH);

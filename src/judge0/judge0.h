@@ -57,6 +57,20 @@ void judge0_unregister(engine *e);
  * differs from stdout (compared line by line without trailing spaces). */
 int judge0_status_of(bool compile_failed, const char *run_status, int signal, bool exited, int code,
                      const char *expected, size_t expected_len, const char *out, size_t out_len);
+/* The run stage's CPU limits from Judge0's (seconds), as isolate's -t/-x:
+ * killed at cpu_time_limit + cpu_extra_time (whole ms, clamped to
+ * engine_max_ms, 0 = none). That is the stage-wide limit (*stage_ms), or
+ * with per_process (enable_per_process_and_thread_time_limit, isolate
+ * without --cg-timing) each process's (*per_process_ms), and the stage-wide
+ * one is then engine_max_ms alone; *per_process_ms is 0 without it. */
+void judge0_cpu_limits(double cpu_time_limit, double cpu_extra_time, bool per_process, uint64_t engine_max_ms,
+                       uint64_t *stage_ms, uint64_t *per_process_ms);
+/* The run's status for judge0_status_of: "TO" when its CPU time (ms) is
+ * over cpu_time_limit though it ran on into its extra time (isolate reports
+ * TO then, whatever the exit) -- the stage's (cpu_ms), or with per_process
+ * the most one process used (max_process_cpu_ms); else the sandbox's own. */
+const char *judge0_run_status(const char *stage_status, uint64_t cpu_ms, uint64_t max_process_cpu_ms,
+                              double cpu_time_limit, bool per_process);
 const char *judge0_status_text(int id);
 /* Appends Judge0's error body {"error": msg, "message": msg} (the engine's
  * and the proxy's answers share it). */

@@ -870,6 +870,32 @@ bool cg_slot_memory_now(const cg_system *c, unsigned slot, uint64_t *bytes)
 	return read_u64(-1, c->slots[slot].dir[0], "memory.current", bytes);
 }
 
+size_t cg_slot_pids(const cg_system *c, unsigned slot, int *out, size_t cap)
+{
+	if (c->mode == CG_NONE)
+		return 0;
+	const struct cg_slot *s = &c->slots[slot];
+	int dir = -1;
+	for (int h = 0; h < H_COUNT && dir < 0; h++)   /* v1: the command joins every hierarchy */
+		dir = s->dir[h];
+	char b[8192];
+	if (dir < 0 || read_at(dir, "cgroup.procs", b, sizeof b) <= 0)
+		return 0;
+	size_t n = 0;
+	for (char *p = b; *p && n < cap; ) {
+		char *end;
+		long pid = strtol(p, &end, 10);
+		if (end == p)
+			break;
+		if (pid > 0)
+			out[n++] = (int)pid;
+		p = end;
+		while (*p == '\n')
+			p++;
+	}
+	return n;
+}
+
 bool cg_slot_kill(const cg_system *c, unsigned slot)
 {
 	if (c->mode == CG_NONE)   /* no slots array: no NULL + offset (UBSan) */

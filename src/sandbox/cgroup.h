@@ -68,6 +68,9 @@ void cg_slot_usage(const cg_system *c, unsigned slot, cg_usage *u);
  * peak RSS of its children: the stage's memory is at least that. false
  * elsewhere (the peak is known, or there is no memory controller). */
 bool cg_slot_memory_now(const cg_system *c, unsigned slot, uint64_t *bytes);
+/* The slot's processes (thread-group ids, as the engine's /proc numbers
+ * them), at most cap of them into out: the count; 0 when none or unknown. */
+size_t cg_slot_pids(const cg_system *c, unsigned slot, int *out, size_t cap);
 /* SIGKILL every process in the slot (v2 cgroup.kill); true when it is empty. */
 bool cg_slot_kill(const cg_system *c, unsigned slot);
 

@@ -84,6 +84,7 @@ struct sbx_system {
 	uid_t uid_base;
 	gid_t gid_base;
 	unsigned ncpus;
+	unsigned clk_tck;         /* /proc/PID/stat's unit of CPU time per second */
 	uint64_t tmp_size;        /* /tmp and /dev/shm cap */
 	char tmp_opts[96];        /* their mount options, made once */
 	seccomp_prog seccomp;
@@ -137,7 +138,7 @@ struct sbx_box {
 	gid_t gid;
 };
 
-enum kill_reason { KILL_NONE, KILL_WALL, KILL_CPU, KILL_OUTPUT, KILL_MEMORY, KILL_INTERNAL };
+enum kill_reason { KILL_NONE, KILL_WALL, KILL_CPU, KILL_PROCESS_CPU, KILL_OUTPUT, KILL_MEMORY, KILL_INTERNAL };
 
 struct sbx_run {
 	sbx_system *sys;
@@ -154,6 +155,7 @@ struct sbx_run {
 	bool stdin_close_pending;  /* interactive: close once the queue is empty */
 	bool interactive;
 	loop_timer *wall_timer, *cpu_timer;
+	loop_timer *process_cpu_timer;   /* lim.cpu_ms_per_process: each process's CPU, polled */
 	uint64_t start_ns;
 	uint64_t enter_ns;         /* sbx_start was called (the latency split) */
 	enum kill_reason reason;
@@ -633,6 +635,8 @@ sbx_system *sbx_system_init(unsigned slots, char *err, size_t errlen)
 	s->gid_base = cfg.runner_gid_min;
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 	s->ncpus = n > 0 ? (unsigned)n : 1;
+	n = sysconf(_SC_CLK_TCK);
+	s->clk_tck = n > 0 ? (unsigned)n : 100;
 	s->tmp_size = cfg.box_size ? cfg.box_size : 64u << 20;
 	snprintf(s->tmp_opts, sizeof s->tmp_opts, "size=%" PRIu64 ",nr_inodes=%u,mode=1777", s->tmp_size, BOX_INODES);
 	if (seccomp_build(&s->seccomp, NULL) != 0) {
@@ -1295,6 +1299,88 @@ static void on_cpu(loop *l, void *arg)
 	r->cpu_timer = loop_timer_add(l, next ? next : 1, on_cpu, r);
 }
 
+/* A process's CPU time (utime + stime of /proc/PID/stat: the whole thread
+ * group) in ms; false when it is gone. */
+static bool process_cpu_ms(const sbx_system *s, int pid, uint64_t *ms)
+{
+	char path[32], b[1024];
+	snprintf(path, sizeof path, "/proc/%d/stat", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, b, sizeof b - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	b[n] = 0;
+	char *p = strrchr(b, ')');   /* the command name may hold anything but this, last */
+	if (!p)
+		return false;
+	/* after the name: state (3) ... utime (14), stime (15) */
+	unsigned long long f[13] = {0};
+	int got = 0;
+	for (p++; got < 13 && *p; got++) {
+		while (*p == ' ')
+			p++;
+		char *end;
+		f[got] = strtoull(p, &end, 10);
+		if (end == p)   /* the state letter */
+			end = p + 1;
+		p = end;
+	}
+	if (got < 13)
+		return false;
+	*ms = (f[11] + f[12]) * 1000u / s->clk_tck;
+	return true;
+}
+
+/* The per-process CPU limit, polled (isolate polls its box every 100 ms):
+ * RLIMIT_CPU counts whole seconds and stops only the one process -- a
+ * child it stopped would leave the job running on, and Accepted. Here
+ * the whole stage is killed, as at its own limit. */
+static unsigned process_cpu_poll_ms(const sbx_run *r)
+{
+	uint64_t every = r->lim.cpu_ms_per_process / 10;
+	return every < 10 ? 10 : every > 100 ? 100 : (unsigned)every;
+}
+
+/* The command's RLIMIT_CPU in whole seconds (soft; the hard one, SIGKILL,
+ * one more), 0 for none: a backstop for the stage's CPU limit, whose real
+ * check is the cgroup counter, and for the per-process one, whose real
+ * check is the poll -- unless there are no cgroups (no poll either): then
+ * it is that limit itself, rounded up. Else it allows the poll's lag
+ * first, so that the poll, which kills the stage, sees the process. */
+static uint64_t rlimit_cpu_secs(const sbx_system *s, const sbx_limits *lim)
+{
+	uint64_t ms = lim->cpu_ms;
+	uint64_t each = lim->cpu_ms_per_process;
+	if (each && cg_mode_of(s->cg) != CG_NONE)
+		each += 250;
+	if (each && (!ms || each < ms))
+		ms = each;
+	return (ms + 999) / 1000;
+}
+
+static void on_process_cpu(loop *l, void *arg)
+{
+	sbx_run *r = arg;
+	r->process_cpu_timer = NULL;
+	int pids[256];
+	size_t n = cg_slot_pids(r->sys->cg, r->slot, pids, sizeof pids / sizeof pids[0]);
+	for (size_t i = 0; i < n; i++) {
+		uint64_t ms;
+		if (!process_cpu_ms(r->sys, pids[i], &ms))
+			continue;
+		if (ms > r->res.max_process_cpu_ms)
+			r->res.max_process_cpu_ms = ms;
+		if (ms >= r->lim.cpu_ms_per_process) {
+			run_kill(r, KILL_PROCESS_CPU);
+			return;
+		}
+	}
+	r->process_cpu_timer = loop_timer_add(l, process_cpu_poll_ms(r), on_process_cpu, r);
+}
+
 static void on_exit_pidfd(loop *l, int fd, unsigned ev, void *arg)
 {
 	sbx_run *r = arg;
@@ -1437,7 +1523,9 @@ static void run_finish(sbx_run *r)
 		loop_timer_cancel(r->l, r->wall_timer);
 	if (r->cpu_timer)
 		loop_timer_cancel(r->l, r->cpu_timer);
-	r->wall_timer = r->cpu_timer = NULL;
+	if (r->process_cpu_timer)
+		loop_timer_cancel(r->l, r->process_cpu_timer);
+	r->wall_timer = r->cpu_timer = r->process_cpu_timer = NULL;
 	for (int i = 0; i < 100 && !cg_slot_kill(r->sys->cg, r->slot); i++)
 		usleep(1000);
 
@@ -1465,7 +1553,15 @@ static void run_finish(sbx_run *r)
 	if (r->lim.cpu_ms && res->cpu_ms >= r->lim.cpu_ms && r->reason == KILL_NONE && res->signal)
 		r->reason = KILL_CPU;      /* RLIMIT_CPU backstop or a kill right at the limit */
 	if (res->signal == SIGXCPU && r->reason == KILL_NONE)
-		r->reason = KILL_CPU;
+		r->reason = r->lim.cpu_ms_per_process ? KILL_PROCESS_CPU : KILL_CPU;
+	/* A command that ignored SIGXCPU dies of RLIMIT_CPU's hard limit: a
+	 * SIGKILL after its soft one (the kernel's check and wait4's figure
+	 * differ by a few ms, so not the hard one). One that kills itself after
+	 * waiting for children that used as much is counted too: wait4 adds
+	 * their time to its own. */
+	if (r->lim.cpu_ms_per_process && res->signal == SIGKILL && r->reason == KILL_NONE && have_report &&
+	    r->rep.cmd_cpu_us >= rlimit_cpu_secs(r->sys, &r->lim) * 1000000u)
+		r->reason = KILL_PROCESS_CPU;
 
 	switch (r->reason) {
 	case KILL_OUTPUT:
@@ -1477,6 +1573,10 @@ static void run_finish(sbx_run *r)
 		break;
 	case KILL_CPU:
 		set_status(res, "TO", "Time limit exceeded: CPU time over %" PRIu64 " ms", r->lim.cpu_ms);
+		break;
+	case KILL_PROCESS_CPU:
+		set_status(res, "TO", "Time limit exceeded: a process's CPU time over %" PRIu64 " ms",
+		           r->lim.cpu_ms_per_process);
 		break;
 	case KILL_MEMORY:
 		set_status(res, "EL", "Memory limit exceeded (%" PRId64 " bytes)", r->lim.memory_bytes);
@@ -1633,7 +1733,8 @@ sbx_run *sbx_start(sbx_system *s, loop *l, const sbx_spec *spec, const sbx_callb
 	b->max_open_files = spec->limits.max_open_files;
 	b->max_file_size = spec->limits.max_file_size;
 	b->max_stack = spec->limits.max_stack;
-	b->cpu_ms = spec->limits.cpu_ms;
+	b->cpu_secs = rlimit_cpu_secs(s, &spec->limits);
+	b->max_as = spec->limits.memory_per_process;
 	b->gate_key = gate.key;
 	b->filter_inherited = gate_inherited();
 	b->seccomp = (struct sock_fprog){ .len = s->seccomp.len, .filter = s->seccomp.insns };
@@ -1697,6 +1798,10 @@ sbx_run *sbx_start(sbx_system *s, loop *l, const sbx_spec *spec, const sbx_callb
 		uint64_t first = r->lim.cpu_ms / s->ncpus;
 		r->cpu_timer = loop_timer_add(l, (first ? first : 1) + lag_ms, on_cpu, r);
 	}
+	/* From the start, not from limit / ncpus: the most one process used
+	 * counts too (Judge0's extra time: over cpu_time_limit is TLE). */
+	if (r->lim.cpu_ms_per_process && cg_mode_of(s->cg) != CG_NONE)
+		r->process_cpu_timer = loop_timer_add(l, process_cpu_poll_ms(r) + lag_ms, on_process_cpu, r);
 	pump_stdin(r);
 	return r;
 fail:;
@@ -1763,6 +1868,8 @@ void sbx_cancel(sbx_run *r)
 		loop_timer_cancel(r->l, r->wall_timer);
 	if (r->cpu_timer)
 		loop_timer_cancel(r->l, r->cpu_timer);
+	if (r->process_cpu_timer)
+		loop_timer_cancel(r->l, r->process_cpu_timer);
 	run_free_fds(r);
 	drop_mntns(r);
 	buf_free(&r->stdin_queue);

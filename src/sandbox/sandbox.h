@@ -48,6 +48,18 @@ typedef struct sbx_limits {
 	 * unlimited (RLIM_INFINITY), else that many bytes. */
 	uint64_t max_stack;
 	uint64_t output_max;       /* bytes per stream (stdout, stderr); 0 = no limit */
+	/* Limits on each process of the stage on its own (isolate without
+	 * --cg-timing, and its -m), besides the stage-wide ones above; 0 = none.
+	 * CPU: every process's CPU time (all its threads) is polled from the
+	 * slot's cgroup and /proc every limit/10 ms (10..100) from the start;
+	 * the first one at the limit kills the whole stage ("TO"); the most
+	 * seen is max_process_cpu_ms. RLIMIT_CPU is a backstop
+	 * a little later, rounded up to whole seconds (without cgroups, the
+	 * limit itself, rounded up); a command it stops is "TO" too. Memory:
+	 * RLIMIT_AS in bytes, so an allocation beyond it fails (the program
+	 * decides what follows); memory_bytes still bounds the whole stage. */
+	uint64_t cpu_ms_per_process;
+	uint64_t memory_per_process;
 } sbx_limits;
 
 typedef enum { SBX_STDOUT = 1, SBX_STDERR = 2 } sbx_stream;
@@ -62,6 +74,10 @@ typedef struct sbx_result {
 	char message[192];         /* human text for a non-empty status */
 	uint64_t memory;           /* peak bytes */
 	uint64_t cpu_ms, wall_ms;
+	/* With limits.cpu_ms_per_process: the most CPU time (ms) one process
+	 * was seen to have by the poll (a sample: one that ended between two
+	 * looks counts with what it had at the last). 0 otherwise. */
+	uint64_t max_process_cpu_ms;
 	/* Where the stage's time went, in us: setup = sbx_start to the
 	 * command's exec, run = exec to the command's exit, teardown = that
 	 * exit to on_done (the PID namespace's end, the cgroup check). A stage

@@ -330,10 +330,13 @@ static void command_main(void *arg)
 		rl = (struct rlimit){ b->max_stack, b->max_stack };
 		raw4(SYS_prlimit64, 0, RLIMIT_STACK, &rl, NULL);
 	}
-	if (b->cpu_ms) {
-		/* A per-process backstop; the cgroup counter is the real limit. */
-		rlim_t secs = (rlim_t)(b->cpu_ms + 999) / 1000;
-		rl = (struct rlimit){ secs, secs + 1 };
+	if (b->max_as) {
+		rl = (struct rlimit){ b->max_as, b->max_as };
+		raw4(SYS_prlimit64, 0, RLIMIT_AS, &rl, NULL);
+	}
+	/* A per-process backstop (sandbox.c, rlimit_cpu_secs). */
+	if (b->cpu_secs) {
+		rl = (struct rlimit){ b->cpu_secs, b->cpu_secs + 1 };
 		raw4(SYS_prlimit64, 0, RLIMIT_CPU, &rl, NULL);
 	}
 	step = "restore the CPU set";
@@ -492,10 +495,13 @@ void stage_init_main(void *arg)
 		while (raw3(SYS_read, sfd, &si, sizeof si) > 0)
 			;
 		int st;
-		for (long w; (w = raw4(SYS_wait4, -1, &st, WNOHANG, NULL)) > 0; )
+		struct rusage cru;
+		for (long w; (w = raw4(SYS_wait4, -1, &st, WNOHANG, &cru)) > 0; )
 			if (w == cmdpid) {
 				if (r.kind == STAGE_REPORT_STATUS)
 					r.value = st;
+				r.cmd_cpu_us = (uint64_t)cru.ru_utime.tv_sec * 1000000u + (uint64_t)cru.ru_utime.tv_usec +
+				               (uint64_t)cru.ru_stime.tv_sec * 1000000u + (uint64_t)cru.ru_stime.tv_usec;
 				r.exit_ns = mono_raw();
 				done = 1;
 			}

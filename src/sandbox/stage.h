@@ -41,6 +41,7 @@ typedef struct stage_report {
 	int32_t kind;
 	int32_t value;            /* wait status, or errno */
 	uint64_t cpu_us;          /* all reaped processes (fallback accounting) */
+	uint64_t cmd_cpu_us;      /* the command's own (wait4: with the children it waited for) */
 	uint64_t maxrss_kb;
 	/* CLOCK_MONOTONIC ns: the command's execve and its reaping by init --
 	 * where the stage's set-up ends and its teardown begins (the engine's
@@ -74,9 +75,11 @@ typedef struct stage_block {
 	gid_t gid;
 	uint64_t ignored_signals;  /* bit n-1: signal n is ignored by the engine (reset to default) */
 	uint32_t max_procs, max_open_files;
-	uint64_t max_file_size, cpu_ms;
+	uint64_t max_file_size;
 	uint64_t max_stack;        /* RLIMIT_STACK (0: inherited; ~0: RLIM_INFINITY) */
 	uint64_t max_data;         /* RLIMIT_DATA, where no memory cgroup limits the stage (0: none) */
+	uint64_t max_as;           /* RLIMIT_AS: sbx_limits.memory_per_process (0: none) */
+	uint64_t cpu_secs;         /* RLIMIT_CPU soft, whole seconds; hard one more (0: none) */
 	uint32_t nproc_limit;      /* RLIMIT_NPROC (0: none): max_procs, one more where pids.max is the limit */
 	uint64_t gate_key;         /* the seccomp gate's key: the sixth argument of gated calls */
 	int filter_inherited;      /* 1: the engine's filter comes with the clone; 0: install seccomp below */

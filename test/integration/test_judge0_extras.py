@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
 """The Judge0 CE 1.13 fields and routes beyond test_judge0.py (src/judge0/judge0.c):
+cpu_extra_time and the per-process limit flags (isolate's -x, --cg-timing
+off, -m: a CPU-burning busybox loop, four children, awk holding memory),
 stack_limit enforced as the run stage's RLIMIT_STACK (busybox `ulimit -s`
 prints it in KB), compiler_options passed to the compile stage as
 PISTON_COMPILER_OPTIONS (a fixture compiler that echoes them, and
@@ -264,6 +266,89 @@ def listing(e, off):
     st, r = e.request("GET", "/submissions?per_page=1&base64_encoded=true")
     check(st == 200 and r["submissions"][0]["stdout"] == b64(b"\xfe"), "...and fine with base64", (st, r))
 
+# Burns its own CPU (utime + stime of /proc/self/stat, in ticks of 10 ms) up
+# to $1 ticks, then returns: a loop that ends by itself, so a run that prints
+# after it was not killed before. `read` is a builtin: /proc/self is the
+# shell (or subshell) that runs it.
+BURN = ("burn() { n=$1; while :; do read -r s < /proc/self/stat; set -- $s; "
+        "[ $((${14} + ${15})) -ge $n ] && return; done; }\n")
+FOUR_CHILDREN = BURN + "for k in 1 2 3 4; do ( burn 60 ) & done; wait; echo ok"
+# busybox awk holding a string of $1 bytes (its heap: ~1.2x that) for a moment
+HOLD = "awk 'BEGIN { s = sprintf(\"%%%ds\", \"x\"); system(\"sleep 1\"); print length(s) }'"
+
+
+LIMITS_ENV = {"PISTON_RUN_TIMEOUT": "15000", "PISTON_RUN_CPU_TIME": "6000"}
+
+
+def limits(e):
+    """cpu_extra_time and the per-process flags, as isolate's -x, --cg-timing
+    (off with the time flag) and -m (RLIMIT_AS, with the memory flag)."""
+    base = {"language_id": 46, "wall_time_limit": 8}
+    # 1.3 s of CPU under a 1 s limit and 1 s of extra time: not killed, but TLE
+    st, r = wait(e, dict(base, source_code=BURN + "burn 130; echo done", cpu_time_limit=1, cpu_extra_time=1),
+                 "&fields=stdout,status,time,cpu_extra_time")
+    check(st == 201 and r["status"]["id"] == 5 and r["stdout"] == "done\n" and float(r["time"]) >= 1.2
+          and r["cpu_extra_time"] == 1,
+          "cpu_extra_time 1: a 1.3 s loop runs to its end and is Time Limit Exceeded, time >= 1.2", (st, r))
+    st, r = wait(e, dict(base, source_code=BURN + "burn 130; echo done", cpu_time_limit=1, cpu_extra_time=0),
+                 "&fields=stdout,status,time")
+    check(st == 201 and r["status"]["id"] == 5 and r["stdout"] is None and float(r["time"]) < 1.2,
+          "cpu_extra_time 0: the same loop is killed at ~1 s", (st, r))
+    st, r = wait(e, dict(base, source_code=BURN + "burn 40; echo done", cpu_time_limit=0.5, cpu_extra_time=1),
+                 "&fields=stdout,status,time")
+    check(st == 201 and r["status"]["id"] == 3 and r["stdout"] == "done\n",
+          "cpu_extra_time: a run within cpu_time_limit is Accepted", (st, r))
+    # 4 children of 0.6 s each: over 1 s together, under it each
+    for flag, want in ((True, 3), (False, 5)):
+        st, r = wait(e, dict(base, source_code=FOUR_CHILDREN, cpu_time_limit=1, cpu_extra_time=0, wall_time_limit=15,
+                             enable_per_process_and_thread_time_limit=flag),
+                     "&fields=stdout,status,time,enable_per_process_and_thread_time_limit")
+        ok = r.get("status", {}).get("id") == want and r["enable_per_process_and_thread_time_limit"] is flag
+        if flag:
+            ok = ok and r["stdout"] == "ok\n" and float(r["time"]) >= 2.0
+        check(st == 201 and ok, "4 children x 0.6 s under a 1 s limit, per-process time %s: status %d"
+              % (flag, want), (st, r))
+    # with the flag, extra time is each process's: one over the limit runs on, and is TLE
+    st, r = wait(e, dict(base, source_code=BURN + "burn 130; echo done", cpu_time_limit=1, cpu_extra_time=1,
+                         enable_per_process_and_thread_time_limit=True), "&fields=stdout,status,time")
+    check(st == 201 and r["status"]["id"] == 5 and r["stdout"] == "done\n" and float(r["time"]) >= 1.2,
+          "per-process time and cpu_extra_time 1: a 1.3 s process runs to its end and is TLE", (st, r))
+    # ...and one process over the limit is still TLE with the flag, at ~1 s
+    for pre, what in (("", ""), ("trap '' XCPU; ", " (ignoring SIGXCPU)")):
+        st, r = wait(e, dict(base, source_code=BURN + pre + "burn 250; echo done", cpu_time_limit=1, cpu_extra_time=0,
+                             enable_per_process_and_thread_time_limit=True), "&fields=stdout,status,time,message")
+        check(st == 201 and r["status"]["id"] == 5 and r["stdout"] is None and 0.95 <= float(r["time"]) < 1.4,
+              "per-process time: one process over 1 s%s is killed at ~1 s, TLE" % what, (st, r))
+    # two children over it each: the whole job is TLE (not only the children
+    # stopped, with the parent's "ok" Accepted)
+    st, r = wait(e, dict(base, source_code=BURN + "( burn 130 ) & ( burn 130 ) & wait; echo ok", cpu_time_limit=1,
+                         cpu_extra_time=0, enable_per_process_and_thread_time_limit=True),
+                 "&fields=stdout,status,time")
+    check(st == 201 and r["status"]["id"] == 5 and r["stdout"] is None,
+          "per-process time: two children over 1 s each make the job TLE", (st, r))
+    # memory_limit per process (RLIMIT_AS) instead of the job's cgroup
+    two = "%s & %s & wait" % (HOLD % 12000000, HOLD % 12000000)
+    for flag in (True, False):
+        st, r = wait(e, dict(base, source_code=two, memory_limit=25000,
+                             enable_per_process_and_thread_memory_limit=flag),
+                     "&fields=stdout,stderr,status,memory,enable_per_process_and_thread_memory_limit")
+        if flag:
+            check(st == 201 and r["status"]["id"] == 3 and r["stdout"] == "12000000\n12000000\n"
+                  and r["enable_per_process_and_thread_memory_limit"] is True,
+                  "per-process memory: two processes of ~14 MB each run under a 25000 KB limit", (st, r))
+        else:
+            check(st == 201 and r["status"]["id"] != 3 and r["stdout"] != "12000000\n12000000\n",
+                  "job memory: the same two processes together exceed 25000 KB", (st, r))
+    st, r = wait(e, dict(base, source_code=HOLD % 20000000, memory_limit=25000,
+                         enable_per_process_and_thread_memory_limit=True), "&fields=stdout,stderr,status")
+    check(st == 201 and r["status"]["id"] == 11 and r["stdout"] is None and "out of memory" in (r["stderr"] or ""),
+          "per-process memory: one process over 25000 KB fails its allocation (awk: out of memory, exit 1)", (st, r))
+    st, r = e.request("GET", "/config_info")
+    check(r["allow_enable_per_process_and_thread_time_limit"] is True
+          and r["allow_enable_per_process_and_thread_memory_limit"] is True
+          and r["enable_per_process_and_thread_time_limit"] is False,
+          "config_info: the per-process flags may be set (off by default)", r)
+
 
 def main():
     d = tempfile.mkdtemp(prefix="judge0-extras-")
@@ -271,7 +356,13 @@ def main():
     e = Engine(link_packages=pkgs, packages=False,
                env={"PISTON_JUDGE0_ALLOW_DELETE": "true", "PISTON_JUDGE0_ALLOW_LIST": "true"})
     off = Engine(link_packages=pkgs[:1], packages=False)
+    # room for 1 s limits plus extra time, and for 4 x 0.6 s of CPU in one job
+    lim = Engine(link_packages=pkgs[:1], packages=False, env=LIMITS_ENV)
     try:
+        try:
+            limits(lim)
+        except Exception as ex:
+            check(False, "limits raised", repr(ex) + " " + lim.logtext()[-1500:])
         for part in (stack_limit, compiler_options, lambda x: delete(x, off), lambda x: listing(x, off)):
             try:
                 part(e)
@@ -282,6 +373,7 @@ def main():
     finally:
         e.stop()
         off.stop()
+        lim.stop()
     try:
         delete_restart(pkgs[:1])
     except Exception as ex:

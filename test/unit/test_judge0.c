@@ -1,5 +1,6 @@
-/* judge0: the status mapping from stage results (judge0_status_of) and
- * the status names. */
+/* judge0: the status mapping from stage results (judge0_status_of), the
+ * CPU limits and extra time (judge0_cpu_limits, judge0_run_status) and the
+ * status names. */
 #include <signal.h>
 #include <string.h>
 
@@ -36,6 +37,31 @@ int main(void)
 	CHECK(st(false, "", 0, true, 0, "", "x") == 4);
 	CHECK(st(false, "", 0, true, 0, " x", "x") == 4);           /* leading spaces count */
 	CHECK(st(false, "", 0, true, 0, "x", "") == 4);
+	/* cpu_extra_time: killed at limit + extra, TLE over the limit alone */
+	uint64_t stage, each;
+	judge0_cpu_limits(1, 1, false, 3000, &stage, &each);
+	CHECK(stage == 2000 && each == 0);
+	judge0_cpu_limits(2.5, 1, false, 3000, &stage, &each);
+	CHECK(stage == 3000 && each == 0);                  /* clamped to the engine's maximum */
+	judge0_cpu_limits(0.0001, 0, false, 3000, &stage, &each);
+	CHECK(stage == 1);                                  /* never 0 ("no limit") */
+	judge0_cpu_limits(0.5, 0.25, false, 3000, &stage, &each);
+	CHECK(stage == 750);
+	judge0_cpu_limits(1, 0.5, true, 6000, &stage, &each);
+	CHECK(stage == 6000 && each == 1500);               /* per process: the job has the engine's */
+	judge0_cpu_limits(5, 5, true, 6000, &stage, &each);
+	CHECK(stage == 6000 && each == 6000);
+	CHECK(!strcmp(judge0_run_status("", 1300, 0, 1, false), "TO"));
+	CHECK(!strcmp(judge0_run_status("RE", 1001, 0, 1, false), "TO"));   /* TLE before the exit status */
+	CHECK(!strcmp(judge0_run_status("", 1000, 0, 1, false), ""));       /* at the limit: not over it */
+	CHECK(!strcmp(judge0_run_status("SG", 999, 0, 1, false), "SG"));
+	CHECK(!strcmp(judge0_run_status("TO", 800, 0, 1, false), "TO"));   /* the wall limit */
+	CHECK(!strcmp(judge0_run_status("", 2400, 600, 1, true), ""));      /* per process: the sum may exceed it */
+	CHECK(!strcmp(judge0_run_status("", 2400, 1300, 1, true), "TO"));   /* ...one process may not */
+	CHECK(!strcmp(judge0_run_status("", 300, 1300, 1, false), ""));     /* without the flag: the sum */
+	CHECK(!strcmp(judge0_run_status("TO", 1000, 1000, 1, true), "TO"));
+	CHECK(!strcmp(judge0_run_status("", 501, 0, 0.5, false), "TO"));
+	CHECK(st(false, judge0_run_status("", 1300, 0, 1, false), 0, true, 0, NULL, "") == 5);
 	CHECK(!strcmp(judge0_status_text(1), "In Queue"));
 	CHECK(!strcmp(judge0_status_text(3), "Accepted"));
 	CHECK(!strcmp(judge0_status_text(11), "Runtime Error (NZEC)"));
