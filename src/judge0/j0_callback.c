@@ -1,14 +1,21 @@
 /*
- * j0_callback: see j0_callback.h. The queue is a singly linked FIFO under a
- * mutex; the thread sleeps on a condition variable (also between tries, so
- * j0cb_free wakes it). A finished item's pointer is written to a pipe; the
- * loop reads it, runs done and frees the item.
+ * j0_callback: see j0_callback.h. The waiting deliveries are a singly linked
+ * FIFO under one mutex; J0CB_WORKERS threads take from it. A worker takes the
+ * oldest waiting item whose destination (host:port) has fewer than
+ * J0CB_PER_DESTINATION workers on it, so items to a busy destination wait
+ * while later ones to others go ahead. Idle workers sleep on `work`, the
+ * pauses between tries on `stopping` (so j0cb_free wakes them). A finished
+ * item goes onto the `finished` list (same mutex) and the eventfd is bumped;
+ * the loop takes the whole list, runs done and frees the items. An eventfd,
+ * not a pipe of pointers: its write never blocks, so a worker never waits on
+ * the loop, not even at j0cb_free (which joins the workers before the loop
+ * reads what they finished).
  */
 #include "j0_callback.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <ifaddrs.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -18,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,23 +38,32 @@
 typedef struct item {
 	struct item *next;
 	char token[37];
+	char dest[264];      /* "host:port", host lowercased: the per-destination limit's key */
 	char *url;
 	char *body;
 	size_t len;
 	bool delivered;
 } item;
 
+typedef struct worker {
+	j0cb *q;
+	pthread_t thread;
+	const item *current;   /* being delivered, or NULL; guarded by q->mu */
+} worker;
+
 struct j0cb {
 	loop *l;
 	j0cb_done_fn *done;
 	void *ctx;
-	pthread_t thread;
+	worker workers[J0CB_WORKERS];
 	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	item *head, *tail;   /* waiting, guarded by mu */
-	size_t queued, queued_bytes;
+	pthread_cond_t work;       /* an item was queued, or stop */
+	pthread_cond_t stopping;   /* stop: ends the pauses between tries */
+	item *head, *tail;         /* waiting; guarded by mu */
+	item *finished, *finished_tail;   /* delivered or given up, for the loop; guarded by mu */
+	size_t held, held_bytes;   /* every item from enqueue until freed; guarded by mu */
 	bool stop;
-	int done_r, done_w;  /* pipe: finished item pointers */
+	int finished_fd;           /* eventfd: bumped when finished gets an item */
 };
 
 /* ------------------------------------------------------------ addresses */
@@ -135,7 +152,7 @@ static bool pause_ms(j0cb *q, uint64_t ms)
 		ts.tv_nsec -= 1000000000;
 	}
 	pthread_mutex_lock(&q->mu);
-	while (!q->stop && pthread_cond_timedwait(&q->cv, &q->mu, &ts) != ETIMEDOUT)
+	while (!q->stop && pthread_cond_timedwait(&q->stopping, &q->mu, &ts) != ETIMEDOUT)
 		;
 	bool go = !q->stop;
 	pthread_mutex_unlock(&q->mu);
@@ -196,7 +213,9 @@ static int try_once(const item *it, uint64_t budget_ms)
 	return CB_SENT;
 }
 
-static void deliver(j0cb *q, item *it)
+enum outcome { DELIVERED, GAVE_UP, CUT_BY_STOP };
+
+static enum outcome deliver(j0cb *q, item *it)
 {
 	uint64_t end = now_ms() + J0CB_DEADLINE_MS, gap = J0CB_FIRST_GAP_MS;
 	for (int t = 1; t <= J0CB_TRIES; t++) {
@@ -207,40 +226,20 @@ static void deliver(j0cb *q, item *it)
 		int r = try_once(it, budget);
 		if (r == CB_SENT) {
 			it->delivered = true;
-			return;
+			return DELIVERED;
 		}
-		if (r == CB_REFUSED || t == J0CB_TRIES)
+		if (r == CB_REFUSED || t == J0CB_TRIES || now_ms() + gap >= end)
 			break;
-		if (now_ms() + gap >= end || !pause_ms(q, gap))
-			break;
+		if (!pause_ms(q, gap)) {
+			/* Not given up: unreported, it stays pending in the journal and
+			 * is sent again after the restart. */
+			log_info("judge0: callback for %s cut by the shutdown: sent again after the restart", it->token);
+			return CUT_BY_STOP;
+		}
 		gap *= 2;
 	}
 	log_warn("judge0: callback for %s not delivered", it->token);
-}
-
-static void *thread_main(void *arg)
-{
-	j0cb *q = arg;
-	for (;;) {
-		pthread_mutex_lock(&q->mu);
-		while (!q->stop && !q->head)
-			pthread_cond_wait(&q->cv, &q->mu);
-		if (q->stop) {
-			pthread_mutex_unlock(&q->mu);
-			return NULL;
-		}
-		item *it = q->head;
-		q->head = it->next;
-		if (!q->head)
-			q->tail = NULL;
-		q->queued--;
-		q->queued_bytes -= it->len;
-		pthread_mutex_unlock(&q->mu);
-		deliver(q, it);
-		/* A pointer (8 bytes < PIPE_BUF) is written whole; the loop frees it. */
-		while (write(q->done_w, &it, sizeof it) < 0 && errno == EINTR)
-			;
-	}
+	return GAVE_UP;
 }
 
 static void item_free(item *it)
@@ -250,53 +249,155 @@ static void item_free(item *it)
 	free(it);
 }
 
-static void on_done_pipe(loop *l, int fd, unsigned events, void *arg)
+/* Under mu: how many workers deliver to dest now. */
+static unsigned workers_on(const j0cb *q, const char *dest)
 {
-	(void)l, (void)events;
-	j0cb *q = arg;
-	item *its[64];
-	ssize_t n;
-	while ((n = read(fd, its, sizeof its)) > 0)
-		for (size_t i = 0; i < (size_t)n / sizeof its[0]; i++) {
-			q->done(q->ctx, its[i]->token, its[i]->delivered);
-			item_free(its[i]);
+	unsigned n = 0;
+	for (size_t i = 0; i < J0CB_WORKERS; i++)
+		n += q->workers[i].current && !strcmp(q->workers[i].current->dest, dest);
+	return n;
+}
+
+/* Under mu: unlinks the oldest waiting item whose destination has room;
+ * NULL if none has. */
+static item *take_next(j0cb *q)
+{
+	item *prev = NULL;
+	for (item **link = &q->head; *link; prev = *link, link = &(*link)->next) {
+		item *it = *link;
+		if (workers_on(q, it->dest) >= J0CB_PER_DESTINATION)
+			continue;
+		*link = it->next;
+		if (q->tail == it)
+			q->tail = prev;
+		it->next = NULL;
+		return it;
+	}
+	return NULL;
+}
+
+static void *worker_main(void *arg)
+{
+	worker *w = arg;
+	j0cb *q = w->q;
+	pthread_mutex_lock(&q->mu);
+	for (;;) {
+		item *it = NULL;
+		while (!q->stop && !(it = take_next(q)))
+			pthread_cond_wait(&q->work, &q->mu);
+		if (!it)
+			break;   /* stopping */
+		w->current = it;
+		pthread_mutex_unlock(&q->mu);
+		enum outcome o = deliver(q, it);
+		pthread_mutex_lock(&q->mu);
+		w->current = NULL;
+		if (q->head)   /* a place at it->dest is free: a waiting item may fit now */
+			pthread_cond_broadcast(&q->work);
+		if (o == CUT_BY_STOP) {
+			q->held--;
+			q->held_bytes -= it->len;
+			item_free(it);
+			continue;
 		}
+		if (q->finished_tail)
+			q->finished_tail->next = it;
+		else
+			q->finished = it;
+		q->finished_tail = it;
+		uint64_t one = 1;
+		ssize_t wr = write(q->finished_fd, &one, sizeof one);   /* never blocks: a counter */
+		(void)wr;
+	}
+	pthread_mutex_unlock(&q->mu);
+	return NULL;
+}
+
+/* On the loop thread: done for every finished item, in finishing order. */
+static void report_finished(j0cb *q)
+{
+	uint64_t bumps;
+	ssize_t rd = read(q->finished_fd, &bumps, sizeof bumps);   /* resets it; what follows is seen next time */
+	(void)rd;
+	pthread_mutex_lock(&q->mu);
+	item *list = q->finished;
+	q->finished = q->finished_tail = NULL;
+	for (item *it = list; it; it = it->next) {
+		q->held--;
+		q->held_bytes -= it->len;
+	}
+	pthread_mutex_unlock(&q->mu);
+	for (item *it = list, *next; it; it = next) {
+		next = it->next;
+		q->done(q->ctx, it->token, it->delivered);
+		item_free(it);
+	}
+}
+
+static void on_finished(loop *l, int fd, unsigned events, void *arg)
+{
+	(void)l, (void)fd, (void)events;
+	report_finished(arg);
+}
+
+/* Sets stop, wakes every worker (idle or pausing) and joins the first n. */
+static void stop_workers(j0cb *q, size_t n)
+{
+	pthread_mutex_lock(&q->mu);
+	q->stop = true;
+	pthread_cond_broadcast(&q->work);
+	pthread_cond_broadcast(&q->stopping);
+	pthread_mutex_unlock(&q->mu);
+	for (size_t i = 0; i < n; i++)
+		pthread_join(q->workers[i].thread, NULL);
+}
+
+static void j0cb_destroy(j0cb *q)
+{
+	for (item *it = q->head, *next; it; it = next) {
+		next = it->next;
+		item_free(it);
+	}
+	close(q->finished_fd);
+	pthread_mutex_destroy(&q->mu);
+	pthread_cond_destroy(&q->work);
+	pthread_cond_destroy(&q->stopping);
+	free(q);
 }
 
 j0cb *j0cb_new(loop *l, j0cb_done_fn *done, void *ctx)
 {
 	j0cb *q = calloc(1, sizeof *q);
-	int p[2];
-	if (!q || pipe2(p, O_CLOEXEC) < 0) {
-		log_error("judge0: callbacks disabled: %s", strerror(errno));
+	int fd = q ? eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) : -1;
+	if (fd < 0) {
+		log_error("judge0: callbacks disabled: %s", strerror(q ? errno : ENOMEM));
 		free(q);
 		return NULL;
 	}
-	fcntl(p[0], F_SETFL, O_NONBLOCK);   /* the loop end; the thread's end blocks */
-	q->l = l, q->done = done, q->ctx = ctx, q->done_r = p[0], q->done_w = p[1];
+	q->l = l, q->done = done, q->ctx = ctx, q->finished_fd = fd;
 	pthread_mutex_init(&q->mu, NULL);
+	pthread_cond_init(&q->work, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&q->cv, &ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);   /* pause_ms's deadlines */
+	pthread_cond_init(&q->stopping, &ca);
 	pthread_condattr_destroy(&ca);
-	/* The thread must never take a signal meant for the loop's signalfd. */
+	/* The workers must never take a signal meant for the loop's signalfd. */
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
-	int rc = pthread_create(&q->thread, NULL, thread_main, q);
+	size_t started = 0;
+	while (started < J0CB_WORKERS) {
+		q->workers[started].q = q;
+		if (pthread_create(&q->workers[started].thread, NULL, worker_main, &q->workers[started]) != 0)
+			break;
+		started++;
+	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc != 0 || loop_watch(l, q->done_r, LOOP_READ, on_done_pipe, q) < 0) {
-		log_error("judge0: callbacks disabled: cannot start their thread");
-		if (rc == 0) {
-			pthread_mutex_lock(&q->mu);
-			q->stop = true;
-			pthread_cond_signal(&q->cv);
-			pthread_mutex_unlock(&q->mu);
-			pthread_join(q->thread, NULL);
-		}
-		close(p[0]), close(p[1]);
-		free(q);
+	if (started < J0CB_WORKERS || loop_watch(l, fd, LOOP_READ, on_finished, q) < 0) {
+		log_error("judge0: callbacks disabled: cannot start their threads");
+		stop_workers(q, started);
+		j0cb_destroy(q);
 		return NULL;
 	}
 	return q;
@@ -306,21 +407,24 @@ void j0cb_free(j0cb *q)
 {
 	if (!q)
 		return;
-	pthread_mutex_lock(&q->mu);
-	q->stop = true;
-	pthread_cond_signal(&q->cv);
-	pthread_mutex_unlock(&q->mu);
-	pthread_join(q->thread, NULL);
-	on_done_pipe(q->l, q->done_r, LOOP_READ, q);   /* finished ones are reported */
-	loop_unwatch(q->l, q->done_r);
-	for (item *it = q->head, *nx; it; it = nx) {
-		nx = it->next;
-		item_free(it);
+	stop_workers(q, J0CB_WORKERS);
+	report_finished(q);   /* finished ones are reported; the waiting ones are not */
+	loop_unwatch(q->l, q->finished_fd);
+	j0cb_destroy(q);
+}
+
+/* "host:port", host lowercased ("" if url does not parse: try_once then
+ * refuses it anyway). */
+static void destination_of(const char *url, char *out, size_t size)
+{
+	httpc_url u;
+	if (httpc_parse_url(url, &u) < 0) {
+		out[0] = 0;
+		return;
 	}
-	close(q->done_r), close(q->done_w);
-	pthread_mutex_destroy(&q->mu);
-	pthread_cond_destroy(&q->cv);
-	free(q);
+	for (char *c = u.host; *c; c++)
+		*c = (char)tolower((unsigned char)*c);
+	snprintf(out, size, "%s:%u", u.host, u.port);
 }
 
 int j0cb_enqueue(j0cb *q, const char *token, const char *url, const char *body, size_t len)
@@ -339,21 +443,23 @@ int j0cb_enqueue(j0cb *q, const char *token, const char *url, const char *body, 
 		return -1;
 	}
 	memcpy(it->body, body, len);
+	destination_of(url, it->dest, sizeof it->dest);
 	pthread_mutex_lock(&q->mu);
-	bool full = q->queued >= J0CB_MAX_QUEUED || q->queued_bytes + len > J0CB_MAX_QUEUED_BYTES;
+	bool full = q->held >= J0CB_MAX_QUEUED || q->held_bytes + len > J0CB_MAX_QUEUED_BYTES;
 	if (!full) {
 		if (q->tail)
 			q->tail->next = it;
 		else
 			q->head = it;
 		q->tail = it;
-		q->queued++;
-		q->queued_bytes += len;
-		pthread_cond_signal(&q->cv);
+		q->held++;
+		q->held_bytes += len;
+		pthread_cond_signal(&q->work);   /* one idle worker is enough for one item */
 	}
 	pthread_mutex_unlock(&q->mu);
 	if (full) {
-		log_warn("judge0: callback for %s dropped: %d callbacks already queued", token, J0CB_MAX_QUEUED);
+		log_warn("judge0: callback for %s dropped: the queue is full (%d callbacks or %u MiB held)", token,
+		         J0CB_MAX_QUEUED, J0CB_MAX_QUEUED_BYTES >> 20);
 		item_free(it);
 		return -1;
 	}

@@ -1,11 +1,14 @@
 /*
  * j0_callback: delivery of Judge0 callback_url PUTs (judge0.c).
  *
- * Why a thread: httpc is a blocking client and a receiver may be slow or
- * hang; one dedicated thread runs the deliveries one after another, so the
- * event loop never waits on a callback. Each finished delivery is posted
- * back through a pipe the loop watches, and the done function runs on the
- * loop thread (like sandbox.c's closer thread, in reverse).
+ * Why threads: httpc is a blocking client and a receiver may be slow or
+ * hang; J0CB_WORKERS delivery threads take the queued deliveries in order,
+ * each delivering one at a time, so the event loop never waits on a callback
+ * and a hanging receiver holds one worker, not every callback behind it (as
+ * Judge0 delivers from independent background workers). Each finished
+ * delivery is handed back to the loop (an eventfd it watches), and the done
+ * function runs on the loop thread (like sandbox.c's closer thread, in
+ * reverse).
  *
  * Promises:
  * - A delivery is a PUT of the given JSON body (Content-Type:
@@ -18,11 +21,18 @@
  *   (getifaddrs), nothing is sent and the delivery ends at once (a WARN line),
  *   unless cfg.judge0_callback_allow_private. The connection goes to exactly
  *   the address that was checked (no second resolution).
+ * - Up to J0CB_WORKERS deliveries run at once, at most J0CB_PER_DESTINATION
+ *   of them to the same host:port; a worker takes the oldest queued delivery
+ *   whose destination has room, so one destination's backlog does not hold
+ *   back the others. Deliveries to one destination start in queue order but
+ *   may end out of order.
  * - At most J0CB_MAX_QUEUED deliveries (and J0CB_MAX_QUEUED_BYTES of bodies)
- *   wait; beyond that j0cb_enqueue drops the new one with a WARN line.
- * - done(ctx, token, delivered) runs once per enqueued delivery, on the loop
- *   thread (inside j0cb_free for those finished by then); a delivery still
- *   queued or cut by j0cb_free never gets it.
+ *   are held, counting queued, running and finished-but-not-yet-reported
+ *   ones; beyond that j0cb_enqueue drops the new one with a WARN line.
+ * - done(ctx, token, delivered) runs once per enqueued delivery that was
+ *   delivered or given up, on the loop thread (inside j0cb_free for those
+ *   finished by then); a delivery still queued, or cut between tries by
+ *   j0cb_free, never gets it (the caller's journal keeps it pending).
  */
 #ifndef PISTON_J0_CALLBACK_H
 #define PISTON_J0_CALLBACK_H
@@ -40,14 +50,22 @@ typedef struct loop loop;
 #define J0CB_MAX_QUEUED 1000
 #define J0CB_MAX_QUEUED_BYTES (64u << 20)
 #define J0CB_URL_MAX 2048
+/* Deliveries are network waits, not CPU work: the pool's size is how many
+ * slow or hanging receivers (each holding a worker up to J0CB_DEADLINE_MS)
+ * can be waited on at once before healthy ones queue behind them. Four keeps
+ * the threads and sockets few while one hostile destination, held to two,
+ * leaves half the pool to everyone else. */
+#define J0CB_WORKERS 4
+#define J0CB_PER_DESTINATION 2
 
 typedef struct j0cb j0cb;
 typedef void j0cb_done_fn(void *ctx, const char *token, bool delivered);
 
-/* Starts the delivery thread. NULL (with a log line) on failure. */
+/* Starts the delivery threads. NULL (with a log line) on failure. */
 j0cb *j0cb_new(loop *l, j0cb_done_fn *done, void *ctx);
-/* Stops the thread (waits for a try in progress, at most J0CB_TRY_MS),
- * reports the finished deliveries and drops what is queued (no done). */
+/* Stops the threads (waits for the tries in progress, which run side by
+ * side: at most J0CB_TRY_MS in all), reports the finished deliveries and
+ * drops what is queued or was cut between tries (no done). */
 void j0cb_free(j0cb *q);
 
 /* Queues a PUT of body to url for the submission token. 0, or -1 if the

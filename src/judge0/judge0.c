@@ -289,7 +289,7 @@ struct judge0 {
 	uint64_t compact_at;
 	bool restoring;     /* replaying the journal: nothing is written to it */
 	bool journal_failed;
-	j0cb *callbacks;    /* NULL: callback_url is refused (no delivery thread) */
+	j0cb *callbacks;    /* NULL: callback_url is refused (no delivery threads) */
 };
 
 #define J0_COMPACT_MIN (8u << 20)
@@ -613,7 +613,7 @@ static int sub_parse(judge0 *g, sub *s, const json_value *o, bool b64, errs *x)
 		const char *why = g->callbacks || g->restoring
 			? j0cb_url_problem(s->callback_url.p, s->callback_url.n,
 			                   cfg.judge0_callback_allow_private || g->restoring)
-			: "callbacks are not available (no delivery thread)";
+			: "callbacks are not available (no delivery threads)";
 		if (why)
 			add_err(x, "callback_url", "%s", why);
 	}

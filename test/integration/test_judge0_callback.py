@@ -3,15 +3,21 @@
 default fields to a real http.server on 127.0.0.1 (the engine run with
 PISTON_JUDGE0_CALLBACK_ALLOW_PRIVATE=true), base64, retries with growing
 gaps, a hanging receiver abandoned within the deadline while the engine
-stays responsive, a 302 not followed, kill -9 mid-callback delivered after
-the restart; without the flag loopback/link-local URLs are 422 at submit
-and a name resolving to loopback is refused at delivery."""
+stays responsive, a 302 not followed; the delivery pool: a receiver that
+accepts and never answers does not hold back a healthy one, more hanging
+ones than workers all end and the healthy one behind them still arrives,
+at most 2 workers per host:port and 4 in all; kill -9 mid-callback
+delivered after the restart, and a try cut by SIGTERM sent again after the
+restart; without the flag loopback/link-local URLs are 422 at submit and a
+name resolving to loopback is refused at delivery."""
 import base64
 import http.server
 import json
 import os
 import re
+import select
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -93,6 +99,124 @@ class Receiver:
         return self.on(path)
 
 
+class Gauge:
+    """The connections open at once over a group of Silent receivers, and
+    the most seen, in all and per receiver. A connection counts as closed as
+    soon as the engine's FIN has arrived (looked at when the next one is
+    accepted), not when its reading thread gets to run: the engine closes a
+    try before it connects for the next one."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.open = {}   # socket -> receiver
+        self.max = 0
+        self.max_per = {}
+
+    def opened(self, c, receiver):
+        with self.lock:
+            for o in list(self.open):
+                try:
+                    if select.select([o], [], [], 0)[0] and o.recv(1, socket.MSG_PEEK) == b"":
+                        del self.open[o]
+                except (OSError, ValueError):   # closed meanwhile by its thread
+                    self.open.pop(o, None)
+            self.open[c] = receiver
+            self.max = max(self.max, len(self.open))
+            n = sum(1 for r in self.open.values() if r is receiver)
+            self.max_per[receiver] = max(self.max_per.get(receiver, 0), n)
+
+    def closed(self, c):
+        with self.lock:
+            self.open.pop(c, None)
+
+
+class Silent:
+    """A receiver that accepts and never answers: it reads the request and
+    keeps the connection until the engine drops it (its try's timeout).
+    Records (path, time) per connection."""
+
+    def __init__(self, gauge):
+        self.gauge = gauge
+        self.lock = threading.Lock()
+        self.conns = []
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.gauge.opened(c, self)
+            threading.Thread(target=self._hold, args=(c,), daemon=True).start()
+
+    def _hold(self, c):
+        data = b""
+        c.settimeout(30)   # bounded: the engine's try drops it after 3 s
+        try:
+            while b"\r\n" not in data:
+                chunk = c.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            parts = data.split(b" ")
+            with self.lock:
+                self.conns.append((parts[1].decode() if len(parts) > 1 else "?", time.time()))
+            while c.recv(4096):
+                pass
+        except OSError:
+            pass
+        finally:
+            self.gauge.closed(c)
+            c.close()
+
+    def max_at_once(self):
+        with self.gauge.lock:
+            return self.gauge.max_per.get(self, 0)
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def on(self, path):
+        with self.lock:
+            return [h for h in self.conns if h[0] == path]
+
+    def wait_for(self, path, n=1, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline and len(self.on(path)) < n:
+            time.sleep(0.02)
+        return self.on(path)
+
+    def close(self):
+        self.sock.close()
+
+
+def fulllog(e):
+    e.log.flush()
+    with open(e.log.name) as f:
+        return f.read()
+
+
+def wait_log(e, texts, timeout):
+    """Whether every one of texts appears in the engine's log within timeout seconds."""
+    deadline = time.time() + timeout
+    while True:
+        log = fulllog(e)
+        if all(x in log for x in texts):
+            return True
+        if time.time() >= deadline:
+            return False
+        time.sleep(0.1)
+
+
+def given_up(tok):
+    return "callback for %s not delivered" % tok
+
+
 def submit(e, body, query=""):
     return e.request("POST", "/submissions" + query, body)
 
@@ -143,7 +267,9 @@ def retries(e, r):
 
 def hang_and_redirect(e, r):
     start = time.time()
-    submit(e, {"source_code": "echo x", "language_id": 46, "callback_url": r.url("/hang")})
+    st, res = submit(e, {"source_code": "echo x", "language_id": 46, "callback_url": r.url("/hang")})
+    check(st == 201, "submit with a hanging callback_url: 201", (st, res))
+    hang_tok = res.get("token")
     r.wait_for("/hang", 1)
     # the engine answers meanwhile
     t0 = time.time()
@@ -152,29 +278,21 @@ def hang_and_redirect(e, r):
     print("execute while a callback hangs: %.3f s" % dt)
     check(st == 200 and res["run"]["stdout"] == "alive\n" and dt < 1, "execute answered < 1 s meanwhile",
           (st, dt))
-    # the redirect is queued behind the hanging one (one delivery thread)
     for p in ("/redirect302", "/redirect307"):
         submit(e, {"source_code": "echo x", "language_id": 46, "callback_url": r.url(p)})
     r.wait_for("/redirect307", 1, timeout=30)
+    check(wait_log(e, [given_up(hang_tok)], 20), "the hanging callback is given up", fulllog(e)[-400:])
     hang = r.on("/hang")
     last = hang[-1][1] - start if hang else 0
     check(1 <= len(hang) <= 3 and last < 15, "hanging receiver: at most 3 tries, the last within 15 s",
           (len(hang), last))
-    deadline = time.time() + 20
-    while time.time() < deadline and "callback for" not in e.logtext():
-        time.sleep(0.1)
     time.sleep(4)   # room for a wrongly followed redirect to arrive
     check(len(r.on("/redirect302")) >= 1 and len(r.on("/redirect307")) >= 1 and r.on("/target") == [],
           "a 302 and a 307 are not followed", (len(r.on("/redirect302")), r.on("/target")))
 
 
-def kill9(e, r):
-    submit(e, {"source_code": "echo survived", "language_id": 46, "callback_url": r.url("/hold")})
-    got = r.wait_for("/hold", 1)
-    check(len(got) == 1, "the held callback arrived once before the kill", got)
-    e.proc.send_signal(signal.SIGKILL)
-    e.proc.wait()
-    r.release.set()   # the old connection is gone; the next answer is 200
+def start_again(e):
+    """A new `piston serve` on the same data directory and port (after a kill or a stop)."""
     env = dict(os.environ)
     env.update({"PISTON_DATA_DIRECTORY": e.data, "PISTON_BIND_ADDRESS": "127.0.0.1:%d" % e.port,
                 "PISTON_LOG_LEVEL": "WARN", "PISTON_JUDGE0_CALLBACK_ALLOW_PRIVATE": "true"})
@@ -187,6 +305,107 @@ def kill9(e, r):
                 break
         except OSError:
             time.sleep(0.05)
+
+
+def hang_does_not_hold_others(e, r):
+    """One receiver that accepts and never answers, then a healthy one: the
+    healthy callback arrives at once (with one delivery thread it waited
+    until the hanging delivery was given up, ~12 s)."""
+    h = Silent(Gauge())
+    _, res = submit(e, {"source_code": "echo x", "language_id": 46, "callback_url": h.url("/silent")})
+    tok = res.get("token")
+    check(len(h.wait_for("/silent", 1, timeout=10)) == 1, "the silent receiver is called", h.conns)
+    t0 = time.time()
+    st, _ = submit(e, {"source_code": "echo x", "language_id": 46, "callback_url": r.url("/healthy")})
+    got = r.wait_for("/healthy", 1, timeout=20)
+    dt = got[0][1] - t0 if got else None
+    print("healthy callback while another receiver hangs: %s s" % ("%.3f" % dt if got else "never"))
+    check(st == 201 and got and dt < 1.5, "the healthy callback arrives within 1.5 s while another hangs", dt)
+    check(wait_log(e, [given_up(tok)], 20) and 1 <= len(h.on("/silent")) <= 3,
+          "the silent one: 1 to 3 tries, then given up", len(h.on("/silent")))
+    h.close()
+
+
+def many_hanging(e, r):
+    """7 callbacks to 3 silent receivers (3, 2 and 2 of them) > 4 workers,
+    then a healthy one: at most 2 at once per receiver and 4 in all, every
+    silent one tried and given up, the healthy one still delivered."""
+    gauge = Gauge()
+    hs = [Silent(gauge) for _ in range(3)]
+    plan = [(0, "/m1"), (0, "/m2"), (0, "/m3"), (1, "/m4"), (1, "/m5"), (2, "/m6"), (2, "/m7")]
+    toks = []
+    for i, path in plan:
+        st, res = submit(e, {"source_code": "echo x", "language_id": 46, "callback_url": hs[i].url(path)})
+        toks.append(res.get("token") if st == 201 else None)
+    check(all(toks), "7 submissions with silent receivers: 201", toks)
+    deadline = time.time() + 10
+    while time.time() < deadline and gauge.max < 4:
+        time.sleep(0.02)
+    t0 = time.time()
+    st, _ = e.request("GET", "/submissions/%s" % toks[0])
+    dt = time.time() - t0
+    check(st == 200 and dt < 1, "GET /submissions answered < 1 s while all workers wait", (st, dt))
+    submit(e, {"source_code": "echo x", "language_id": 46, "callback_url": r.url("/after-silent")})
+    got = r.wait_for("/after-silent", 1, timeout=40)
+    print("healthy callback behind 7 hanging ones: %s s" % ("%.1f" % (got[0][1] - t0) if got else "never"))
+    check(len(got) == 1, "the healthy callback behind 7 hanging ones (4 workers) is delivered", got)
+    ended = wait_log(e, [given_up(tk) for tk in toks], 60)
+    check(ended, "all 7 hanging callbacks are given up", fulllog(e)[-600:])
+    tries = [len(hs[i].on(path)) for i, path in plan]
+    check(all(1 <= n <= 3 for n in tries), "each hanging callback: 1 to 3 tries", tries)
+    check(gauge.max == 4, "4 deliveries at once (the pool), never more", gauge.max)
+    per = [h.max_at_once() for h in hs]
+    check(all(n <= 2 for n in per) and per[0] == 2, "at most 2 at once to one host:port (2 with 3 queued)", per)
+    for h in hs:
+        h.close()
+
+
+def shutdown_keeps_pending(e):
+    """SIGTERM while a try hangs: the engine exits within one try's time and
+    the cut callback, still pending in the journal, is sent after the restart."""
+    h = Silent(Gauge())
+    submit(e, {"source_code": "echo x", "language_id": 46, "callback_url": h.url("/cut")})
+    check(len(h.wait_for("/cut", 1, timeout=10)) == 1, "the silent receiver is called before the stop", h.conns)
+    t0 = time.time()
+    e.proc.send_signal(signal.SIGTERM)
+    try:
+        e.proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        e.proc.kill()
+        e.proc.wait()
+    dt = time.time() - t0
+    print("SIGTERM with a callback try hanging: exit after %.2f s" % dt)
+    check(e.proc.returncode == 0 and dt < 5 and "Sanitizer" not in fulllog(e),
+          "the engine exits 0 within one try's time (3 s), no sanitizer report", (e.proc.returncode, dt))
+    n = len(h.on("/cut"))
+    start_again(e)
+    got = h.wait_for("/cut", n + 1, timeout=15)
+    check(len(got) > n, "a callback cut by SIGTERM is sent again after the restart", (n, len(got)))
+    h.close()
+
+
+def stopped_clean(e, what):
+    """SIGTERM: exit 0 and no sanitizer report in the log (an ASan build
+    exits non-zero on a leak, e.g. a delivery not freed at shutdown)."""
+    e.proc.send_signal(signal.SIGTERM)
+    try:
+        e.proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        e.proc.kill()
+        e.proc.wait()
+    log = fulllog(e)
+    check(e.proc.returncode == 0 and "Sanitizer" not in log, what + ": exits 0, no sanitizer report",
+          (e.proc.returncode, log[-1500:]))
+
+
+def kill9(e, r):
+    submit(e, {"source_code": "echo survived", "language_id": 46, "callback_url": r.url("/hold")})
+    got = r.wait_for("/hold", 1)
+    check(len(got) == 1, "the held callback arrived once before the kill", got)
+    e.proc.send_signal(signal.SIGKILL)
+    e.proc.wait()
+    r.release.set()   # the old connection is gone; the next answer is 200
+    start_again(e)
     got = r.wait_for("/hold", 2, timeout=20)
     check(len(got) >= 2 and got[-1][2].get("stdout") == "survived\n",
           "kill -9 mid-callback: delivered again after the restart", [(h[0], h[2]) for h in got])
@@ -195,8 +414,7 @@ def kill9(e, r):
     # delivered now (journaled "c"): a second restart sends nothing more
     e.proc.send_signal(signal.SIGTERM)
     e.proc.wait()
-    e.proc = subprocess.Popen([os.environ.get("PISTON_BIN", "./piston"), "serve"], env=env, stdout=e.log,
-                              stderr=e.log)
+    start_again(e)
     time.sleep(3)
     check(len(r.on("/hold")) == n, "a delivered callback is not sent again after a restart", len(r.on("/hold")))
 
@@ -225,6 +443,7 @@ def no_private(r, pkgs):
               [ln for ln in m.splitlines() if "callbacks" in ln])
         st, c = e.request("GET", "/config_info")
         check(c.get("enable_callbacks") is True and c.get("callbacks_max_tries") == 3, "config_info", c)
+        stopped_clean(e, "without the flag")
     finally:
         e.stop()
 
@@ -239,7 +458,11 @@ def main():
         delivery(e, r)
         retries(e, r)
         hang_and_redirect(e, r)
+        hang_does_not_hold_others(e, r)
+        many_hanging(e, r)
         kill9(e, r)
+        shutdown_keeps_pending(e)
+        stopped_clean(e, "SIGTERM with a callback try hanging, after the restart")
     finally:
         e.stop()
     no_private(r, pkgs)

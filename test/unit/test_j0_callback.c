@@ -1,10 +1,131 @@
-/* j0_callback's address classifier and submission-time URL check. */
+/* j0_callback's address classifier and submission-time URL check; the
+ * delivery pool's bounds, its done reports from several workers, and its
+ * shutdown with tries in progress (a real listener on 127.0.0.1 that never
+ * answers). */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include "config.h"
 #include "j0_callback.h"
+#include "log.h"
+#include "loop.h"
 #include "t.h"
+
+/* A listener that never accepts: the kernel completes the connections
+ * (backlog) and the PUT is sent, but no answer ever comes. */
+static int silent_listener(unsigned *port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof a;
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, 64) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&a, &len) < 0)
+		return -1;
+	*port = ntohs(a.sin_port);
+	return fd;
+}
+
+typedef struct reports {
+	loop *l;
+	int n, delivered, want;
+	char seen[64];   /* per token "t<i>": how many reports */
+} reports;
+
+static void on_done(void *ctx, const char *token, bool delivered)
+{
+	reports *r = ctx;
+	r->n++;
+	r->delivered += delivered;
+	int i = atoi(token + 1);
+	if (token[0] == 't' && i >= 0 && i < (int)sizeof r->seen)
+		r->seen[i]++;
+	if (r->n == r->want)
+		loop_stop(r->l);
+}
+
+/* The guard against a hung test; a fired timer is freed, so it forgets it. */
+static void on_timeout(loop *l, void *arg)
+{
+	*(loop_timer **)arg = NULL;
+	loop_stop(l);
+}
+
+static void pool(void)
+{
+	loop *l = loop_new();
+	unsigned port = 0;
+	int ls = silent_listener(&port);
+	CHECK(l && ls >= 0);
+	if (!l || ls < 0)
+		return;
+	char hang[64], tok[16];
+	snprintf(hang, sizeof hang, "http://127.0.0.1:%u/hang", port);
+
+	/* the count bound covers every held delivery, the running ones too */
+	cfg.judge0_callback_allow_private = true;
+	reports r = {.l = l};
+	j0cb *q = j0cb_new(l, on_done, &r);
+	CHECK(q != NULL);
+	if (!q)
+		return;
+	int accepted = 0;
+	for (int i = 0; i < J0CB_MAX_QUEUED + 5; i++) {
+		snprintf(tok, sizeof tok, "h%d", i);
+		accepted += j0cb_enqueue(q, tok, hang, "{}", 2) == 0;
+	}
+	CHECKF(accepted == J0CB_MAX_QUEUED, "%d accepted of %d", accepted, J0CB_MAX_QUEUED + 5);
+	usleep(300 * 1000);   /* the workers have taken theirs (the tries hang) */
+	CHECK(j0cb_enqueue(q, "late", hang, "{}", 2) == -1);
+	/* j0cb_free waits for the tries in progress, side by side: one try's time */
+	uint64_t t0 = mono_ns();
+	j0cb_free(q);
+	uint64_t ms = (mono_ns() - t0) / 1000000;
+	CHECKF(ms < J0CB_TRY_MS + 1500, "j0cb_free took %llu ms", (unsigned long long)ms);
+	CHECKF(r.n == 0, "cut and queued deliveries are not reported (%d were)", r.n);
+
+	/* the byte bound */
+	size_t big = 33u << 20;
+	char *body = malloc(big);
+	CHECK(body != NULL);
+	q = j0cb_new(l, on_done, &r);
+	if (body && q) {
+		memset(body, ' ', big);
+		CHECK(j0cb_enqueue(q, "b0", hang, body, big) == 0);
+		CHECK(j0cb_enqueue(q, "b1", hang, body, big - (1u << 20)) == -1);   /* 65 MiB > 64 */
+		CHECK(j0cb_enqueue(q, "b2", hang, body, 1u << 20) == 0);
+	}
+	free(body);
+	j0cb_free(q);
+
+	/* done from several workers at once: each delivery reported exactly once */
+	cfg.judge0_callback_allow_private = false;   /* 127.0.0.1 refused at once: no network wait */
+	memset(&r, 0, sizeof r);
+	r.l = l, r.want = 60;
+	q = j0cb_new(l, on_done, &r);
+	CHECK(q != NULL);
+	if (!q)
+		return;
+	for (int i = 0; i < r.want; i++) {
+		snprintf(tok, sizeof tok, "t%d", i);
+		CHECK(j0cb_enqueue(q, tok, hang, "{}", 2) == 0);
+	}
+	loop_timer *guard = NULL;
+	guard = loop_timer_add(l, 10000, on_timeout, &guard);
+	loop_run(l);
+	loop_timer_cancel(l, guard);
+	int once = 0;
+	for (int i = 0; i < r.want; i++)
+		once += r.seen[i] == 1;
+	CHECKF(r.n == r.want && once == r.want && r.delivered == 0, "%d reports, %d tokens once, %d delivered", r.n,
+	       once, r.delivered);
+	j0cb_free(q);
+	close(ls);
+	loop_free(l);
+}
 
 static const char *v4(const char *ip)
 {
@@ -75,5 +196,8 @@ int main(void)
 	CHECK(URL(longurl, true) != NULL);
 	longurl[J0CB_URL_MAX] = 0;
 	CHECK(URL(longurl, true) == NULL);
+
+	log_set_level(LOG_ERROR);   /* the refusals and drops below are expected */
+	pool();
 	return t_done();
 }
