@@ -270,7 +270,8 @@ struct judge0 {
 	j0cb *callbacks;    /* NULL: callback_url is refused (no delivery thread) */
 };
 
-#define J0_COMPACT_MIN (8u << 20)
+/* compaction when the journal doubles past PISTON_JUDGE0_COMPACT_MIN
+ * (8 MiB; a knob for tests) */
 
 static double now_real(void)
 {
@@ -1813,10 +1814,13 @@ static void done_record(const sub *s, buf *out)
 }
 
 /* Rewrites the journal with what the store holds (expired results and
- * forgotten submissions drop out). */
-static void compact(judge0 *g)
+ * forgotten submissions drop out). The loop only copies the records into
+ * memory; at_start (nothing served yet) the rewrite is synchronous, else
+ * the journal writes and syncs it off the loop (journal_rewrite_start):
+ * appends and waiters go on meanwhile. */
+static void compact(judge0 *g, bool at_start)
 {
-	if (!g->jn)
+	if (!g->jn || journal_rewrite_busy(g->jn))
 		return;
 	int rc = journal_rewrite_begin(g->jn);
 	buf b = BUF_INIT;
@@ -1829,14 +1833,16 @@ static void compact(judge0 *g)
 		}
 	}
 	buf_free(&b);
+	uint64_t size = journal_rewrite_size(g->jn);
 	if (rc == 0)
-		rc = journal_rewrite_commit(g->jn);
+		rc = at_start ? journal_rewrite_commit(g->jn) : journal_rewrite_start(g->jn);
 	if (rc < 0) {
 		log_warn("judge0: journal compaction failed (%s); the old journal stays", strerror(errno));
 		journal_rewrite_abort(g->jn);
+		size = journal_size(g->jn);
 	}
-	uint64_t size = journal_size(g->jn);
-	g->compact_at = size * 2 > J0_COMPACT_MIN ? size * 2 : J0_COMPACT_MIN;
+	uint64_t min = cfg.judge0_compact_min;
+	g->compact_at = size * 2 > min ? size * 2 : min;
 }
 
 static void journal_done(sub *s)
@@ -1850,9 +1856,9 @@ static void journal_done(sub *s)
 	if (buf_failed(&b) || journal_append(g->jn, b.data, b.len) < 0)
 		log_warn("judge0: could not journal the result of %s: %s", s->token, strerror(errno));
 	buf_free(&b);
-	if (journal_size(g->jn) > g->compact_at) {
+	if (journal_size(g->jn) > g->compact_at && !journal_rewrite_busy(g->jn)) {
 		store_expire(g);
-		compact(g);
+		compact(g, false);
 	}
 }
 
@@ -2060,7 +2066,7 @@ static void journal_restore(judge0 *g)
 		return;
 	}
 	store_expire(g);
-	compact(g);
+	compact(g, true);   /* before serving: synchronous is fine */
 	size_t again = 0, kept = 0;
 	for (sub *s = g->head; s; s = s->next) {
 		if (s->finished) {
