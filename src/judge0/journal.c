@@ -64,7 +64,7 @@ struct journal_waiter {
 
 /* loop -> syncer, and back (the writer thread answers on the same pipe:
  * each message is far below PIPE_BUF, so never split or interleaved) */
-enum { REQ_SYNC, REQ_FINAL, DONE_SNAPSHOT };
+enum { REQ_SYNC, REQ_FINAL, DONE_SNAPSHOT, DONE_BUFFER };
 struct sync_req {
 	int kind;             /* REQ_SYNC: fdatasync(fd); REQ_FINAL: also rename tmp over PATH, fsync dir */
 	int fd;
@@ -77,7 +77,7 @@ struct sync_done {
 };
 
 /* compaction's states (see the top) */
-enum { C_IDLE, C_SNAPSHOT, C_WRITING, C_CANCELLED, C_READY, C_FINALIZING };
+enum { C_IDLE, C_PREPARING, C_SNAPSHOT, C_WRITING, C_CANCELLED, C_READY, C_FINALIZING };
 
 #define TAIL_MAX_DEFAULT (32u << 20)
 
@@ -88,6 +88,12 @@ struct writer_job {
 	size_t len;
 	int done_w;
 	int fd, err;          /* results */
+	/* journal_rewrite_prepare: the writer first allocates and touches
+	 * prefault bytes (buf, taken by the loop at DONE_BUFFER), then waits
+	 * for a byte on go_r (EOF: cancelled) */
+	size_t prefault;
+	unsigned char *buf;
+	int go_r;
 };
 
 typedef struct bytes {
@@ -119,6 +125,9 @@ struct journal {
 	size_t tail_max;
 	pthread_t writer;
 	struct writer_job *job;       /* non-NULL while the writer thread exists */
+	int go_w;                     /* journal_rewrite_prepare: tells the writer the snapshot is ready */
+	journal_fill_fn *fill;
+	void *fill_arg;
 	uint64_t c_start_ns;
 	int done_w;                   /* the writer's end of the completion pipe */
 	journal_counters counters;
@@ -406,6 +415,30 @@ static void *syncer_main(void *arg)
 static void *writer_main(void *arg)
 {
 	struct writer_job *w = arg;
+	if (w->prefault) {
+		/* A fresh 10 MiB costs ~10 ms of page faults on first touch:
+		 * paid here, so the loop's copy into it is a plain memcpy. */
+		w->buf = malloc(w->prefault);
+		/* a write to each page (not memset 0: the compiler may turn
+		 * malloc + memset into calloc, which touches nothing) */
+		for (size_t i = 0; w->buf && i < w->prefault; i += 4096)
+			((volatile unsigned char *)w->buf)[i] = 1;
+		struct sync_done b = { .kind = DONE_BUFFER };
+		while (write(w->done_w, &b, sizeof b) < 0 && errno == EINTR)
+			;
+		char go;
+		ssize_t n;
+		do
+			n = read(w->go_r, &go, 1);
+		while (n < 0 && errno == EINTR);
+		if (n != 1) {
+			w->err = ECANCELED;
+			struct sync_done d = { .kind = DONE_SNAPSHOT };
+			while (write(w->done_w, &d, sizeof d) < 0 && errno == EINTR)
+				;
+			return NULL;
+		}
+	}
 	fill_crcs(w->data, w->len);
 	w->fd = open(w->tmp_path, O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (w->fd < 0 || write_all(w->fd, w->data, w->len) < 0 || fdatasync_retry(w->fd) < 0)
@@ -504,7 +537,11 @@ static void schedule_fire(journal *j)
  * its completion cleans up. */
 static void compaction_drop(journal *j)
 {
-	if (j->c_state == C_WRITING || j->c_state == C_CANCELLED) {
+	if (j->go_w >= 0) {   /* the writer waits for the snapshot: EOF ends it */
+		close(j->go_w);
+		j->go_w = -1;
+	}
+	if (j->c_state == C_PREPARING || j->c_state == C_WRITING || j->c_state == C_CANCELLED) {
 		j->c_state = C_CANCELLED;
 		bytes_free(&j->tail);
 		return;
@@ -616,6 +653,9 @@ static void on_snapshot_written(journal *j)
 		return;
 	pthread_join(j->writer, NULL);   /* its message was its last act: it is ending */
 	j->job = NULL;
+	if (w->go_r >= 0)
+		close(w->go_r);
+	free(w->buf);   /* allocated, never taken (cancelled first) */
 	bytes_free(&j->snap);
 	if (j->c_state != C_WRITING || w->err) {
 		if (w->fd >= 0)
@@ -636,6 +676,44 @@ static void on_snapshot_written(journal *j)
 	free(w);
 	j->c_state = C_READY;
 	kick(j);
+}
+
+/* journal_rewrite_prepare's buffer is ready: the snapshot now, into it. */
+static void on_buffer_ready(journal *j)
+{
+	struct writer_job *w = j->job;
+	if (!w)
+		return;
+	unsigned char *buf = w->buf;   /* the writer no longer touches it: it waits on go_r */
+	w->buf = NULL;
+	if (j->c_state != C_PREPARING) {   /* cancelled meanwhile; go_w is closed, the writer ends */
+		free(buf);
+		return;
+	}
+	bytes_free(&j->snap);
+	bytes_free(&j->tail);
+	j->snap = (bytes){ buf, 0, buf ? w->prefault : 0 };
+	j->c_state = C_SNAPSHOT;
+	int rc = j->fill(j->fill_arg);
+	if (rc < 0 || j->c_state != C_SNAPSHOT) {
+		if (rc < 0)
+			log_warn("journal %s: compaction aborted, the old journal stays (snapshot: %s)", j->path,
+			         strerror(errno));
+		j->counters.compaction_aborts += rc < 0;
+		bytes_free(&j->snap);
+		j->c_state = C_CANCELLED;
+		compaction_drop(j);   /* closes go_w: the writer ends, its answer cleans up */
+		return;
+	}
+	w->data = j->snap.p;
+	w->len = j->snap.len;
+	j->tmp_size = j->snap.len;
+	j->c_state = C_WRITING;
+	char go = 1;
+	if (write(j->go_w, &go, 1) != 1)   /* an empty pipe: never blocks */
+		compaction_failed(j, "the writer thread is unreachable", errno);
+	close(j->go_w);
+	j->go_w = -1;
 }
 
 /* The syncer is back from REQ_FINAL (nothing is in flight now). */
@@ -681,6 +759,10 @@ static void on_sync_done(loop *l, int fd, unsigned events, void *arg)
 		return;   /* EAGAIN (spurious wake-up); a message is never split (< PIPE_BUF) */
 	if (d.kind == DONE_SNAPSHOT) {
 		on_snapshot_written(j);
+		return;
+	}
+	if (d.kind == DONE_BUFFER) {
+		on_buffer_ready(j);
 		return;
 	}
 	j->in_flight = false;
@@ -745,7 +827,7 @@ journal *journal_open(const char *path, loop *l, journal_replay_cb cb, void *ctx
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	j->tmp_fd = j->req_w = j->done_r = j->done_w = j->retired_fd = j->in_flight_fd = -1;
+	j->tmp_fd = j->req_w = j->done_r = j->done_w = j->retired_fd = j->in_flight_fd = j->go_w = -1;
 	j->tail_max = TAIL_MAX_DEFAULT;
 	j->l = l;
 	snprintf(j->path, sizeof j->path, "%s", path);
@@ -796,9 +878,16 @@ journal *journal_open(const char *path, loop *l, journal_replay_cb cb, void *ctx
 static void compaction_close(journal *j)
 {
 	if (j->job) {
+		if (j->go_w >= 0) {   /* a prepared writer waits for the snapshot: EOF ends it */
+			close(j->go_w);
+			j->go_w = -1;
+		}
 		pthread_join(j->writer, NULL);
 		if (j->job->fd >= 0)
 			close(j->job->fd);
+		if (j->job->go_r >= 0)
+			close(j->job->go_r);
+		free(j->job->buf);
 		free(j->job);
 		j->job = NULL;
 		j->c_state = C_CANCELLED;
@@ -858,7 +947,7 @@ void journal_close(journal *j)
 int journal_append(journal *j, const void *data, size_t len)
 {
 	int rc;
-	if (j->c_state != C_IDLE && j->c_state != C_CANCELLED) {
+	if (j->c_state != C_IDLE && j->c_state != C_CANCELLED && j->c_state != C_PREPARING) {
 		/* a compaction runs: the record goes to the tail too, built once */
 		bool final = j->c_state == C_FINALIZING;
 		size_t at = j->tail.len;
@@ -985,6 +1074,7 @@ int journal_rewrite_start(journal *j)
 	w->len = j->snap.len;
 	w->done_w = j->done_w;
 	w->fd = -1;
+	w->go_r = -1;
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);   /* signals are the loop's signalfd's */
@@ -999,6 +1089,55 @@ int journal_rewrite_start(journal *j)
 	j->job = w;
 	j->tmp_size = j->snap.len;
 	j->c_state = C_WRITING;
+	return 0;
+}
+
+int journal_rewrite_prepare(journal *j, journal_fill_fn *fill, void *arg)
+{
+	if (journal_rewrite_busy(j)) {
+		errno = EBUSY;
+		return -1;
+	}
+	if (!j->syncer_running) {   /* no loop to come back to: all of it now */
+		if (journal_rewrite_begin(j) < 0)
+			return -1;
+		if (fill(arg) < 0) {
+			int saved = errno;
+			journal_rewrite_abort(j);
+			errno = saved;
+			return -1;
+		}
+		return journal_rewrite_commit(j);
+	}
+	int go[2];
+	struct writer_job *w = calloc(1, sizeof *w);
+	if (!w || pipe2(go, O_CLOEXEC) < 0) {
+		free(w);
+		return -1;
+	}
+	snprintf(w->tmp_path, sizeof w->tmp_path, "%s", j->tmp_path);
+	w->done_w = j->done_w;
+	w->fd = -1;
+	w->go_r = go[0];
+	w->prefault = j->size < SIZE_MAX / 2 ? (size_t)j->size + 65536 : 65536;
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);   /* signals are the loop's signalfd's */
+	int rc = pthread_create(&j->writer, NULL, writer_main, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		close(go[0]), close(go[1]), free(w);
+		errno = rc;
+		return -1;
+	}
+	bytes_free(&j->snap);
+	bytes_free(&j->tail);
+	j->job = w;
+	j->go_w = go[1];
+	j->fill = fill;
+	j->fill_arg = arg;
+	j->c_state = C_PREPARING;
+	j->c_start_ns = mono_ns();
 	return 0;
 }
 

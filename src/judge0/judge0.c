@@ -1813,16 +1813,12 @@ static void done_record(const sub *s, buf *out)
 	jw_object_end(&w);
 }
 
-/* Rewrites the journal with what the store holds (expired results and
- * forgotten submissions drop out). The loop only copies the records into
- * memory; at_start (nothing served yet) the rewrite is synchronous, else
- * the journal writes and syncs it off the loop (journal_rewrite_start):
- * appends and waiters go on meanwhile. */
-static void compact(judge0 *g, bool at_start)
+/* Adds every live record to the compaction's snapshot: what the store
+ * holds (expired results and forgotten submissions drop out). Copies only. */
+static int compact_fill(void *arg)
 {
-	if (!g->jn || journal_rewrite_busy(g->jn))
-		return;
-	int rc = journal_rewrite_begin(g->jn);
+	judge0 *g = arg;
+	int rc = 0;
 	buf b = BUF_INIT;
 	for (sub *s = g->head; s && rc == 0; s = s->next) {
 		rc = journal_rewrite_add(g->jn, s->jrec, s->jrec_len);
@@ -1833,16 +1829,32 @@ static void compact(judge0 *g, bool at_start)
 		}
 	}
 	buf_free(&b);
-	uint64_t size = journal_rewrite_size(g->jn);
-	if (rc == 0)
-		rc = at_start ? journal_rewrite_commit(g->jn) : journal_rewrite_start(g->jn);
+	uint64_t size = journal_rewrite_size(g->jn), min = cfg.judge0_compact_min;
+	g->compact_at = size * 2 > min ? size * 2 : min;
+	return rc;
+}
+
+/* Rewrites the journal. at_start (nothing served yet) synchronously; else
+ * off the loop (journal_rewrite_prepare): the loop only copies the records
+ * into memory, appends and waiters go on meanwhile. */
+static void compact(judge0 *g, bool at_start)
+{
+	if (!g->jn || journal_rewrite_busy(g->jn))
+		return;
+	int rc;
+	if (at_start) {
+		rc = journal_rewrite_begin(g->jn);
+		rc = rc == 0 ? compact_fill(g) : rc;
+		rc = rc == 0 ? journal_rewrite_commit(g->jn) : rc;
+	} else {
+		rc = journal_rewrite_prepare(g->jn, compact_fill, g);
+	}
 	if (rc < 0) {
 		log_warn("judge0: journal compaction failed (%s); the old journal stays", strerror(errno));
 		journal_rewrite_abort(g->jn);
-		size = journal_size(g->jn);
+		uint64_t size = journal_size(g->jn), min = cfg.judge0_compact_min;
+		g->compact_at = size * 2 > min ? size * 2 : min;
 	}
-	uint64_t min = cfg.judge0_compact_min;
-	g->compact_at = size * 2 > min ? size * 2 : min;
 }
 
 static void journal_done(sub *s)

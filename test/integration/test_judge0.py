@@ -529,9 +529,10 @@ def thousand(pkgs):
 
 def compaction_responsive(pkgs):
     """A 12 MiB compaction while the engine serves: GET /api/v2/runtimes is
-    answered within 50 ms all along (the rewrite, its fsync, the rename and
-    the directory's fsync are off the loop; the loop copies the snapshot,
-    ~10 ms here). With the rewrite on the loop (before) the worst was ~150 ms."""
+    answered within 25 ms all along (the rewrite, its fsync, the rename and
+    the directory's fsync are off the loop; the loop copies the snapshot into
+    memory the writer thread readied, ~2 ms here; worst poll ~4 ms). With the
+    rewrite on the loop (main's binary) the worst was ~145 ms: it fails."""
     import http.client
     import threading
     r = Restartable(pkgs)
@@ -576,8 +577,8 @@ def compaction_responsive(pkgs):
               "compaction under load: 12 MiB of submissions, each its result", outs[:2])
         jc = journal_counters(r)
         check(jc is None or jc.get("compactions", 0) >= 1, "compaction under load: the journal compacted", jc)
-        check(worst is not None and len(after) > 100 and worst < 50,
-              "compaction under load: GET /api/v2/runtimes within 50 ms throughout (worst %s ms, %d polls)"
+        check(worst is not None and len(after) > 100 and worst < 25,
+              "compaction under load: GET /api/v2/runtimes within 25 ms throughout (worst %s ms, %d polls)"
               % (worst and round(worst, 1), len(after)), sorted(round(d * 1000, 1) for d in after)[-5:])
     finally:
         r.cleanup()
