@@ -9,7 +9,9 @@
  * waiter answered only once its record is in the file named PATH (a copy
  * taken at that moment, as a crash would leave it, replays it); all records
  * after reopen, in order; over the tail limit, an unwritable PATH.tmp or a
- * close mid-way: aborted, the old journal whole. */
+ * close mid-way: aborted, the old journal whole. prepare: fill is called
+ * back from the loop. journal_close at every stage of a compaction: the
+ * old file or the new one, whole, with every record appended. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -290,6 +292,10 @@ static void on_async_tick(loop *l, void *arg)
 	r->tick = loop_timer_add(l, 1, on_async_tick, r);
 }
 
+static void on_synced_none(void *arg, int err)
+{
+}
+
 static void on_async_timeout(loop *l, void *arg)
 {
 	timed_out = true;
@@ -496,6 +502,92 @@ static void test_prepare(const char *dir)
 	loop_free(gl);
 }
 
+typedef struct close_run {
+	journal *j;
+	int sent;
+	int stop_after;   /* ticks */
+	int at_fill;      /* sent when fill ran (-1: not yet): the snapshot point */
+} close_run;
+static close_run *cur_close;
+
+static void on_close_tick(loop *l, void *arg)
+{
+	close_run *r = arg;
+	char name[16];
+	snprintf(name, sizeof name, "c%05d", r->sent++);
+	CHECK(journal_append(r->j, name, strlen(name)) == 0);
+	static int dummy;   /* waiters left at close are dropped, never called */
+	journal_after_sync(r->j, on_synced_none, &dummy);
+	if (r->sent >= r->stop_after)
+		loop_stop(l);
+	else
+		loop_timer_add(l, 1, on_close_tick, r);
+}
+
+static int fill_big(void *arg)
+{
+	journal *j = arg;
+	static char rec[1024];
+	memset(rec, 'x', sizeof rec);
+	int rc = 0;
+	cur_close->at_fill = cur_close->sent;   /* what came before is dropped, as a caller's store would not */
+	for (int i = 0; i < 2048 && rc == 0; i++) {   /* 2 MiB: the writer takes a while */
+		int n = snprintf(rec, sizeof rec, "k%05d", i);
+		rec[n] = ' ';
+		rc = journal_rewrite_add(j, rec, sizeof rec);
+	}
+	return rc;
+}
+
+/* journal_close at every stage of a compaction (after 0..40 ms of appends):
+ * every appended record is there after reopen, in order, and either all
+ * the snapshot's records or the old ones; no PATH.tmp is left. */
+static void test_close_mid_compaction(const char *dir)
+{
+	char path[256], tmp[300], err[256], cmd[400];
+	snprintf(path, sizeof path, "%s/midclose/journal", dir);
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	gl = loop_new();
+	int renamed = 0, kept_old = 0;
+	for (int round = 0; round < 20; round++) {
+		snprintf(cmd, sizeof cmd, "rm -rf %s/midclose", dir);
+		CHECK(system(cmd) == 0);
+		journal *j = journal_open(path, gl, NULL, NULL, err, sizeof err);
+		CHECKF(j != NULL, "%s", err);
+		if (!j)
+			break;
+		CHECK(journal_append(j, "old", 3) == 0);
+		CHECK(journal_rewrite_prepare(j, fill_big, j) == 0);
+		close_run r = { .j = j, .stop_after = 1 + round * 2, .at_fill = -1 };
+		cur_close = &r;
+		loop_timer_add(gl, 0, on_close_tick, &r);
+		loop_run(gl);
+		journal_close(j);
+		CHECK(fsize(tmp) < 0);
+		names s = {0};
+		j = journal_open(path, NULL, on_name, &s, err, sizeof err);
+		CHECKF(j != NULL, "%s", err);
+		journal_close(j);
+		/* the old file: old, c0..; the new one: the snapshot, then what came after fill */
+		bool old_file = s.n > 0 && !strcmp(s.v[0], "old");
+		int at = old_file ? 1 : 2048, first = old_file ? 0 : r.at_fill;
+		bool ok = (old_file || r.at_fill >= 0) && s.n == at + r.sent - first;
+		if (ok && !old_file)
+			ok = !strcmp(s.v[0], "k00000") && !strcmp(s.v[2047], "k02047");
+		for (int i = first; ok && i < r.sent; i++) {
+			char want[16];
+			snprintf(want, sizeof want, "c%05d", i);
+			ok = !strcmp(s.v[at + i - first], want);
+		}
+		CHECKF(ok, "round %d: %d records, %d appended", round, s.n, r.sent);
+		renamed += at == 2048;
+		kept_old += at == 1;
+		free(s.v);
+	}
+	printf("close mid-compaction: %d rounds renamed, %d kept the old file\n", renamed, kept_old);
+	loop_free(gl);
+}
+
 int main(void)
 {
 	log_set_level(LOG_ERROR);
@@ -589,6 +681,7 @@ int main(void)
 	test_group_commit(dir);
 	test_async_compaction(dir);
 	test_prepare(dir);
+	test_close_mid_compaction(dir);
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	CHECK(system(cmd) == 0);
