@@ -588,6 +588,83 @@ static void test_close_mid_compaction(const char *dir)
 	loop_free(gl);
 }
 
+typedef struct tight_run {
+	journal *j;
+	int sent, answered, early, after;
+	bool stopping;
+} tight_run;
+
+typedef struct tight_waiter {
+	tight_run *r;
+	uint64_t syncs;
+} tight_waiter;
+
+static void on_tight_synced(void *arg, int err)
+{
+	tight_waiter *w = arg;
+	journal_counters jc;
+	journal_get_counters(w->r->j, &jc);
+	/* its record was appended after any sync then in flight was asked for:
+	 * at least one more must have come back */
+	w->r->early += jc.syncs <= w->syncs || err;
+	w->r->answered++;
+	if (w->r->stopping && w->r->answered == w->r->sent)
+		loop_stop(gl);
+	free(w);
+}
+
+static void on_tight_tick(loop *l, void *arg)
+{
+	tight_run *r = arg;
+	if (!journal_rewrite_busy(r->j) && ++r->after > 50) {
+		r->stopping = true;
+		if (r->answered == r->sent)
+			loop_stop(l);
+		return;
+	}
+	for (int k = 0; k < 4; k++) {
+		char name[16];
+		snprintf(name, sizeof name, "w%05d", r->sent);
+		CHECK(journal_append(r->j, name, strlen(name)) == 0);
+		tight_waiter *w = malloc(sizeof *w);
+		journal_counters jc;
+		journal_get_counters(r->j, &jc);
+		*w = (tight_waiter){ r, jc.syncs };
+		r->sent++;
+		CHECK(journal_after_sync(r->j, on_tight_synced, w) != NULL);
+	}
+	loop_timer_add(l, 0, on_tight_tick, r);
+}
+
+/* Waiters registered as fast as the loop turns during 5 compactions: none
+ * answered without a sync (or the FINAL) that came back after it. */
+static void test_waiters_during_compaction(const char *dir)
+{
+	char path[256], err[256];
+	snprintf(path, sizeof path, "%s/tight/journal", dir);
+	gl = loop_new();
+	journal *j = journal_open(path, gl, NULL, NULL, err, sizeof err);
+	CHECKF(j != NULL, "%s", err);
+	if (!j)
+		return;
+	tight_run r = { .j = j };
+	for (int round = 0; round < 5; round++) {
+		cur_close = &(close_run){ .j = j };
+		CHECK(journal_rewrite_prepare(j, fill_big, j) == 0);
+		r.after = 0;
+		r.stopping = false;
+		loop_timer_add(gl, 0, on_tight_tick, &r);
+		loop_run(gl);
+	}
+	journal_counters jc;
+	journal_get_counters(j, &jc);
+	CHECKF(r.answered == r.sent && r.early == 0 && jc.compactions == 5,
+	       "%d waiters, %d answered, %d without a sync after them, %llu compactions", r.sent, r.answered, r.early,
+	       (unsigned long long)jc.compactions);
+	journal_close(j);
+	loop_free(gl);
+}
+
 int main(void)
 {
 	log_set_level(LOG_ERROR);
@@ -682,6 +759,7 @@ int main(void)
 	test_async_compaction(dir);
 	test_prepare(dir);
 	test_close_mid_compaction(dir);
+	test_waiters_during_compaction(dir);
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	CHECK(system(cmd) == 0);
