@@ -10,10 +10,14 @@
  * pipe that the loop watches. One request at a time, so the request pipe
  * never holds more than one message and the loop's write never blocks.
  *
- * Compaction at run time (journal_rewrite_start) never syncs on the loop:
+ * Compaction at run time (journal_rewrite_start/prepare) never syncs on
+ * the loop:
+ *   0. (prepare) the writer thread allocates and touches the snapshot's
+ *      memory, then the loop's fill callback runs as step 1.
  *   1. begin/add copy the live records into a memory snapshot (on-disk
- *      format); from begin on, every append also goes to a tail buffer
- *      (bounded by tail_max: beyond it the compaction is aborted).
+ *      format, CRCs left to the writer); from then on every append also
+ *      goes to a tail buffer (bounded by tail_max: beyond it the
+ *      compaction is aborted).
  *   2. a short-lived writer thread writes the snapshot to PATH.tmp and
  *      fdatasyncs it (tens of ms to seconds; ordinary syncs of PATH go on
  *      meanwhile on the syncer, undelayed).
@@ -22,7 +26,9 @@
  *      request: fdatasync(tmp), rename(tmp, PATH), fsync(dir).
  *   4. when it is back, the tail of what was appended during the FINAL goes
  *      to the new file, the old descriptor is closed and appends go to the
- *      new file.
+ *      new file. The syncer opened the old file before the rename and
+ *      closes that last reference at its next request, so freeing the old
+ *      file's blocks is not the loop's either.
  * Why this keeps every promise: until the rename succeeded, every record
  * is appended to the old file too, which is PATH -- a failure anywhere
  * before it just drops PATH.tmp (journal_open would unlink it anyway) and
@@ -947,6 +953,10 @@ void journal_close(journal *j)
 int journal_append(journal *j, const void *data, size_t len)
 {
 	int rc;
+	if (len > JOURNAL_MAX_RECORD) {   /* refused before it could abort a compaction */
+		errno = EFBIG;
+		return -1;
+	}
 	if (j->c_state != C_IDLE && j->c_state != C_CANCELLED && j->c_state != C_PREPARING) {
 		/* a compaction runs: the record goes to the tail too, built once */
 		bool final = j->c_state == C_FINALIZING;
