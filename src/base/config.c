@@ -89,6 +89,8 @@ static const key keys[] = {
 	 "true: the Judge0 CE 1.13 compatible API (/submissions, /languages, ...) beside Piston's"},
 	{"PISTON_JUDGE0_RESULT_TTL", K_U64, F(judge0_result_ttl), "86400", 1, 315360000,
 	 "seconds a finished Judge0 submission's result is kept"},
+	{"PISTON_JUDGE0_COMPACT_MIN", K_U64, F(judge0_compact_min), "8388608", 4096, I64MAX,
+	 "bytes past which the Judge0 journal is compacted when it doubles (for tests; the default suits use)"},
 	{"PISTON_JUDGE0_ALLOW_DELETE", K_BOOL, F(judge0_allow_delete), "false", 0, 0,
 	 "true: DELETE /submissions/{token} removes a finished Judge0 submission (Judge0's enable_submission_delete)"},
 	{"PISTON_JUDGE0_ALLOW_LIST", K_BOOL, F(judge0_allow_list), "false", 0, 0,

@@ -45,6 +45,7 @@ typedef struct config {
 	uint64_t compile_cache_size;      /* PISTON_COMPILE_CACHE_SIZE (256 MiB; 0: no cache) */
 	bool judge0_api;                  /* PISTON_JUDGE0_API (true): SPEC section 6 routes */
 	uint64_t judge0_result_ttl;       /* PISTON_JUDGE0_RESULT_TTL (86400 s) */
+	uint64_t judge0_compact_min;      /* PISTON_JUDGE0_COMPACT_MIN (8 MiB; for tests) */
 	bool judge0_allow_delete;         /* PISTON_JUDGE0_ALLOW_DELETE (false): DELETE /submissions/{token} */
 	bool judge0_allow_list;           /* PISTON_JUDGE0_ALLOW_LIST (false): GET /submissions */
 	bool judge0_callback_allow_private; /* PISTON_JUDGE0_CALLBACK_ALLOW_PRIVATE (false): callbacks

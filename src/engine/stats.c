@@ -257,6 +257,12 @@ static void stats_json_handler(http_conn *c, const http_request *req, void *ctx)
 		jw_double(&w, (double)jc.sync_us / 1000.0);
 		jw_key(&w, "waiters");
 		jw_uint(&w, jc.waiters);
+		jw_key(&w, "compactions");
+		jw_uint(&w, jc.compactions);
+		jw_key(&w, "compact_ms");   /* wall time, off the loop but for the copy */
+		jw_double(&w, (double)jc.compact_us / 1000.0);
+		jw_key(&w, "compaction_aborts");
+		jw_uint(&w, jc.compaction_aborts);
 		jw_object_end(&w);
 	} else {
 		jw_null(&w);
@@ -390,8 +396,11 @@ static void metrics_handler(http_conn *c, const http_request *req, void *ctx)
 		           "# TYPE piston_judge0_journal_syncs_total counter\npiston_judge0_journal_syncs_total %llu\n"
 		           "# HELP piston_judge0_journal_sync_seconds_total Time spent in those fdatasync calls.\n"
 		           "# TYPE piston_judge0_journal_sync_seconds_total counter\n"
-		           "piston_judge0_journal_sync_seconds_total %.6f\n",
-		           (unsigned long long)jc.records, (unsigned long long)jc.syncs, (double)jc.sync_us / 1e6);
+		           "piston_judge0_journal_sync_seconds_total %.6f\n"
+		           "# HELP piston_judge0_journal_compactions_total Compactions of the Judge0 journal (renamed over it).\n"
+		           "# TYPE piston_judge0_journal_compactions_total counter\npiston_judge0_journal_compactions_total %llu\n",
+		           (unsigned long long)jc.records, (unsigned long long)jc.syncs, (double)jc.sync_us / 1e6,
+		           (unsigned long long)jc.compactions);
 	if (buf_failed(&out))
 		http_respond_error(c, 500, "out of memory");
 	else

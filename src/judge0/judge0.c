@@ -292,7 +292,8 @@ struct judge0 {
 	j0cb *callbacks;    /* NULL: callback_url is refused (no delivery threads) */
 };
 
-#define J0_COMPACT_MIN (8u << 20)
+/* compaction when the journal doubles past PISTON_JUDGE0_COMPACT_MIN
+ * (8 MiB; a knob for tests) */
 
 static double now_real(void)
 {
@@ -1874,13 +1875,12 @@ static void done_record(const sub *s, buf *out)
 	jw_object_end(&w);
 }
 
-/* Rewrites the journal with what the store holds (expired results and
- * forgotten submissions drop out). */
-static void compact(judge0 *g)
+/* Adds every live record to the compaction's snapshot: what the store
+ * holds (expired results and forgotten submissions drop out). Copies only. */
+static int compact_fill(void *arg)
 {
-	if (!g->jn)
-		return;
-	int rc = journal_rewrite_begin(g->jn);
+	judge0 *g = arg;
+	int rc = 0;
 	buf b = BUF_INIT;
 	for (sub *s = g->head; s && rc == 0; s = s->next) {
 		rc = journal_rewrite_add(g->jn, s->jrec, s->jrec_len);
@@ -1891,14 +1891,32 @@ static void compact(judge0 *g)
 		}
 	}
 	buf_free(&b);
-	if (rc == 0)
-		rc = journal_rewrite_commit(g->jn);
+	uint64_t size = journal_rewrite_size(g->jn), min = cfg.judge0_compact_min;
+	g->compact_at = size * 2 > min ? size * 2 : min;
+	return rc;
+}
+
+/* Rewrites the journal. at_start (nothing served yet) synchronously; else
+ * off the loop (journal_rewrite_prepare): the loop only copies the records
+ * into memory, appends and waiters go on meanwhile. */
+static void compact(judge0 *g, bool at_start)
+{
+	if (!g->jn || journal_rewrite_busy(g->jn))
+		return;
+	int rc;
+	if (at_start) {
+		rc = journal_rewrite_begin(g->jn);
+		rc = rc == 0 ? compact_fill(g) : rc;
+		rc = rc == 0 ? journal_rewrite_commit(g->jn) : rc;
+	} else {
+		rc = journal_rewrite_prepare(g->jn, compact_fill, g);
+	}
 	if (rc < 0) {
 		log_warn("judge0: journal compaction failed (%s); the old journal stays", strerror(errno));
 		journal_rewrite_abort(g->jn);
+		uint64_t size = journal_size(g->jn), min = cfg.judge0_compact_min;
+		g->compact_at = size * 2 > min ? size * 2 : min;
 	}
-	uint64_t size = journal_size(g->jn);
-	g->compact_at = size * 2 > J0_COMPACT_MIN ? size * 2 : J0_COMPACT_MIN;
 }
 
 static void journal_done(sub *s)
@@ -1912,9 +1930,9 @@ static void journal_done(sub *s)
 	if (buf_failed(&b) || journal_append(g->jn, b.data, b.len) < 0)
 		log_warn("judge0: could not journal the result of %s: %s", s->token, strerror(errno));
 	buf_free(&b);
-	if (journal_size(g->jn) > g->compact_at) {
+	if (journal_size(g->jn) > g->compact_at && !journal_rewrite_busy(g->jn)) {
 		store_expire(g);
-		compact(g);
+		compact(g, false);
 	}
 }
 
@@ -2122,7 +2140,7 @@ static void journal_restore(judge0 *g)
 		return;
 	}
 	store_expire(g);
-	compact(g);
+	compact(g, true);   /* before serving: synchronous is fine */
 	size_t again = 0, kept = 0;
 	for (sub *s = g->head; s; s = s->next) {
 		if (s->finished) {
