@@ -4,7 +4,9 @@
 #     program with gcc when PISTON_BENCH_C_PKG names an unpacked gcc package,
 #     DIR/gcc/12.2.0) with 20 tests in one request vs the same 20 inputs as
 #     20 separate execute requests (each a different source: each compiles,
-#     checked by compile.cached being false);
+#     checked by compile.cached being false). The goal is judged per
+#     request too (each round's overhead over its own compile and runs),
+#     beside the bound from the medians.
 #  2. a compile-cache hit vs running the compiled program alone (a plain
 #     shell request printing the same thing).
 # Usage: tools/bench-tests.sh [ROUNDS]   (needs root: it starts `piston serve`)
@@ -55,7 +57,13 @@ try:
     print("20 tests in one request: p50 %.1f ms (compile p50 %.1f ms, 20 runs' wall sum p50 %.1f ms, %d slots;"
           " each wall_time + 0.5 ms for its whole-ms truncation)"
           % (med(batch), med(comp), med(runs), used))
-    print("  goal: <= compile + runs/slots + 5 ms = %.1f ms" % (med(comp) + med(runs) / used + 5))
+    print("  goal: <= compile + runs/slots + 5 ms = %.1f ms (from the medians above)" % (med(comp) + med(runs) / used + 5))
+    # The goal is per request: each round's own overhead, request - its
+    # compile - its runs/slots (the medians above come from different
+    # rounds, and the compile alone varies by 10 ms between them).
+    over = sorted(b - c - r / used for b, c, r in zip(batch, comp, runs))
+    print("  per request: overhead = request - compile - runs/slots, p50 %.2f ms (%.2f-%.2f), %d of %d rounds"
+          " <= 5 ms (goal p50 <= 5 ms)" % (med(over), over[0], over[-1], sum(o <= 5 for o in over), len(over)))
     print("20 separate requests: p50 %.1f ms -> the batch is %.1fx faster (goal >= 10x)"
           % (med(separate), med(separate) / med(batch)))
     cached = req(prog)
