@@ -14,10 +14,13 @@
  * - Signals registered with loop_signal are blocked for the whole process and
  *   delivered through a signalfd, as ordinary loop events.
  * - No allocation per event; one allocation per timer.
+ * - loop_thread_start's threads never take a signal: they all stay the
+ *   loop's, for its signalfd.
  */
 #ifndef PISTON_LOOP_H
 #define PISTON_LOOP_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -50,6 +53,10 @@ int loop_signal(loop *l, int signo, loop_signal_fn *fn, void *arg);
 
 /* Run until loop_stop; returns 0, or -1 if epoll failed. */
 int loop_run(loop *l);
+/* pthread_create(t, NULL, fn, arg) with every signal blocked in the new
+ * thread (a helper thread picked to take a signal would steal it from the
+ * loop's signalfd). 0, or pthread_create's error number. */
+int loop_thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
 void loop_stop(loop *l);
 
 /* Monotonic milliseconds, refreshed once per iteration (cheap). */

@@ -20,7 +20,6 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -382,18 +381,13 @@ j0cb *j0cb_new(loop *l, j0cb_done_fn *done, void *ctx)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);   /* pause_ms's deadlines */
 	pthread_cond_init(&q->stopping, &ca);
 	pthread_condattr_destroy(&ca);
-	/* The workers must never take a signal meant for the loop's signalfd. */
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
 	size_t started = 0;
 	while (started < J0CB_WORKERS) {
 		q->workers[started].q = q;
-		if (pthread_create(&q->workers[started].thread, NULL, worker_main, &q->workers[started]) != 0)
+		if (loop_thread_start(&q->workers[started].thread, worker_main, &q->workers[started]) != 0)
 			break;
 		started++;
 	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (started < J0CB_WORKERS || loop_watch(l, fd, LOOP_READ, on_finished, q) < 0) {
 		log_error("judge0: callbacks disabled: cannot start their threads");
 		stop_workers(q, started);

@@ -49,7 +49,6 @@
 #include <libgen.h>
 #include <limits.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -476,12 +475,7 @@ static int syncer_start(journal *j, char *err, size_t errlen)
 	snprintf(st->path, sizeof st->path, "%s", j->path);
 	snprintf(st->tmp_path, sizeof st->tmp_path, "%s", j->tmp_path);
 	snprintf(st->dir, sizeof st->dir, "%s", j->dir);
-	/* The thread must never take a signal meant for the loop's signalfd. */
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	int rc = pthread_create(&j->syncer, NULL, syncer_main, st);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	int rc = loop_thread_start(&j->syncer, syncer_main, st);
 	if (rc != 0) {
 		snprintf(err, errlen, "syncer thread: %s", strerror(rc));
 		close(req[0]), close(req[1]), close(done[0]), close(done[1]), free(st);
@@ -1085,11 +1079,7 @@ int journal_rewrite_start(journal *j)
 	w->done_w = j->done_w;
 	w->fd = -1;
 	w->go_r = -1;
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);   /* signals are the loop's signalfd's */
-	int rc = pthread_create(&j->writer, NULL, writer_main, w);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	int rc = loop_thread_start(&j->writer, writer_main, w);
 	if (rc != 0) {
 		free(w);
 		compaction_drop(j);
@@ -1130,11 +1120,7 @@ int journal_rewrite_prepare(journal *j, journal_fill_fn *fill, void *arg)
 	w->fd = -1;
 	w->go_r = go[0];
 	w->prefault = j->size < SIZE_MAX / 2 ? (size_t)j->size + 65536 : 65536;
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);   /* signals are the loop's signalfd's */
-	int rc = pthread_create(&j->writer, NULL, writer_main, w);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	int rc = loop_thread_start(&j->writer, writer_main, w);
 	if (rc != 0) {
 		close(go[0]), close(go[1]), free(w);
 		errno = rc;

@@ -692,14 +692,9 @@ sbx_system *sbx_system_init(unsigned slots, char *err, size_t errlen)
 		int room = 4 << 20;
 		if (setsockopt(cp[1], SOL_SOCKET, SO_SNDBUFFORCE, &room, sizeof room) < 0)
 			setsockopt(cp[1], SOL_SOCKET, SO_SNDBUF, &room, sizeof room);
-		/* The thread must never take a signal meant for the loop's signalfd. */
-		sigset_t all, old;
-		sigfillset(&all);
-		pthread_sigmask(SIG_BLOCK, &all, &old);
 		struct closer_start st = { cp[0], s->holder_mntns, s->holder_root, ready[1], s->inherit, slots,
 		                           &s->handed_closed, &s->closer_waiting };
-		int rc = pthread_create(&s->closer, NULL, closer_main, &st);
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		int rc = loop_thread_start(&s->closer, closer_main, &st);
 		char ok = 0;
 		if (rc == 0 && read(ready[0], &ok, 1) == 1 && ok) {
 			s->closer_fd = cp[1];
