@@ -881,11 +881,6 @@ static void sub_run(sub *s)
 
 /* ------------------------------------------------------------ rendering */
 
-static bool want(const char *fields, const char *name)
-{
-	return judge0_field_wanted(fields, name);
-}
-
 bool judge0_field_wanted(const char *fields, const char *name)
 {
 	if (!strcmp(fields, "*"))
@@ -994,7 +989,7 @@ static bool render_sub(jw *w, const sub *s, const char *fields, bool b64)
 	const char *names[] = {"source_code", "stdin", "expected_output", "stdout", "stderr", "compile_output"};
 	if (!b64)
 		for (size_t i = 0; i < 6; i++)
-			if (want(fields, names[i]) && !text_utf8(texts[i])) {
+			if (judge0_field_wanted(fields, names[i]) && !text_utf8(texts[i])) {
 				jw_object_begin(w);
 				jw_key(w, "token");
 				jw_string(w, s->token);
@@ -1009,7 +1004,7 @@ static bool render_sub(jw *w, const sub *s, const char *fields, bool b64)
 	jw_object_begin(w);
 	for (size_t i = 0; i < sizeof all_fields / sizeof all_fields[0]; i++) {
 		const char *f = all_fields[i];
-		if (!want(fields, f))
+		if (!judge0_field_wanted(fields, f))
 			continue;
 		if (!strcmp(f, "source_code")) put_text(w, f, &s->source, b64);
 		else if (!strcmp(f, "stdin")) put_text(w, f, &s->in, b64);
@@ -1875,6 +1870,14 @@ static void done_record(const sub *s, buf *out)
 	jw_object_end(&w);
 }
 
+/* The next compaction when the journal has doubled from size, and not
+ * below PISTON_JUDGE0_COMPACT_MIN. */
+static void set_compact_at(judge0 *g, uint64_t size)
+{
+	uint64_t min = cfg.judge0_compact_min;
+	g->compact_at = size * 2 > min ? size * 2 : min;
+}
+
 /* Adds every live record to the compaction's snapshot: what the store
  * holds (expired results and forgotten submissions drop out). Copies only. */
 static int compact_fill(void *arg)
@@ -1891,8 +1894,7 @@ static int compact_fill(void *arg)
 		}
 	}
 	buf_free(&b);
-	uint64_t size = journal_rewrite_size(g->jn), min = cfg.judge0_compact_min;
-	g->compact_at = size * 2 > min ? size * 2 : min;
+	set_compact_at(g, journal_rewrite_size(g->jn));
 	return rc;
 }
 
@@ -1914,8 +1916,7 @@ static void compact(judge0 *g, bool at_start)
 	if (rc < 0) {
 		log_warn("judge0: journal compaction failed (%s); the old journal stays", strerror(errno));
 		journal_rewrite_abort(g->jn);
-		uint64_t size = journal_size(g->jn), min = cfg.judge0_compact_min;
-		g->compact_at = size * 2 > min ? size * 2 : min;
+		set_compact_at(g, journal_size(g->jn));
 	}
 }
 
