@@ -31,7 +31,25 @@ t = Checker()
 check = t.check
 
 
-class Receiver:
+class Recorded:
+    """What both receivers share: self.hits, a list of (path, time, ...)
+    under self.lock, and waiting for a path's hits."""
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def on(self, path):
+        with self.lock:
+            return [h for h in self.hits if h[0] == path]
+
+    def wait_for(self, path, n=1, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline and len(self.on(path)) < n:
+            time.sleep(0.02)
+        return self.on(path)
+
+
+class Receiver(Recorded):
     """Records every PUT (path, time, JSON body); behaviour by path."""
 
     def __init__(self):
@@ -82,22 +100,6 @@ class Receiver:
         self.port = self.srv.server_address[1]
         threading.Thread(target=self.srv.serve_forever, daemon=True).start()
 
-    def url(self, path):
-        return "http://127.0.0.1:%d%s" % (self.port, path)
-
-    def on(self, path):
-        with self.lock:
-            return [h for h in self.hits if h[0] == path]
-
-    def wait_for(self, path, n=1, timeout=30):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            got = self.on(path)
-            if len(got) >= n:
-                return got
-            time.sleep(0.05)
-        return self.on(path)
-
 
 class Gauge:
     """The connections open at once over a group of Silent receivers, and
@@ -130,15 +132,15 @@ class Gauge:
             self.open.pop(c, None)
 
 
-class Silent:
+class Silent(Recorded):
     """A receiver that accepts and never answers: it reads the request and
     keeps the connection until the engine drops it (its try's timeout).
-    Records (path, time) per connection."""
+    Records (path, time) per connection in self.hits."""
 
     def __init__(self, gauge):
         self.gauge = gauge
         self.lock = threading.Lock()
-        self.conns = []
+        self.hits = []
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(64)
@@ -165,7 +167,7 @@ class Silent:
                 data += chunk
             parts = data.split(b" ")
             with self.lock:
-                self.conns.append((parts[1].decode() if len(parts) > 1 else "?", time.time()))
+                self.hits.append((parts[1].decode() if len(parts) > 1 else "?", time.time()))
             while c.recv(4096):
                 pass
         except OSError:
@@ -177,19 +179,6 @@ class Silent:
     def max_at_once(self):
         with self.gauge.lock:
             return self.gauge.max_per.get(self, 0)
-
-    def url(self, path):
-        return "http://127.0.0.1:%d%s" % (self.port, path)
-
-    def on(self, path):
-        with self.lock:
-            return [h for h in self.conns if h[0] == path]
-
-    def wait_for(self, path, n=1, timeout=30):
-        deadline = time.time() + timeout
-        while time.time() < deadline and len(self.on(path)) < n:
-            time.sleep(0.02)
-        return self.on(path)
 
     def close(self):
         self.sock.close()
@@ -314,7 +303,7 @@ def hang_does_not_hold_others(e, r):
     h = Silent(Gauge())
     _, res = submit(e, {"source_code": "echo x", "language_id": 46, "callback_url": h.url("/silent")})
     tok = res.get("token")
-    check(len(h.wait_for("/silent", 1, timeout=10)) == 1, "the silent receiver is called", h.conns)
+    check(len(h.wait_for("/silent", 1, timeout=10)) == 1, "the silent receiver is called", h.hits)
     t0 = time.time()
     st, _ = submit(e, {"source_code": "echo x", "language_id": 46, "callback_url": r.url("/healthy")})
     got = r.wait_for("/healthy", 1, timeout=20)
@@ -365,7 +354,7 @@ def shutdown_keeps_pending(e):
     the cut callback, still pending in the journal, is sent after the restart."""
     h = Silent(Gauge())
     submit(e, {"source_code": "echo x", "language_id": 46, "callback_url": h.url("/cut")})
-    check(len(h.wait_for("/cut", 1, timeout=10)) == 1, "the silent receiver is called before the stop", h.conns)
+    check(len(h.wait_for("/cut", 1, timeout=10)) == 1, "the silent receiver is called before the stop", h.hits)
     t0 = time.time()
     e.proc.send_signal(signal.SIGTERM)
     try:

@@ -27,6 +27,14 @@ t = tp.t
 check = t.check
 
 
+def key_file(name, *lines):
+    """A proxy --keys file in the suite's temporary directory, one key line each."""
+    path = os.path.join(tp.TMP, name)
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
 def req(p, method, path, body=None, token=None, bearer=None, **kw):
     h = {}
     if token is not None:
@@ -73,9 +81,7 @@ def main_suite():
     key, line = tp.keygen("judge", "--rate", "1000/s", "--burst", "1000")
     bkey, bline = tp.keygen("batcher", "--rate", "1/s", "--burst", "12")
     admin, aline = tp.keygen("root", "--role", "admin", "--rate", "1000/s", "--burst", "1000")
-    keys = os.path.join(tp.TMP, "j0keys")
-    with open(keys, "w") as f:
-        f.write("\n".join([line, bline, aline]) + "\n")
+    keys = key_file("j0keys", line, bline, aline)
     args = ["--keys", keys, "--health-interval", "200", "--max-run-timeout", "2000", "--max-run-cpu-time", "1500",
             "--max-run-memory-limit", str(64 << 20), "--max-body-size", "65536"]
     for e in engines:
@@ -350,9 +356,7 @@ def list_suite():
     key, line = tp.keygen("lister", "--rate", "1000/s", "--burst", "1000")
     slow, sline = tp.keygen("slow", "--rate", "1/s", "--burst", "2")
     admin, aline = tp.keygen("root", "--role", "admin", "--rate", "1000/s", "--burst", "1000")
-    keys = os.path.join(tp.TMP, "j0listkeys")
-    with open(keys, "w") as f:
-        f.write("\n".join([line, sline, aline]) + "\n")
+    keys = key_file("j0listkeys", line, sline, aline)
     base = ["--keys", keys, "--health-interval", "200"]
     p = tp.Proxy(base + ["--upstream", engines[0].url, "--upstream", engines[1].url])
     p2 = tp.Proxy(base + ["--upstream", engines[0].url, "--upstream", closed.url])

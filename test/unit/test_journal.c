@@ -111,13 +111,22 @@ static int open_fds(void)
 	return n;
 }
 
-static void test_group_commit(const char *dir)
+/* A new loop in gl and the journal DIR/NAME/journal on it (its path in
+ * path); NULL, a failed check, when it cannot be opened. */
+static journal *open_on_new_loop(const char *dir, const char *name, char *path, size_t pathlen)
 {
-	char path[256], err[256];
-	snprintf(path, sizeof path, "%s/gc/journal", dir);
+	char err[256];
+	snprintf(path, pathlen, "%s/%s/journal", dir, name);
 	gl = loop_new();
 	journal *j = journal_open(path, gl, NULL, NULL, err, sizeof err);
 	CHECKF(j != NULL, "%s", err);
+	return j;
+}
+
+static void test_group_commit(const char *dir)
+{
+	char path[256];
+	journal *j = open_on_new_loop(dir, "gc", path, sizeof path);
 	if (!j)
 		return;
 	journal_counters jc;
@@ -305,12 +314,9 @@ static void on_async_timeout(loop *l, void *arg)
 static void test_async_compaction(const char *dir)
 {
 	char path[256], copy[300], tmp[300], err[256];
-	snprintf(path, sizeof path, "%s/async/journal", dir);
+	journal *j = open_on_new_loop(dir, "async", path, sizeof path);
 	snprintf(copy, sizeof copy, "%s/async/crash-copy", dir);
 	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	gl = loop_new();
-	journal *j = journal_open(path, gl, NULL, NULL, err, sizeof err);
-	CHECKF(j != NULL, "%s", err);
 	if (!j)
 		return;
 	/* 8 MiB of old records, p00000..; the compaction keeps the odd ones */
@@ -451,11 +457,8 @@ static int fill_two(void *arg)
 static void test_prepare(const char *dir)
 {
 	char path[256], tmp[300], err[256];
-	snprintf(path, sizeof path, "%s/prepare/journal", dir);
+	journal *j = open_on_new_loop(dir, "prepare", path, sizeof path);
 	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	gl = loop_new();
-	journal *j = journal_open(path, gl, NULL, NULL, err, sizeof err);
-	CHECKF(j != NULL, "%s", err);
 	if (!j)
 		return;
 	CHECK(journal_append(j, "old", 3) == 0);
@@ -640,11 +643,8 @@ static void on_tight_tick(loop *l, void *arg)
  * answered without a sync (or the FINAL) that came back after it. */
 static void test_waiters_during_compaction(const char *dir)
 {
-	char path[256], err[256];
-	snprintf(path, sizeof path, "%s/tight/journal", dir);
-	gl = loop_new();
-	journal *j = journal_open(path, gl, NULL, NULL, err, sizeof err);
-	CHECKF(j != NULL, "%s", err);
+	char path[256];
+	journal *j = open_on_new_loop(dir, "tight", path, sizeof path);
 	if (!j)
 		return;
 	tight_run r = { .j = j };
