@@ -117,6 +117,12 @@ for run in $matrix; do
 	f=$(sed -E 's/^[0-9]+ passed, ([0-9]+) failed.*/\1/' <<<"$last")
 	total_pass=$((total_pass + p)); total_fail=$((total_fail + f))
 	lines+=("$(printf '%-22s %s  (%ds)' "$name" "$last" $(( $(date +%s) - start )))")
+	# which checks failed, again in the summary: CI keeps only the log's tail
+	if [ "$f" -gt 0 ] && [ -f "$res/log" ]; then
+		failed=$(sed -n '/^== failed suites/,$p' "$res/log" | sed '1d;/^[0-9]* passed, [0-9]* failed/d;s/^ *//')
+		[ -n "$failed" ] || failed=$(grep -E '^FAIL|no summary line' "$res/log" | head -n 10)
+		while IFS= read -r l; do [ -n "$l" ] && lines+=("     $l"); done <<<"$failed"
+	fi
 	echo "   $name: $last"
 	[ -n "${KEEP_RESULTS:-}" ] && cp -r "$res" "$KEEP_RESULTS/" 2>/dev/null
 done
