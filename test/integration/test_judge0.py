@@ -510,14 +510,14 @@ def thousand(pkgs):
             for i in range(0, 1000, 20):
                 if all(i + k in done for k in range(20)):
                     continue
-                st, res = r.request("GET", "/submissions/batch?fields=stdout,status_id,message&tokens=" +
+                st, res = r.request("GET", "/submissions/batch?fields=stdout,status_id,message,time,wall_time&tokens=" +
                                     ",".join(tokens[i:i + 20]))
                 for k, sub in enumerate(res["submissions"]):
                     if sub and sub["status_id"] > 2:
                         got[i + k] = sub["stdout"]
                         done.add(i + k)
                         if sub["status_id"] != 3:
-                            why[i + k] = (sub["status_id"], sub.get("message"))
+                            why[i + k] = (sub["status_id"], sub.get("message"), sub.get("time"), sub.get("wall_time"))
             time.sleep(0.2)
         wrong = [k for k in range(1000) if got[k] != want[k]]
         check(not wrong, "1000 async submissions, kill -9 after 500: every token its right result",
@@ -529,10 +529,12 @@ def thousand(pkgs):
 
 def compaction_responsive(pkgs):
     """A 12 MiB compaction while the engine serves: GET /api/v2/runtimes is
-    answered within 25 ms all along (the rewrite, its fsync, the rename and
-    the directory's fsync are off the loop; the loop copies the snapshot into
-    memory the writer thread readied, ~2 ms here; worst poll ~4 ms). With the
-    rewrite on the loop (main's binary) the worst was ~145 ms: it fails."""
+    answered within 25 ms (or 20x its quiet p50 on a slower host: 64 ms in an
+    emulated guest, worst seen there 33 ms) all along (the rewrite, its fsync,
+    the rename and the directory's fsync are off the loop; the loop copies the
+    snapshot into memory the writer thread readied, ~2 ms here; worst poll
+    ~4 ms). With the rewrite on the loop (main's binary) the worst was
+    ~145 ms: it fails."""
     import http.client
     import threading
     r = Restartable(pkgs)
@@ -554,6 +556,10 @@ def compaction_responsive(pkgs):
                 time.sleep(0.002)
         th = threading.Thread(target=poll, daemon=True)
         th.start()
+        while len(lat) < 40:   # the quiet figure: the bound scales with the host (~10x slower under emulation)
+            time.sleep(0.01)
+        quiet = sorted(d for _, d in lat[:40])[20] * 1000
+        bound = max(25, 20 * quiet)
         big = "#" + "x" * (1 << 20) + "\n"
         tokens = []
         for k in range(12):   # 12 MiB, answered before the first run ends (sleep 2)
@@ -577,9 +583,10 @@ def compaction_responsive(pkgs):
               "compaction under load: 12 MiB of submissions, each its result", outs[:2])
         jc = journal_counters(r)
         check(jc is None or jc.get("compactions", 0) >= 1, "compaction under load: the journal compacted", jc)
-        check(worst is not None and len(after) > 100 and worst < 25,
-              "compaction under load: GET /api/v2/runtimes within 25 ms throughout (worst %s ms, %d polls)"
-              % (worst and round(worst, 1), len(after)), sorted(round(d * 1000, 1) for d in after)[-5:])
+        check(worst is not None and len(after) > 100 and worst < bound,
+              "compaction under load: GET /api/v2/runtimes within %.0f ms throughout (25, or 20x the quiet "
+              "p50 %.2f ms; worst %s ms, %d polls)" % (bound, quiet, worst and round(worst, 1), len(after)),
+              sorted(round(d * 1000, 1) for d in after)[-5:])
     finally:
         r.cleanup()
 
@@ -621,7 +628,7 @@ def compaction_kill9(pkgs):
             ths = [threading.Thread(target=submit, daemon=True) for _ in range(2)]
             for th in ths:
                 th.start()
-            deadline = time.time() + 20
+            deadline = time.time() + 120   # each round doubles the journal: the last needs the most submissions (minutes under emulation)
             if mode == "random":
                 time.sleep(random.uniform(0.5, 2.0))
             else:
@@ -640,10 +647,11 @@ def compaction_kill9(pkgs):
               "compaction kill -9: killed while PATH.tmp was there (a compaction in flight)", compactions)
         r.start()
         want = dict(answered)
-        got, end_all, last, done = {}, time.time() + 600, time.time(), 0
+        got, seen, end_all, last, done = {}, {}, time.time() + 600, time.time(), 0
         while time.time() < end_all and time.time() - last < 60 and len(got) < len(want):
             for tok in [t for t in want if t not in got]:
-                st, res = r.request("GET", "/submissions/%s?fields=stdout,status_id" % tok)
+                st, res = r.request("GET", "/submissions/%s?fields=stdout,status_id,message,time,wall_time" % tok)
+                seen[tok] = (st, res)
                 if st == 404:
                     got[tok] = "404"
                 elif st == 200 and res.get("status_id", 0) > 2:
@@ -651,10 +659,14 @@ def compaction_kill9(pkgs):
             if len(got) > done:
                 done, last = len(got), time.time()
             time.sleep(0.2)
-        wrong = [(t, want[t], got.get(t)) for t in want if got.get(t) != want[t]]
+        wrong = [(t, want[t], seen.get(t)) for t in want if got.get(t) != want[t]]
+        logs = ""
+        if wrong:   # what the engine said of them (its log survives the restarts)
+            logs = [ln.strip() for ln in r.log().splitlines()
+                    if any(t in ln for t, _, _ in wrong[:3]) or "journal" in ln][-12:]
         check(len(want) > 100 and not wrong,
               "compaction kill -9 x5: all %d answered tokens survive with their own result" % len(want),
-              "%d wrong, e.g. %s" % (len(wrong), wrong[:3]))
+              "%d wrong, e.g. %s; log: %s" % (len(wrong), wrong[:3], logs))
     finally:
         r.cleanup()
 
