@@ -80,6 +80,7 @@ struct sbx_system {
 	unsigned next_box_id;
 	bool remount_ro;          /* no mount_setattr (before 5.12): bind remounts instead */
 	bool overlay;             /* a stage's /box can be an overlay (sbx_overlay_available) */
+	uint32_t setup_delay_ms;  /* PISTON_SANDBOX_SETUP_DELAY_MS (stage.h): a stalled set-up, for tests */
 	char fallbacks[160];      /* the kernel fallbacks in use, for the start line */
 	uid_t uid_base;
 	gid_t gid_base;
@@ -669,6 +670,8 @@ sbx_system *sbx_system_init(unsigned slots, char *err, size_t errlen)
 	if (fs >= 0)
 		close((int)fs);
 	bool detached_clone = probe_kernel(s);
+	const char *delay = getenv("PISTON_SANDBOX_SETUP_DELAY_MS");   /* a stalled set-up, for tests (stage.h) */
+	s->setup_delay_ms = delay ? (uint32_t)strtoul(delay, NULL, 10) : 0;
 	const char *no_overlay = getenv("PISTON_NO_OVERLAY");   /* to test the fallback anywhere */
 	s->overlay = !(no_overlay && !strcmp(no_overlay, "1")) && probe_overlay();
 	char why[200];
@@ -1269,10 +1272,32 @@ static void on_oom(loop *l, int fd, unsigned ev, void *arg)
 		loop_unwatch(l, fd);
 }
 
+/* The wall limit is the command's own time: it counts from its execve
+ * (exec_ns, which the command writes into init's block just before). A
+ * set-up the kernel stalls -- an unmount's grace period, or a killed
+ * engine's namespaces torn down beside us: 3 s seen under emulation right
+ * after a kill -9 -- is not the program's time. A set-up that never ends is
+ * stopped SETUP_GRACE_MS after the limit. */
+#define SETUP_GRACE_MS 10000u
+#define SETUP_POLL_MS 10u
+
 static void on_wall(loop *l, void *arg)
 {
 	sbx_run *r = arg;
 	r->wall_timer = NULL;
+	uint64_t now = mono_ns(), limit = r->lim.wall_ms * 1000000u;
+	/* A block reused from an earlier stage holds that stage's exec_ns
+	 * until init clears it: earlier than this start, so not ours. */
+	uint64_t ex = __atomic_load_n(&r->block->exec_ns, __ATOMIC_ACQUIRE);
+	bool started = ex >= r->start_ns;
+	uint64_t due = started ? ex + limit : r->start_ns + limit + SETUP_GRACE_MS * 1000000ull;
+	if (now < due) {
+		uint64_t wait_ms = (due - now) / 1000000u + 1;
+		if (!started && wait_ms > SETUP_POLL_MS)
+			wait_ms = SETUP_POLL_MS;   /* until the command starts */
+		r->wall_timer = loop_timer_add(l, wait_ms, on_wall, r);
+		return;
+	}
 	run_kill(r, KILL_WALL);
 }
 
@@ -1527,7 +1552,12 @@ static void run_finish(sbx_run *r)
 	cg_usage u;
 	cg_slot_usage(r->sys->cg, r->slot, &u);
 	bool have_report = r->rep_len == sizeof r->rep;
-	res->wall_ms = (end - r->start_ns) / 1000000u;
+	/* The command's wall time, as its limit counts it (on_wall): from its
+	 * execve (the block's word: init killed at the limit reports nothing),
+	 * from the clone when it never started. */
+	uint64_t ex = __atomic_load_n(&r->block->exec_ns, __ATOMIC_ACQUIRE);
+	uint64_t from = ex >= r->start_ns && ex <= end ? ex : r->start_ns;
+	res->wall_ms = (end - from) / 1000000u;
 	res->cpu_ms = u.have_cpu ? u.cpu_ns / 1000000u : have_report ? r->rep.cpu_us / 1000u : 0;
 	res->memory = u.have_memory ? u.peak_bytes : have_report ? r->rep.maxrss_kb * 1024u : 0;
 	if (!u.have_memory && res->memory < r->memory_at_kill)
@@ -1706,6 +1736,7 @@ sbx_run *sbx_start(sbx_system *s, loop *l, const sbx_spec *spec, const sbx_callb
 	b->holder_mntns = s->holder_mntns;
 	b->holder_root = s->holder_root;
 	b->remount_ro = s->remount_ro;
+	b->setup_delay_ms = s->setup_delay_ms;
 	if (s->holder_mntns >= 0) {
 		snprintf(b->root_name, sizeof b->root_name, "r%u", spec->slot);
 		snprintf(b->dev_name, sizeof b->dev_name, "d%u", spec->slot);

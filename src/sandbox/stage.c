@@ -358,7 +358,7 @@ static void command_main(void *arg)
 		goto fail;
 	/* The block is init's (CLONE_VFORK: init reads it only once we exec);
 	 * the one field the command writes. */
-	((stage_block *)b)->exec_ns = mono_raw();
+	__atomic_store_n(&((stage_block *)b)->exec_ns, mono_raw(), __ATOMIC_RELEASE);   /* the engine's wall timer reads it */
 	rc = raw3(SYS_execve, b->argv[0], b->argv, b->envp);
 	step = "exec";
 fail:;
@@ -436,6 +436,10 @@ void stage_init_main(void *arg)
 	uint64_t chld = 1ull << (SIGCHLD - 1);
 	raw4(SYS_rt_sigprocmask, SIG_SETMASK, &chld, NULL, 8);
 	long sfd = raw4(SYS_signalfd4, -1, &chld, 8, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (b->setup_delay_ms) {
+		struct timespec d = { .tv_sec = b->setup_delay_ms / 1000, .tv_nsec = (long)(b->setup_delay_ms % 1000) * 1000000 };
+		raw2(SYS_nanosleep, &d, NULL);
+	}
 	int exec_pipe[2];
 	if (sfd < 0)
 		init_fail(rep, sfd, "init pipes", NULL);
@@ -450,7 +454,7 @@ void stage_init_main(void *arg)
 		.stack_size = b->cmd_stack_size,
 		.cgroup = cg_dir >= 0 ? (uint64_t)cg_dir : 0,
 	};
-	b->exec_ns = 0;   /* a reused block holds the last stage's */
+	__atomic_store_n(&b->exec_ns, 0, __ATOMIC_RELEASE);   /* a reused block holds the last stage's */
 	long cmdpid = stage_clone3(&ca, sizeof ca, command_main, b, b->gate_key);
 	if (cmdpid < 0)
 		init_fail(rep, cmdpid, "start the command", NULL);

@@ -69,6 +69,10 @@ typedef struct stage_block {
 	/* Kernels before 5.12 have no mount_setattr: read-only (nosuid, nodev)
 	 * by a classic bind remount instead. */
 	int remount_ro;
+	/* PISTON_SANDBOX_SETUP_DELAY_MS: init sleeps this long at the end of
+	 * its set-up -- a kernel's stall, made on purpose, for the tests of the
+	 * wall limit (which counts from the command's execve). 0: none. */
+	uint32_t setup_delay_ms;
 	int cg_procs[3], ncg;      /* v1: cgroup.procs files the command joins */
 	int cg_into;               /* v2: the slot's cgroup directory (CLONE_INTO_CGROUP), or -1 */
 	uid_t uid;
@@ -93,7 +97,8 @@ typedef struct stage_block {
 	size_t map_size;
 	uint64_t cpus[16];         /* init's CPU set (up to 1024 CPUs), restored for the command */
 	int pinned;
-	uint64_t exec_ns;          /* the command's clock just before its execve (stage_report) */
+	uint64_t exec_ns;          /* the command's clock just before its execve (stage_report; the
+	                            * engine's wall limit counts from it) */
 	/* The engine's word for this slot (sandbox.c, sbx_system.inherit): init
 	 * sets it to 0 and wakes its futex once the engine's table is closed. */
 	uint32_t *inherit_word;

@@ -347,6 +347,29 @@ def failures_and_crashes(s):
           (mine, kept, b.returncode, b.stderr[-300:], ra))
 
 
+def stalled_setup(s):
+    """The wall limit is the command's time, from its execve: a set-up the
+    kernel stalls (made here with PISTON_SANDBOX_SETUP_DELAY_MS; seen for 3 s
+    under emulation after a kill -9 of the engine) does not use it up, and a
+    set-up that never ends is still stopped, 10 s after the limit."""
+    t0 = time.monotonic()
+    r = s.sh("echo hi", "--wall", "1000", env={"PISTON_SANDBOX_SETUP_DELAY_MS": "1500"})
+    took = time.monotonic() - t0
+    check("a set-up stalled 1.5 s does not spend a 1 s wall limit (echo runs, wall_time its own)",
+          r.get("status") is None and r.get("stdout") == "hi\n" and r.get("wall_time", 9999) < 1000 and took >= 1.5,
+          (r, round(took, 2)))
+    t0 = time.monotonic()
+    r = s.run(["/bin/sleep", "100"], "--wall", "1000", env={"PISTON_SANDBOX_SETUP_DELAY_MS": "1500"})
+    took = time.monotonic() - t0
+    check("after a stalled set-up the command still gets its whole wall limit, no more (TO at ~1 s of its own)",
+          r.get("status") == "TO" and 1000 <= r.get("wall_time", 0) < 2000 and 2.5 <= took < 6, (r, round(took, 2)))
+    t0 = time.monotonic()
+    r = s.sh("echo never", "--wall", "300", env={"PISTON_SANDBOX_SETUP_DELAY_MS": "30000"})
+    took = time.monotonic() - t0
+    check("a set-up that never ends is stopped 10 s after the wall limit (TO)",
+          r.get("status") == "TO" and r.get("stdout") == "" and 10 <= took < 20, (r, round(took, 2)))
+
+
 def without_cgroups(s):
     """No cgroup hierarchy mounted: the engine still runs, says what it cannot
     enforce, and falls back to rlimits and rusage."""
@@ -463,7 +486,7 @@ def main():
         os.mkdir(s.box)
         subprocess.run(["musl-gcc", "-static", "-O1", "-pthread", "-o", os.path.join(s.box, "hostile"),
                         os.path.join(ROOT, "test/sandbox/hostile.c")], check=True)
-        for part in (basics, root_tree, seccomp, limits, escapes, failures_and_crashes, without_cgroups, cgroup_v2_placements, concurrent):
+        for part in (basics, root_tree, seccomp, limits, escapes, failures_and_crashes, stalled_setup, without_cgroups, cgroup_v2_placements, concurrent):
             try:
                 part(s)
             except Exception as e:  # a crash in one part is one failure, not the end of the suite
