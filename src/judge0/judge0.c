@@ -28,6 +28,7 @@
 #include "log.h"
 #include "stats.h"
 #include "tar.h"
+#include "tokmap.h"
 #include "unzip.h"
 
 #define J0_VERSION "1.13.0"
@@ -249,7 +250,9 @@ typedef struct judge0 judge0;
 
 typedef struct sub {
 	judge0 *owner;
-	struct sub *prev, *next;
+	struct sub *prev, *next;             /* the store, oldest first */
+	struct sub *fprev, *fnext;           /* the finished ones, by finished_at (store_expire) */
+	bool in_finished;
 	char token[37];
 	int status;                          /* what clients see: 1, 2, then result */
 	int result;                          /* the last run's status */
@@ -285,6 +288,8 @@ struct judge0 {
 	engine *e;
 	sub *head, *tail;   /* oldest first */
 	size_t n;
+	tokmap index;       /* token -> sub: every one in the store */
+	sub *fin_head, *fin_tail;   /* the finished ones, earliest finished_at first */
 	journal *jn;        /* DATA/judge0/journal; NULL: submissions are refused */
 	uint64_t compact_at;
 	bool restoring;     /* replaying the journal: nothing is written to it */
@@ -333,8 +338,62 @@ static void sub_free(sub *s)
 	free(s);
 }
 
+static void finished_unlink(judge0 *g, sub *s)
+{
+	if (!s->in_finished)
+		return;
+	if (s->fprev)
+		s->fprev->fnext = s->fnext;
+	else
+		g->fin_head = s->fnext;
+	if (s->fnext)
+		s->fnext->fprev = s->fprev;
+	else
+		g->fin_tail = s->fprev;
+	s->fprev = s->fnext = NULL;
+	s->in_finished = false;
+}
+
+/* Into the finished list by finished_at: from the tail, where a result
+ * just made (or one replayed in journal order) belongs. */
+static void finished_add(judge0 *g, sub *s)
+{
+	finished_unlink(g, s);
+	sub *after = g->fin_tail;
+	while (after && after->finished_at > s->finished_at)
+		after = after->fprev;
+	s->fprev = after;
+	s->fnext = after ? after->fnext : g->fin_head;
+	if (s->fnext)
+		s->fnext->fprev = s;
+	else
+		g->fin_tail = s;
+	if (after)
+		after->fnext = s;
+	else
+		g->fin_head = s;
+	s->in_finished = true;
+}
+
+/* Into the store (the newest) and its index; -1 (ENOMEM): not added. */
+static int store_add(judge0 *g, sub *s)
+{
+	if (tokmap_put(&g->index, s->token, s) < 0)
+		return -1;
+	s->prev = g->tail;
+	if (g->tail)
+		g->tail->next = s;
+	else
+		g->head = s;
+	g->tail = s;
+	g->n++;
+	return 0;
+}
+
 static void store_unlink(judge0 *g, sub *s)
 {
+	tokmap_del(&g->index, s->token);
+	finished_unlink(g, s);
 	if (s->prev)
 		s->prev->next = s->next;
 	else
@@ -347,30 +406,26 @@ static void store_unlink(judge0 *g, sub *s)
 	g->n--;
 }
 
-/* Drops finished submissions past their TTL, and the oldest finished ones
- * beyond J0_MAX_KEPT. */
+/* Drops finished submissions past their TTL, and the earliest finished
+ * beyond J0_MAX_KEPT: from the head of the finished list, stopping at the
+ * first that stays -- per request O(what expires), not O(the store). */
 static void store_expire(judge0 *g)
 {
 	double now = now_real();
-	for (sub *s = g->head, *nx; s; s = nx) {
-		nx = s->next;
-		if (!s->finished || s->sync_wait)   /* a wait=true client is still owed it */
+	for (sub *s = g->fin_head, *nx; s; s = nx) {
+		nx = s->fnext;
+		if (s->sync_wait)   /* a wait=true client is still owed it */
 			continue;
-		if (now - s->finished_at > (double)cfg.judge0_result_ttl || g->n > J0_MAX_KEPT) {
-			store_unlink(g, s);
-			sub_free(s);
-		}
+		if (now - s->finished_at <= (double)cfg.judge0_result_ttl && g->n <= J0_MAX_KEPT)
+			break;
+		store_unlink(g, s);
+		sub_free(s);
 	}
 }
 
 static sub *store_find(judge0 *g, const char *token, size_t n)
 {
-	if (n != 36)
-		return NULL;
-	for (sub *s = g->tail; s; s = s->prev)
-		if (!memcmp(s->token, token, 36))
-			return s;
-	return NULL;
+	return tokmap_get(&g->index, token, n);
 }
 
 static int new_token(char out[37])
@@ -769,6 +824,7 @@ static void sub_finish(sub *s, int status, const char *message)
 	}
 	s->finished_at = now_real();
 	s->finished = true;
+	finished_add(s->owner, s);
 	s->status = s->result;
 	free(s->body);
 	s->body = NULL;
@@ -1258,13 +1314,13 @@ static sub *submit(judge0 *g, const json_value *o, bool b64, errs *x, int *statu
 		return NULL;
 	}
 	/* In the store before the job starts: on_done may run at once. */
-	s->prev = g->tail;
-	if (g->tail)
-		g->tail->next = s;
-	else
-		g->head = s;
-	g->tail = s;
-	g->n++;
+	if (store_add(g, s) < 0) {
+		*status = 503;
+		snprintf(msg, msglen, "out of memory");
+		journal_forget(g, s->token);
+		sub_free(s);
+		return NULL;
+	}
 	if (sub_start(s, msg, msglen, status) < 0) {
 		journal_forget(g, s->token);
 		store_unlink(g, s);
@@ -2044,13 +2100,12 @@ static void replay_record(void *ctx, const char *data, size_t len)
 			memcpy(s->jrec, data, len);
 			s->jrec_len = len;
 		}
-		s->prev = g->tail;
-		if (g->tail)
-			g->tail->next = s;
-		else
-			g->head = s;
-		g->tail = s;
-		g->n++;
+		if (store_add(g, s) < 0) {
+			log_warn("judge0: out of memory restoring %s, skipped", s->token);
+			sub_free(s);
+		} else if (s->finished) {
+			finished_add(g, s);
+		}
 	} else if (!strcmp(t->u.string, "d") && s) {
 		s->result = s->status = (int)num_or(root, "status", 13);
 		s->finished = true;
@@ -2072,6 +2127,7 @@ static void replay_record(void *ctx, const char *data, size_t len)
 		s->mem_sum = num_or(root, "mem", 0);
 		s->runs_done = (int)num_or(root, "runs", 1);
 		s->callback_done = json_is(json_get(root, "cb"), JSON_TRUE);
+		finished_add(g, s);
 		free(s->body);
 		s->body = NULL;
 	} else if (!strcmp(t->u.string, "c") && s) {
@@ -2210,6 +2266,7 @@ void judge0_unregister(engine *e)
 		sub_free(s);
 	}
 	journal_close(g->jn);
+	tokmap_free(&g->index);
 	free(g);
 	e->judge0 = NULL;
 }
