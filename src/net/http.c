@@ -903,6 +903,12 @@ void http_server_stop_accepting(http_server *s)
 {
 	if (!s || s->listen_fd < 0)
 		return;
+	/* Connections the kernel has queued but we have not accepted yet would
+	 * be reset by the close: take them in, they are served like the rest
+	 * (a client then sees a refusal, never a reset, once we are gone). */
+	if (s->accepting && !s->accept_pause)
+		for (int i = 0; i < 8; i++)
+			on_accept(s->l, s->listen_fd, LOOP_READ, s);
 	s->accepting = false;
 	if (s->accept_pause) {
 		loop_timer_cancel(s->l, s->accept_pause);
@@ -911,10 +917,11 @@ void http_server_stop_accepting(http_server *s)
 	loop_unwatch(s->l, s->listen_fd);
 	close(s->listen_fd);
 	s->listen_fd = -1;
-	/* Idle keep-alive connections will send nothing we want to answer. */
+	/* Idle keep-alive connections will send nothing we want to answer; a
+	 * new one (nothing served yet) is about to send its request. */
 	for (http_conn *c = s->conns, *next; c; c = next) {
 		next = c->next;
-		if (c->state == ST_READ && !c->in.len && !c->have_head && c->out.len == c->out_off)
+		if (c->served && c->state == ST_READ && !c->in.len && !c->have_head && c->out.len == c->out_off)
 			conn_close(c);
 	}
 }
