@@ -252,7 +252,6 @@ typedef struct sub {
 	judge0 *owner;
 	struct sub *prev, *next;             /* the store, oldest first */
 	struct sub *fprev, *fnext;           /* the finished ones, by finished_at (store_expire) */
-	bool in_finished;
 	char token[37];
 	int status;                          /* what clients see: 1, 2, then result */
 	int result;                          /* the last run's status */
@@ -340,8 +339,8 @@ static void sub_free(sub *s)
 
 static void finished_unlink(judge0 *g, sub *s)
 {
-	if (!s->in_finished)
-		return;
+	if (!s->fprev && g->fin_head != s)
+		return;   /* not in the list */
 	if (s->fprev)
 		s->fprev->fnext = s->fnext;
 	else
@@ -351,7 +350,6 @@ static void finished_unlink(judge0 *g, sub *s)
 	else
 		g->fin_tail = s->fprev;
 	s->fprev = s->fnext = NULL;
-	s->in_finished = false;
 }
 
 /* Into the finished list by finished_at: from the tail, where a result
@@ -372,7 +370,6 @@ static void finished_add(judge0 *g, sub *s)
 		after->fnext = s;
 	else
 		g->fin_head = s;
-	s->in_finished = true;
 }
 
 /* Into the store (the newest) and its index; -1 (ENOMEM): not added. */
