@@ -8,13 +8,13 @@
 #   async    POST /submissions, then GET /submissions/TOKEN every 2 ms until
 #            the result is there: one request = token to result
 #   token    POST /submissions alone (201 once the record is on disk)
-# then the async pipeline: C connections submit N tokens while one collects the
+# and, last in each round, the async pipeline: C connections submit N tokens while one collects the
 # results with batch GETs; submissions completed per second beside execute's.
 # Prints req/s and p50 per kind (medians over the rounds, and the
 # range min-max), and how long GET /api/v2/runtimes took on another
 # connection during the wait rounds (the loop must not stall on a sync).
 # Goal (issue 16): wait and async within 10% of execute.
-#   tools/bench-judge0.sh [REQUESTS-PER-ROUND] [ROUNDS] [CONCURRENCY]   (default 300 3 4)
+#   tools/bench-judge0.sh [REQUESTS-PER-ROUND] [ROUNDS] [CONCURRENCY]   (default 300 5 4)
 #   PISTON_BIN=/path/to/piston tools/bench-judge0.sh ...   (another build; default: make ./piston)
 set -eu
 cd "$(dirname "$0")/.."
@@ -22,7 +22,7 @@ if [ -z "${PISTON_BIN:-}" ]; then
 	make -s piston >/dev/null
 	PISTON_BIN="$PWD/piston"
 fi
-export PISTON_BIN N="${1:-300}" ROUNDS="${2:-3}" C="${3:-4}"
+export PISTON_BIN N="${1:-300}" ROUNDS="${2:-5}" C="${3:-4}"
 exec python3 - <<'EOF'
 import http.client, json, os, statistics, sys, tempfile, threading, time
 sys.path.insert(0, "test/integration")
@@ -91,23 +91,6 @@ def run(kind):
     return (N / (time.time() - t0), statistics.median(lat) * 1000, errors[0],
             side[len(side) // 2] * 1000, side[min(len(side) - 1, int(len(side) * 0.99))] * 1000)
 try:
-    res = {k: [] for k in REQ}
-    for _ in range(ROUNDS):
-        for k in REQ:
-            res[k].append(run(k))
-    med = lambda rs, i: statistics.median(r[i] for r in rs)
-    for k, rs in res.items():
-        print("%-8s %d x %d requests, concurrency %d: %.0f req/s (%.0f-%.0f), p50 %.1f ms (%.1f-%.1f), %d errors;"
-              " runtimes GET beside it p50 %.1f ms p99 %.1f ms" % (
-            k, ROUNDS, N, C, med(rs, 0), min(r[0] for r in rs), max(r[0] for r in rs),
-            med(rs, 1), min(r[1] for r in rs), max(r[1] for r in rs), sum(r[2] for r in rs), med(rs, 3), med(rs, 4)))
-    ex = med(res["execute"], 0)
-    print("wait / execute throughput: %.0f%%; async (token then poll) / execute: %.0f%%" % (
-        100 * med(res["wait"], 0) / ex, 100 * med(res["async"], 0) / ex))
-    st, s = e.request("GET", "/api/v2/stats")
-    jj = s.get("judge0_journal") if isinstance(s, dict) else None
-    if jj:
-        print("journal: %d records, %d fdatasyncs (%.1f ms in them)" % (jj["records"], jj["syncs"], jj["sync_ms"]))
     # The async pipeline as a busy client runs it: C connections submit
     # without waiting for results while one connection collects them with
     # batch GETs (20 tokens each, every 5 ms): submissions completed per
@@ -145,14 +128,38 @@ try:
             time.sleep(0.005)
         [t.join() for t in ts]
         return N / (time.time() - t0), bad[0]
+    res = {k: [] for k in REQ}
     rates = []
     for _ in range(ROUNDS):
+        for k in REQ:
+            res[k].append(run(k))
         rate, bad = pipeline()
         assert bad == 0, "%d wrong results" % bad
         rates.append(rate)
+    med = lambda rs, i: statistics.median(r[i] for r in rs)
+    # Each round runs every kind back to back, so a round's ratio compares
+    # kinds under the same machine load; the medians of those per-round
+    # ratios are the figures judged (the throughput of one kind moves by
+    # 20-30% between rounds on a shared VM, more than the gap measured).
+    def paired(xs):
+        r = sorted(100 * x / ex for x, ex in zip(xs, (q[0] for q in res["execute"])))
+        return "%.0f%% (rounds %.0f-%.0f%%)" % (statistics.median(r), r[0], r[-1])
+    for k, rs in res.items():
+        print("%-8s %d x %d requests, concurrency %d: %.0f req/s (%.0f-%.0f), p50 %.1f ms (%.1f-%.1f), %d errors;"
+              " runtimes GET beside it p50 %.1f ms p99 %.1f ms" % (
+            k, ROUNDS, N, C, med(rs, 0), min(r[0] for r in rs), max(r[0] for r in rs),
+            med(rs, 1), min(r[1] for r in rs), max(r[1] for r in rs), sum(r[2] for r in rs), med(rs, 3), med(rs, 4)))
+    ex = med(res["execute"], 0)
+    print("throughput / execute's in the same round, median: wait %s; async (token then poll every 2 ms) %s;"
+          " token %s" % (paired([r[0] for r in res["wait"]]), paired([r[0] for r in res["async"]]),
+                         paired([r[0] for r in res["token"]])))
+    st, s = e.request("GET", "/api/v2/stats")
+    jj = s.get("judge0_journal") if isinstance(s, dict) else None
+    if jj:
+        print("journal: %d records, %d fdatasyncs (%.1f ms in them)" % (jj["records"], jj["syncs"], jj["sync_ms"]))
     pr = statistics.median(rates)
-    print("async pipeline (%d submitters, batch GETs): %d x %d submissions: %.0f completed/s (%.0f-%.0f) = %.0f%% of execute"
-          % (C, ROUNDS, N, pr, min(rates), max(rates), 100 * pr / ex))
+    print("async pipeline (%d submitters, batch GETs): %d x %d submissions: %.0f completed/s (%.0f-%.0f);"
+          " / execute's in the same round, median %s" % (C, ROUNDS, N, pr, min(rates), max(rates), paired(rates)))
 finally:
     e.stop()
 EOF
