@@ -949,7 +949,16 @@ bool judge0_field_wanted(const char *fields, const char *name)
 	return false;
 }
 
-static const char *const all_fields[] = {
+/* Every field Judge0 renders, in its order; F_* index all_fields. */
+enum {
+	F_SOURCE_CODE, F_LANGUAGE_ID, F_STDIN, F_EXPECTED_OUTPUT, F_STDOUT, F_STATUS_ID, F_CREATED_AT,
+	F_FINISHED_AT, F_TIME, F_MEMORY, F_STDERR, F_TOKEN, F_NUMBER_OF_RUNS, F_CPU_TIME_LIMIT, F_CPU_EXTRA_TIME,
+	F_WALL_TIME_LIMIT, F_MEMORY_LIMIT, F_STACK_LIMIT, F_MAX_PROCS, F_PER_PROC_TIME, F_PER_PROC_MEMORY,
+	F_MAX_FILE_SIZE, F_COMPILE_OUTPUT, F_EXIT_CODE, F_EXIT_SIGNAL, F_MESSAGE, F_WALL_TIME, F_COMPILER_OPTIONS,
+	F_ARGS, F_REDIRECT, F_CALLBACK_URL, F_ADDITIONAL_FILES, F_ENABLE_NETWORK, F_STATUS, F_LANGUAGE,
+	F_COUNT
+};
+static const char *const all_fields[F_COUNT] = {
 	"source_code", "language_id", "stdin", "expected_output", "stdout", "status_id", "created_at",
 	"finished_at", "time", "memory", "stderr", "token", "number_of_runs", "cpu_time_limit", "cpu_extra_time",
 	"wall_time_limit", "memory_limit", "stack_limit", "max_processes_and_or_threads",
@@ -958,6 +967,28 @@ static const char *const all_fields[] = {
 	"command_line_arguments", "redirect_stderr_to_stdout", "callback_url", "additional_files",
 	"enable_network", "status", "language",
 };
+
+/* The fields list as a set of F_* bits, parsed once per rendering (a
+ * submission renders 35 candidate fields; testing each against the list
+ * cost more than the rest of the rendering). Unknown names are ignored
+ * (fields_valid refused them earlier). */
+static uint64_t fields_mask(const char *fields)
+{
+	if (!strcmp(fields, "*"))
+		return (UINT64_C(1) << F_COUNT) - 1;
+	uint64_t m = 0;
+	for (const char *p = fields; *p; ) {
+		const char *c = strchr(p, ',');
+		size_t l = c ? (size_t)(c - p) : strlen(p);
+		for (size_t i = 0; i < F_COUNT; i++)
+			if (!strncmp(all_fields[i], p, l) && all_fields[i][l] == 0) {
+				m |= UINT64_C(1) << i;
+				break;
+			}
+		p += l + (c ? 1 : 0);
+	}
+	return m;
+}
 
 /* NULL if every field is known, else the first unknown one (into bad). */
 static bool fields_valid(const char *fields, char *bad, size_t badlen)
@@ -968,7 +999,7 @@ static bool fields_valid(const char *fields, char *bad, size_t badlen)
 		const char *c = strchr(p, ',');
 		size_t l = c ? (size_t)(c - p) : strlen(p);
 		bool known = l == 0;
-		for (size_t i = 0; i < sizeof all_fields / sizeof all_fields[0] && !known; i++)
+		for (size_t i = 0; i < F_COUNT && !known; i++)
 			known = strlen(all_fields[i]) == l && !memcmp(all_fields[i], p, l);
 		if (!known) {
 			snprintf(bad, badlen, "%.*s", (int)(l > 100 ? 100 : l), p);
@@ -1038,11 +1069,12 @@ static void put_date(jw *w, const char *key, double t)
 static bool render_sub(jw *w, const sub *s, const char *fields, bool b64)
 {
 	bool done = s->finished;
+	uint64_t want = fields_mask(fields);
 	const text *texts[] = {&s->source, &s->in, &s->expected, &s->out, &s->err, &s->compile_output};
-	const char *names[] = {"source_code", "stdin", "expected_output", "stdout", "stderr", "compile_output"};
+	const int text_fields[] = {F_SOURCE_CODE, F_STDIN, F_EXPECTED_OUTPUT, F_STDOUT, F_STDERR, F_COMPILE_OUTPUT};
 	if (!b64)
 		for (size_t i = 0; i < 6; i++)
-			if (judge0_field_wanted(fields, names[i]) && !text_utf8(texts[i])) {
+			if ((want >> text_fields[i] & 1) && !text_utf8(texts[i])) {
 				jw_object_begin(w);
 				jw_key(w, "token");
 				jw_string(w, s->token);
@@ -1054,43 +1086,50 @@ static bool render_sub(jw *w, const sub *s, const char *fields, bool b64)
 			}
 	int runs = s->runs_done > 0 ? s->runs_done : 1;
 	text msg = {s->has_message ? (char *)s->message : NULL, s->has_message ? strlen(s->message) : 0};
+	const text none = {0};
+	const limits *l = &s->lim;
 	jw_object_begin(w);
-	for (size_t i = 0; i < sizeof all_fields / sizeof all_fields[0]; i++) {
-		const char *f = all_fields[i];
-		if (!judge0_field_wanted(fields, f))
+	for (int i = 0; i < F_COUNT; i++) {
+		if (!(want >> i & 1))
 			continue;
-		if (!strcmp(f, "source_code")) put_text(w, f, &s->source, b64);
-		else if (!strcmp(f, "stdin")) put_text(w, f, &s->in, b64);
-		else if (!strcmp(f, "expected_output")) put_text(w, f, &s->expected, b64);
-		else if (!strcmp(f, "stdout")) put_text(w, f, done ? &s->out : &(text){0}, b64);
-		else if (!strcmp(f, "stderr")) put_text(w, f, done ? &s->err : &(text){0}, b64);
-		else if (!strcmp(f, "compile_output")) put_text(w, f, done ? &s->compile_output : &(text){0}, b64);
-		else if (!strcmp(f, "message")) put_text(w, f, done ? &msg : &(text){0}, b64);
-		else if (!strcmp(f, "compiler_options")) put_text(w, f, &s->compiler_options, false);
-		else if (!strcmp(f, "command_line_arguments")) put_text(w, f, &s->args, false);
-		else if (!strcmp(f, "callback_url")) put_text(w, f, &s->callback_url, false);
-		else if (!strcmp(f, "additional_files")) put_text(w, f, &s->additional_files, false);
-		else if (!strcmp(f, "language_id")) { jw_key(w, f); jw_int(w, s->language_id); }
-		else if (!strcmp(f, "status_id")) { jw_key(w, f); jw_int(w, s->status); }
-		else if (!strcmp(f, "token")) { jw_key(w, f); jw_string(w, s->token); }
-		else if (!strcmp(f, "created_at")) put_date(w, f, s->created_at);
-		else if (!strcmp(f, "finished_at")) put_date(w, f, done ? s->finished_at : 0);
-		else if (!strcmp(f, "time")) put_time(w, f, done && s->has_time, s->time_sum / runs);
-		else if (!strcmp(f, "wall_time")) put_time(w, f, done && s->has_time, s->wall_sum / runs);
-		else if (!strcmp(f, "memory")) {
+		const char *f = all_fields[i];
+		switch (i) {
+		case F_SOURCE_CODE: put_text(w, f, &s->source, b64); break;
+		case F_STDIN: put_text(w, f, &s->in, b64); break;
+		case F_EXPECTED_OUTPUT: put_text(w, f, &s->expected, b64); break;
+		case F_STDOUT: put_text(w, f, done ? &s->out : &none, b64); break;
+		case F_STDERR: put_text(w, f, done ? &s->err : &none, b64); break;
+		case F_COMPILE_OUTPUT: put_text(w, f, done ? &s->compile_output : &none, b64); break;
+		case F_MESSAGE: put_text(w, f, done ? &msg : &none, b64); break;
+		case F_COMPILER_OPTIONS: put_text(w, f, &s->compiler_options, false); break;
+		case F_ARGS: put_text(w, f, &s->args, false); break;
+		case F_CALLBACK_URL: put_text(w, f, &s->callback_url, false); break;
+		case F_ADDITIONAL_FILES: put_text(w, f, &s->additional_files, false); break;
+		case F_LANGUAGE_ID: jw_key(w, f); jw_int(w, s->language_id); break;
+		case F_STATUS_ID: jw_key(w, f); jw_int(w, s->status); break;
+		case F_TOKEN: jw_key(w, f); jw_string(w, s->token); break;
+		case F_CREATED_AT: put_date(w, f, s->created_at); break;
+		case F_FINISHED_AT: put_date(w, f, done ? s->finished_at : 0); break;
+		case F_TIME: put_time(w, f, done && s->has_time, s->time_sum / runs); break;
+		case F_WALL_TIME: put_time(w, f, done && s->has_time, s->wall_sum / runs); break;
+		case F_MEMORY:
 			jw_key(w, f);
 			if (done && s->has_time)
 				jw_int(w, (int64_t)llround(s->mem_sum / runs));
 			else
 				jw_null(w);
-		} else if (!strcmp(f, "exit_code") || !strcmp(f, "exit_signal")) {
-			bool code = f[5] == 'c';
+			break;
+		case F_EXIT_CODE:
+		case F_EXIT_SIGNAL: {
+			bool code = i == F_EXIT_CODE;
 			jw_key(w, f);
 			if (done && (code ? s->has_exit_code : s->has_signal))
 				jw_int(w, code ? s->exit_code : s->exit_signal);
 			else
 				jw_null(w);
-		} else if (!strcmp(f, "status")) {
+			break;
+		}
+		case F_STATUS:
 			jw_key(w, f);
 			jw_object_begin(w);
 			jw_key(w, "id");
@@ -1098,7 +1137,8 @@ static bool render_sub(jw *w, const sub *s, const char *fields, bool b64)
 			jw_key(w, "description");
 			jw_string(w, judge0_status_text(s->status));
 			jw_object_end(w);
-		} else if (!strcmp(f, "language")) {
+			break;
+		case F_LANGUAGE:
 			jw_key(w, f);
 			jw_object_begin(w);
 			jw_key(w, "id");
@@ -1106,21 +1146,19 @@ static bool render_sub(jw *w, const sub *s, const char *fields, bool b64)
 			jw_key(w, "name");
 			jw_string(w, s->language_name);
 			jw_object_end(w);
-		} else {
-			const limits *l = &s->lim;
-			jw_key(w, f);
-			if (!strcmp(f, "number_of_runs")) jw_int(w, (int64_t)l->number_of_runs);
-			else if (!strcmp(f, "cpu_time_limit")) jw_double(w, l->cpu_time_limit);
-			else if (!strcmp(f, "cpu_extra_time")) jw_double(w, l->cpu_extra_time);
-			else if (!strcmp(f, "wall_time_limit")) jw_double(w, l->wall_time_limit);
-			else if (!strcmp(f, "memory_limit")) jw_int(w, (int64_t)l->memory_limit);
-			else if (!strcmp(f, "stack_limit")) jw_int(w, (int64_t)l->stack_limit);
-			else if (!strcmp(f, "max_processes_and_or_threads")) jw_int(w, (int64_t)l->max_procs);
-			else if (!strcmp(f, "max_file_size")) jw_int(w, (int64_t)l->max_file_size);
-			else if (!strcmp(f, "enable_per_process_and_thread_time_limit")) jw_bool(w, l->per_proc_time);
-			else if (!strcmp(f, "enable_per_process_and_thread_memory_limit")) jw_bool(w, l->per_proc_memory);
-			else if (!strcmp(f, "redirect_stderr_to_stdout")) jw_bool(w, l->redirect);
-			else jw_bool(w, l->network);   /* enable_network */
+			break;
+		case F_NUMBER_OF_RUNS: jw_key(w, f); jw_int(w, (int64_t)l->number_of_runs); break;
+		case F_CPU_TIME_LIMIT: jw_key(w, f); jw_double(w, l->cpu_time_limit); break;
+		case F_CPU_EXTRA_TIME: jw_key(w, f); jw_double(w, l->cpu_extra_time); break;
+		case F_WALL_TIME_LIMIT: jw_key(w, f); jw_double(w, l->wall_time_limit); break;
+		case F_MEMORY_LIMIT: jw_key(w, f); jw_int(w, (int64_t)l->memory_limit); break;
+		case F_STACK_LIMIT: jw_key(w, f); jw_int(w, (int64_t)l->stack_limit); break;
+		case F_MAX_PROCS: jw_key(w, f); jw_int(w, (int64_t)l->max_procs); break;
+		case F_MAX_FILE_SIZE: jw_key(w, f); jw_int(w, (int64_t)l->max_file_size); break;
+		case F_PER_PROC_TIME: jw_key(w, f); jw_bool(w, l->per_proc_time); break;
+		case F_PER_PROC_MEMORY: jw_key(w, f); jw_bool(w, l->per_proc_memory); break;
+		case F_REDIRECT: jw_key(w, f); jw_bool(w, l->redirect); break;
+		case F_ENABLE_NETWORK: jw_key(w, f); jw_bool(w, l->network); break;
 		}
 	}
 	jw_object_end(w);
