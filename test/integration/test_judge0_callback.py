@@ -9,7 +9,9 @@ ones than workers all end and the healthy one behind them still arrives,
 at most 2 workers per host:port and 4 in all; kill -9 mid-callback
 delivered after the restart, and a try cut by SIGTERM sent again after the
 restart; without the flag loopback/link-local URLs are 422 at submit and a
-name resolving to loopback is refused at delivery."""
+name resolving to loopback is refused at delivery; the delivery queue's
+bound (1000 held, the rest dropped with a WARN line) with 1020 finished
+submissions whose receiver never answers."""
 import base64
 import http.server
 import json
@@ -437,6 +439,61 @@ def no_private(r, pkgs):
         e.stop()
 
 
+def queue_bound(pkgs):
+    """More finished submissions with a callback than the delivery queue
+    holds (J0CB_MAX_QUEUED, 1000): every callback goes to one receiver that
+    never answers, so none ends for about 12 s and the queue fills. 1020
+    submissions in batches of 20: the 20 beyond the bound are dropped with a
+    WARN line each (fewer if some deliveries were given up meanwhile, as
+    under emulation), never more; the engine keeps answering; SIGTERM with
+    1000 callbacks held exits 0 within one try's time."""
+    h = Silent(Gauge())
+    e = Engine(link_packages=pkgs, packages=False, env={"PISTON_JUDGE0_CALLBACK_ALLOW_PRIVATE": "true"})
+    try:
+        n, toks, refused = 1020, [], 0
+        t0 = time.time()
+        for b in range(n // 20):
+            batch = [{"source_code": "echo %d" % (b * 20 + i), "language_id": 46,
+                      "callback_url": h.url("/q%d" % (b * 20 + i))} for i in range(20)]
+            st, res = e.request("POST", "/submissions/batch", {"submissions": batch})
+            got = [x.get("token") for x in res] if st == 201 and isinstance(res, list) else []
+            refused += 20 - sum(1 for tk in got if tk)
+            toks += [tk for tk in got if tk]
+            deadline = time.time() + 60
+            while time.time() < deadline:   # this batch finished (its callbacks enqueued) before the next
+                st, r = e.request("GET", "/submissions/batch?fields=status_id&tokens=" + ",".join(got))
+                if st == 200 and all(x["status_id"] > 2 for x in r["submissions"]):
+                    break
+                time.sleep(0.02)
+        print("%d submissions with a silent callback receiver: %.1f s" % (len(toks), time.time() - t0))
+        check(len(toks) == n and refused == 0, "1020 submissions in 51 batches: 201 with a token each",
+              (len(toks), refused))
+        log = fulllog(e)
+        dropped = log.count("dropped: the queue is full")
+        ended = log.count(" not delivered")
+        print("callbacks dropped at the bound: %d; given up meanwhile: %d" % (dropped, ended))
+        check(max(0, n - 1000 - ended) <= dropped <= n - 1000,
+              "the delivery queue holds at most 1000: the rest dropped with a WARN line", (dropped, ended))
+        t1 = time.time()
+        st, _ = e.request("GET", "/api/v2/runtimes")
+        dt = time.time() - t1
+        check(st == 200 and dt < 1, "the engine answers < 1 s with 1000 callbacks held", (st, dt))
+        t1 = time.time()
+        e.proc.send_signal(signal.SIGTERM)
+        try:
+            e.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            e.proc.kill()
+            e.proc.wait()
+        dt = time.time() - t1
+        check(e.proc.returncode == 0 and dt < 5 and "Sanitizer" not in fulllog(e),
+              "SIGTERM with 1000 callbacks held: exit 0 within one try's time, no sanitizer report",
+              (e.proc.returncode, dt, fulllog(e)[-800:]))
+    finally:
+        e.stop()
+        h.close()
+
+
 def main():
     import tempfile
     d = tempfile.mkdtemp(prefix="piston-j0cb-")
@@ -455,6 +512,7 @@ def main():
     finally:
         e.stop()
     no_private(r, pkgs)
+    queue_bound(pkgs)
     sys.exit(t.done())
 
 
