@@ -142,14 +142,13 @@ try:
     # ratios are the figures judged (the throughput of one kind moves by
     # 20-30% between rounds on a shared VM, more than the gap measured).
     def paired(xs):
-        r = sorted(100 * x / ex for x, ex in zip(xs, (q[0] for q in res["execute"])))
+        r = sorted(100 * x / base for x, base in zip(xs, (q[0] for q in res["execute"])))
         return "%.0f%% (rounds %.0f-%.0f%%)" % (statistics.median(r), r[0], r[-1])
     for k, rs in res.items():
         print("%-8s %d x %d requests, concurrency %d: %.0f req/s (%.0f-%.0f), p50 %.1f ms (%.1f-%.1f), %d errors;"
               " runtimes GET beside it p50 %.1f ms p99 %.1f ms" % (
             k, ROUNDS, N, C, med(rs, 0), min(r[0] for r in rs), max(r[0] for r in rs),
             med(rs, 1), min(r[1] for r in rs), max(r[1] for r in rs), sum(r[2] for r in rs), med(rs, 3), med(rs, 4)))
-    ex = med(res["execute"], 0)
     print("throughput / execute's in the same round, median: wait %s; async (token then poll every 2 ms) %s;"
           " token %s" % (paired([r[0] for r in res["wait"]]), paired([r[0] for r in res["async"]]),
                          paired([r[0] for r in res["token"]])))

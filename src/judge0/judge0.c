@@ -968,11 +968,11 @@ static const char *const all_fields[F_COUNT] = {
 	"enable_network", "status", "language",
 };
 
-/* The fields list as a set of F_* bits, parsed once per rendering (a
- * submission renders 35 candidate fields; testing each against the list
- * cost more than the rest of the rendering). Unknown names are ignored
- * (fields_valid refused them earlier). */
-static uint64_t fields_mask(const char *fields)
+/* The fields list as a set of F_* bits: one walk of the list, once per
+ * rendering (testing each of the 35 fields against the list cost more than
+ * the rest of the rendering). The first unknown non-empty name, if any, is
+ * copied into bad (may be NULL: rendering, after fields_valid). */
+static uint64_t fields_mask(const char *fields, char *bad, size_t badlen)
 {
 	if (!strcmp(fields, "*"))
 		return (UINT64_C(1) << F_COUNT) - 1;
@@ -980,34 +980,24 @@ static uint64_t fields_mask(const char *fields)
 	for (const char *p = fields; *p; ) {
 		const char *c = strchr(p, ',');
 		size_t l = c ? (size_t)(c - p) : strlen(p);
-		for (size_t i = 0; i < F_COUNT; i++)
-			if (!strncmp(all_fields[i], p, l) && all_fields[i][l] == 0) {
-				m |= UINT64_C(1) << i;
-				break;
-			}
+		size_t i = 0;
+		while (i < F_COUNT && (strncmp(all_fields[i], p, l) || all_fields[i][l]))
+			i++;
+		if (i < F_COUNT)
+			m |= UINT64_C(1) << i;
+		else if (l && bad && !bad[0])
+			snprintf(bad, badlen, "%.*s", (int)(l > 100 ? 100 : l), p);
 		p += l + (c ? 1 : 0);
 	}
 	return m;
 }
 
-/* NULL if every field is known, else the first unknown one (into bad). */
+/* True if every field is known, else false with the first unknown one in bad. */
 static bool fields_valid(const char *fields, char *bad, size_t badlen)
 {
-	if (!strcmp(fields, "*"))
-		return true;
-	for (const char *p = fields; *p; ) {
-		const char *c = strchr(p, ',');
-		size_t l = c ? (size_t)(c - p) : strlen(p);
-		bool known = l == 0;
-		for (size_t i = 0; i < F_COUNT && !known; i++)
-			known = strlen(all_fields[i]) == l && !memcmp(all_fields[i], p, l);
-		if (!known) {
-			snprintf(bad, badlen, "%.*s", (int)(l > 100 ? 100 : l), p);
-			return false;
-		}
-		p += l + (c ? 1 : 0);
-	}
-	return true;
+	bad[0] = 0;
+	fields_mask(fields, bad, badlen);
+	return !bad[0];
 }
 
 static bool text_utf8(const text *t)
@@ -1069,7 +1059,7 @@ static void put_date(jw *w, const char *key, double t)
 static bool render_sub(jw *w, const sub *s, const char *fields, bool b64)
 {
 	bool done = s->finished;
-	uint64_t want = fields_mask(fields);
+	uint64_t want = fields_mask(fields, NULL, 0);
 	const text *texts[] = {&s->source, &s->in, &s->expected, &s->out, &s->err, &s->compile_output};
 	const int text_fields[] = {F_SOURCE_CODE, F_STDIN, F_EXPECTED_OUTPUT, F_STDOUT, F_STDERR, F_COMPILE_OUTPUT};
 	if (!b64)

@@ -351,12 +351,8 @@ def many_hanging(e, r):
         h.close()
 
 
-def shutdown_keeps_pending(e):
-    """SIGTERM while a try hangs: the engine exits within one try's time and
-    the cut callback, still pending in the journal, is sent after the restart."""
-    h = Silent(Gauge())
-    submit(e, {"source_code": "echo x", "language_id": 46, "callback_url": h.url("/cut")})
-    check(len(h.wait_for("/cut", 1, timeout=10)) == 1, "the silent receiver is called before the stop", h.hits)
+def sigterm(e):
+    """SIGTERM and wait for the exit (killed after 20 s); the seconds it took."""
     t0 = time.time()
     e.proc.send_signal(signal.SIGTERM)
     try:
@@ -364,7 +360,16 @@ def shutdown_keeps_pending(e):
     except subprocess.TimeoutExpired:
         e.proc.kill()
         e.proc.wait()
-    dt = time.time() - t0
+    return time.time() - t0
+
+
+def shutdown_keeps_pending(e):
+    """SIGTERM while a try hangs: the engine exits within one try's time and
+    the cut callback, still pending in the journal, is sent after the restart."""
+    h = Silent(Gauge())
+    submit(e, {"source_code": "echo x", "language_id": 46, "callback_url": h.url("/cut")})
+    check(len(h.wait_for("/cut", 1, timeout=10)) == 1, "the silent receiver is called before the stop", h.hits)
+    dt = sigterm(e)
     print("SIGTERM with a callback try hanging: exit after %.2f s" % dt)
     check(e.proc.returncode == 0 and dt < 5 and "Sanitizer" not in fulllog(e),
           "the engine exits 0 within one try's time (3 s), no sanitizer report", (e.proc.returncode, dt))
@@ -378,12 +383,7 @@ def shutdown_keeps_pending(e):
 def stopped_clean(e, what):
     """SIGTERM: exit 0 and no sanitizer report in the log (an ASan build
     exits non-zero on a leak, e.g. a delivery not freed at shutdown)."""
-    e.proc.send_signal(signal.SIGTERM)
-    try:
-        e.proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        e.proc.kill()
-        e.proc.wait()
+    sigterm(e)
     log = fulllog(e)
     check(e.proc.returncode == 0 and "Sanitizer" not in log, what + ": exits 0, no sanitizer report",
           (e.proc.returncode, log[-1500:]))
@@ -478,14 +478,7 @@ def queue_bound(pkgs):
         st, _ = e.request("GET", "/api/v2/runtimes")
         dt = time.time() - t1
         check(st == 200 and dt < 1, "the engine answers < 1 s with 1000 callbacks held", (st, dt))
-        t1 = time.time()
-        e.proc.send_signal(signal.SIGTERM)
-        try:
-            e.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            e.proc.kill()
-            e.proc.wait()
-        dt = time.time() - t1
+        dt = sigterm(e)
         check(e.proc.returncode == 0 and dt < 5 and "Sanitizer" not in fulllog(e),
               "SIGTERM with 1000 callbacks held: exit 0 within one try's time, no sanitizer report",
               (e.proc.returncode, dt, fulllog(e)[-800:]))
